@@ -1,0 +1,96 @@
+package remediate
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+
+	"github.com/aws/smithy-go"
+)
+
+// permanentCodes are AWS error codes that retrying cannot fix: the caller
+// lacks permission, the request is invalid, or the resource is gone.
+// Anything not listed (throttling, 5xx, network, unknown) stays transient.
+var permanentCodes = map[string]bool{
+	"AccessDenied":                  true,
+	"AccessDeniedException":         true,
+	"UnauthorizedOperation":         true,
+	"AuthorizationError":            true,
+	"InvalidClientTokenId":          true,
+	"ExpiredToken":                  false, // a fresh session fixes it
+	"MalformedPolicyDocument":       true,
+	"PackedPolicyTooLarge":          true,
+	"RegionDisabledException":       true,
+	"ValidationError":               true,
+	"ValidationException":           true,
+	"InvalidParameterValue":         true,
+	"InvalidParameterCombination":   true,
+	"NoSuchBucket":                  true,
+	"NotFoundException":             true,
+	"NoSuchEntity":                  true,
+	"InvalidGroup.NotFound":         true,
+	"InvalidGroupId.Malformed":      true,
+	"InvalidSnapshot.NotFound":      true,
+	"InvalidSnapshotID.Malformed":   true,
+	"KMSInvalidStateException":      true,
+	"DisabledException":             true,
+	"UnsupportedOperationException": true,
+	"OptInRequired":                 true,
+}
+
+// ClassifyAWS marks err permanent when it carries an AWS error code that
+// retrying cannot fix (access denied, malformed policy, region disabled,
+// resource not found, validation). Every other error is returned as is,
+// and so stays transient. It is the engine's default classifier.
+func ClassifyAWS(err error) error {
+	if err == nil || IsPermanent(err) {
+		return err
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		code := ae.ErrorCode()
+		if permanentCodes[code] || strings.HasSuffix(code, ".NotFound") {
+			return Permanent(err)
+		}
+	}
+	return err
+}
+
+type requestLogKey struct{}
+
+// requestLog collects the AWS request ids of the calls made for one finding.
+type requestLog struct {
+	mu  sync.Mutex
+	ids []string
+}
+
+// withRequestLog returns a context that collects request ids.
+func withRequestLog(ctx context.Context) (context.Context, *requestLog) {
+	l := &requestLog{}
+	return context.WithValue(ctx, requestLogKey{}, l), l
+}
+
+// RecordRequestID adds an AWS request id to the evidence of the finding
+// being processed in ctx. It does nothing when ctx belongs to no finding.
+// Middleware that sees every AWS response (package crossaccount installs
+// one) calls it, so remediators need not.
+func RecordRequestID(ctx context.Context, id string) {
+	if id == "" {
+		return
+	}
+	if l, ok := ctx.Value(requestLogKey{}).(*requestLog); ok {
+		l.mu.Lock()
+		l.ids = append(l.ids, id)
+		l.mu.Unlock()
+	}
+}
+
+func (l *requestLog) list() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.ids...)
+}
