@@ -9,34 +9,23 @@ import (
 	"github.com/aws/smithy-go"
 )
 
-// permanentCodes are AWS error codes that retrying cannot fix: the caller
-// lacks permission, the request is invalid, or the resource is gone.
-// Anything not listed (throttling, 5xx, network, unknown) stays transient.
-var permanentCodes = map[string]bool{
-	"AccessDenied":                  true,
-	"AccessDeniedException":         true,
-	"UnauthorizedOperation":         true,
-	"AuthorizationError":            true,
-	"InvalidClientTokenId":          true,
-	"ExpiredToken":                  false, // a fresh session fixes it
-	"MalformedPolicyDocument":       true,
-	"PackedPolicyTooLarge":          true,
-	"RegionDisabledException":       true,
-	"ValidationError":               true,
-	"ValidationException":           true,
-	"InvalidParameterValue":         true,
-	"InvalidParameterCombination":   true,
-	"NoSuchBucket":                  true,
-	"NotFoundException":             true,
-	"NoSuchEntity":                  true,
-	"InvalidGroup.NotFound":         true,
-	"InvalidGroupId.Malformed":      true,
-	"InvalidSnapshot.NotFound":      true,
-	"InvalidSnapshotID.Malformed":   true,
-	"KMSInvalidStateException":      true,
-	"DisabledException":             true,
-	"UnsupportedOperationException": true,
-	"OptInRequired":                 true,
+// isPermanentCode reports whether an AWS error code means retrying cannot
+// help: the caller lacks permission, the request is invalid, or the
+// resource is gone. Anything else (throttling, 5xx, an expired token,
+// unknown codes) stays transient.
+func isPermanentCode(code string) bool {
+	switch code {
+	case "AccessDenied", "AccessDeniedException", "UnauthorizedOperation",
+		"AuthorizationError", "InvalidClientTokenId", "MalformedPolicyDocument",
+		"PackedPolicyTooLarge", "RegionDisabledException", "ValidationError",
+		"ValidationException", "InvalidParameterValue", "InvalidParameterCombination",
+		"NoSuchBucket", "NotFoundException", "NoSuchEntity", "InvalidGroup.NotFound",
+		"InvalidGroupId.Malformed", "InvalidSnapshot.NotFound", "InvalidSnapshotID.Malformed",
+		"KMSInvalidStateException", "DisabledException", "UnsupportedOperationException",
+		"OptInRequired":
+		return true
+	}
+	return strings.HasSuffix(code, ".NotFound")
 }
 
 // ClassifyAWS marks err permanent when it carries an AWS error code that
@@ -52,8 +41,7 @@ func ClassifyAWS(err error) error {
 	}
 	var ae smithy.APIError
 	if errors.As(err, &ae) {
-		code := ae.ErrorCode()
-		if permanentCodes[code] || strings.HasSuffix(code, ".NotFound") {
+		if isPermanentCode(ae.ErrorCode()) {
 			return Permanent(err)
 		}
 	}

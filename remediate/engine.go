@@ -1,0 +1,403 @@
+package remediate
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/remedy-sec/remedy/audit"
+)
+
+// Mode selects how far the engine goes for a finding the policy approves.
+// The zero value, DryRun, changes nothing.
+type Mode uint8
+
+const (
+	// DryRun reads live state and records the plan; it changes nothing.
+	DryRun Mode = iota
+	// Apply changes the resource, then verifies the change.
+	Apply
+	// DecideOnly makes no AWS call at all: an approved finding is recorded
+	// as planned with the action that would run.
+	DecideOnly
+)
+
+// String returns "dry-run", "apply" or "decide-only".
+func (m Mode) String() string {
+	switch m {
+	case DryRun:
+		return "dry-run"
+	case Apply:
+		return "apply"
+	case DecideOnly:
+		return "decide-only"
+	}
+	return fmt.Sprintf("Mode(%d)", m)
+}
+
+// Options configure an Engine. Parser, Policy, Registry and Audit are
+// required; Credentials is required unless Mode is DecideOnly.
+type Options struct {
+	Parser   Parser
+	Enricher Enricher // optional
+	Policy   Policy
+	Registry *Registry
+	// Credentials gives remediators access to the finding's account.
+	Credentials CredentialSource
+	// Idempotency deduplicates deliveries. Nil means a MemoryIdempotency
+	// with default limits, which protects one process only.
+	Idempotency IdempotencyStore
+	// Audit receives one record per terminal outcome. A message is
+	// acknowledged only after Audit accepted its record.
+	Audit audit.Sink
+	// Review receives the records of review and failed outcomes before
+	// they are audited; an error retries the message. Nil means those
+	// records go to Audit only.
+	Review audit.Sink
+	Mode   Mode
+	// Classify marks errors from credentials and remediators as permanent
+	// or transient. Nil means ClassifyAWS.
+	Classify func(error) error
+	// Timeout bounds the AWS stages of one finding. Zero means 2 minutes.
+	Timeout time.Duration
+	// Logger receives one line per outcome. Nil discards.
+	Logger *slog.Logger
+	// Now and NewID are for tests. Nil means time.Now and a random id.
+	Now   func() time.Time
+	NewID func() string
+}
+
+// Engine runs the stages of DESIGN.md for one message at a time: parse,
+// enrich, decide, deduplicate, assume, plan, apply, verify, review,
+// audit. It is safe for concurrent use; adapters call Process from many
+// goroutines.
+type Engine struct {
+	o Options
+}
+
+// NewEngine validates o and returns an engine.
+func NewEngine(o Options, optFns ...func(*Options)) (*Engine, error) {
+	for _, fn := range optFns {
+		fn(&o)
+	}
+	switch {
+	case o.Parser == nil:
+		return nil, errors.New("remediate: NewEngine: Options.Parser is nil; use wizpayload.New()")
+	case o.Policy == nil:
+		return nil, errors.New("remediate: NewEngine: Options.Policy is nil; use eligibility.Default() or eligibility.Load(path)")
+	case o.Registry == nil:
+		return nil, errors.New("remediate: NewEngine: Options.Registry is nil; use remediate.NewRegistry(...)")
+	case o.Audit == nil:
+		return nil, errors.New("remediate: NewEngine: Options.Audit is nil; every decision needs an audit sink (audit.NewJSONLines(os.Stdout) at least)")
+	case o.Credentials == nil && o.Mode != DecideOnly:
+		return nil, fmt.Errorf("remediate: NewEngine: Options.Credentials is nil in %s mode; configure crossaccount.New(...) or use DecideOnly", o.Mode)
+	case o.Mode > DecideOnly:
+		return nil, fmt.Errorf("remediate: NewEngine: unknown %s", o.Mode)
+	}
+	if o.Idempotency == nil {
+		o.Idempotency = NewMemoryIdempotency()
+	}
+	if o.Classify == nil {
+		o.Classify = ClassifyAWS
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 2 * time.Minute
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.NewID == nil {
+		o.NewID = rand.Text
+	}
+	return &Engine{o: o}, nil
+}
+
+// Check names the engine itself uses in reasons.
+const (
+	CheckPayload  = "payload"  // the payload was rejected by the parser
+	CheckEnrich   = "enrich"   // enrichment failed permanently
+	CheckPolicy   = "policy"   // the policy failed or returned no verdict
+	CheckRegistry = "registry" // the engine's own pre-action checks
+)
+
+// Evaluate parses, enriches and decides one message body, with no side
+// effect: nothing is deduplicated, assumed, changed or audited. A payload
+// the parser rejects yields a nil finding and a Reject decision. The
+// error is non-nil only for a transient failure that a retry may fix.
+func (e *Engine) Evaluate(ctx context.Context, body []byte) (*Finding, Decision, error) {
+	f, err := e.o.Parser.Parse(body)
+	if err != nil {
+		var rej *RejectError
+		if !errors.As(err, &rej) {
+			return nil, Decision{}, fmt.Errorf("remediate: parse: %w", err)
+		}
+		var d Decision
+		d.Add(CheckPayload, Reject, "%s", err.Error())
+		return nil, d, nil
+	}
+	if e.o.Enricher != nil {
+		if err := e.o.Enricher.Enrich(ctx, f); err != nil {
+			if IsTransient(err) {
+				return f, Decision{}, fmt.Errorf("remediate: enrich finding %s: %w", f.ID, err)
+			}
+			var d Decision
+			d.Add(CheckEnrich, Review, "enrichment failed: %v", err)
+			return f, d, nil
+		}
+	}
+	d, err := e.o.Policy.Decide(ctx, f)
+	if err != nil {
+		if IsTransient(err) {
+			return f, Decision{}, fmt.Errorf("remediate: decide finding %s: %w", f.ID, err)
+		}
+		pv := d.PolicyVersion
+		d = Decision{PolicyVersion: pv}
+		d.Add(CheckPolicy, Review, "policy evaluation failed: %v", err)
+		return f, d, nil
+	}
+	if d.Verdict == verdictUnset || d.Verdict > Reject {
+		d.Add(CheckPolicy, Review, "the policy returned no valid verdict")
+	}
+	if d.Verdict == Remediate && d.Action == "" {
+		d.Add(CheckPolicy, Review, "the policy approved the finding but named no action")
+	}
+	return f, d, nil
+}
+
+// IdempotencyKey returns the key that identifies one delivery of a
+// finding for one action: source, finding id, resource id, action and
+// revision, hashed to a fixed length.
+func IdempotencyKey(f *Finding, action string) string {
+	h := sha256.New()
+	for _, s := range [...]string{f.Source, f.ID, f.Resource.ID, action, f.Revision} {
+		fmt.Fprintf(h, "%d:%s|", len(s), s)
+	}
+	return "f:" + hex.EncodeToString(h.Sum(nil))
+}
+
+func bodyKey(body []byte) string {
+	sum := sha256.Sum256(body)
+	return "b:" + hex.EncodeToString(sum[:])
+}
+
+// Process runs one message through every stage and returns its audit
+// record once the record is durable.
+//
+// A nil error means the message may be acknowledged: it reached a
+// terminal outcome (including rejected, review and failed) and the record
+// was written, or it was a duplicate of a completed delivery, in which
+// case the record is nil. A non-nil error is transient: nothing was
+// acknowledged and the transport should retry the message.
+func (e *Engine) Process(ctx context.Context, m Message) (*audit.Record, error) {
+	now := e.o.Now()
+	if m.ReceivedAt.IsZero() {
+		m.ReceivedAt = now
+	}
+	f, d, err := e.Evaluate(ctx, m.Body)
+	if err != nil {
+		return nil, err
+	}
+	r := e.newRecord(m, f, d)
+	key := bodyKey(m.Body)
+	if f != nil {
+		key = IdempotencyKey(f, d.Action)
+	}
+	switch err := e.o.Idempotency.Begin(ctx, key); {
+	case errors.Is(err, ErrAlreadyDone):
+		e.o.Logger.LogAttrs(ctx, slog.LevelInfo, "duplicate delivery acknowledged",
+			slog.String("message_id", m.ID), slog.String("finding_id", r.Finding.ID))
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("remediate: claim message %s: %w", m.ID, err)
+	}
+	if f != nil {
+		if err := e.act(ctx, f, d, r); err != nil {
+			e.release(ctx, key)
+			return nil, err
+		}
+	}
+	r.Timings.Completed = e.o.Now()
+	r.Timings.DurationMS = float64(r.Timings.Completed.Sub(r.Timings.Received).Microseconds()) / 1000
+	if Outcome(r.Outcome).NeedsReview() && e.o.Review != nil {
+		if err := e.o.Review.Write(ctx, r); err != nil {
+			e.release(ctx, key)
+			return nil, fmt.Errorf("remediate: route finding %s to review: %w", r.Finding.ID, err)
+		}
+	}
+	if err := e.o.Audit.Write(ctx, r); err != nil {
+		e.release(ctx, key)
+		return nil, fmt.Errorf("remediate: write audit record for message %s: %w", m.ID, err)
+	}
+	if err := e.o.Idempotency.Complete(ctx, key); err != nil {
+		// The record is durable; a failed Complete only risks a second,
+		// harmless evaluation of a redelivery.
+		e.o.Logger.LogAttrs(ctx, slog.LevelWarn, "idempotency complete failed",
+			slog.String("message_id", m.ID), slog.Any("error", err))
+	}
+	e.o.Logger.LogAttrs(ctx, slog.LevelInfo, "finding processed",
+		slog.String("finding_id", r.Finding.ID), slog.String("decision", r.Decision),
+		slog.String("outcome", r.Outcome), slog.String("action", r.Action))
+	return r, nil
+}
+
+func (e *Engine) release(ctx context.Context, key string) {
+	// Release with a fresh context: the message's may already be done.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := e.o.Idempotency.Release(rctx, key); err != nil {
+		e.o.Logger.LogAttrs(ctx, slog.LevelWarn, "idempotency release failed; the retry waits for the claim to expire",
+			slog.Any("error", err))
+	}
+}
+
+// act takes an evaluated finding to its terminal outcome, filling r. It
+// returns an error only for a transient failure; every unsure or
+// permanent failure ends as a review or failed outcome instead.
+func (e *Engine) act(ctx context.Context, f *Finding, d Decision, r *audit.Record) error {
+	review := func(format string, args ...any) error {
+		msg := fmt.Sprintf(format, args...)
+		r.Decision = Review.String()
+		r.Reasons = append(r.Reasons, audit.Reason{Check: CheckRegistry, LeadsTo: Review.String(), Message: msg})
+		r.Outcome = string(OutcomeReview)
+		r.FailureReason = msg
+		return nil
+	}
+	if !d.Remediates() {
+		if d.Verdict == Remediate {
+			return review("the policy approved the finding with reasons or without an action")
+		}
+		r.Outcome = string(d.Verdict.Outcome())
+		if len(d.Reasons) > 0 && d.Verdict != Skip {
+			r.FailureReason = d.Reasons[0].Message
+		}
+		return nil
+	}
+	// Defence in depth: a policy that approves an ambiguous finding, an
+	// unknown action or a mismatched type is overruled.
+	if len(f.Concerns) > 0 {
+		return review("the finding has %d unresolved concern(s), first: %s: %s", len(f.Concerns), f.Concerns[0].Field, f.Concerns[0].Message)
+	}
+	rem, err := e.o.Registry.Lookup(d.Action)
+	if err != nil {
+		return review("no remediator is registered for action %q; register one or change the playbook", d.Action)
+	}
+	spec := rem.Spec()
+	if !slices.Contains(spec.ResourceTypes, f.Resource.Type) {
+		return review("action %q fixes resource types %v, not %q", d.Action, spec.ResourceTypes, f.Resource.Type)
+	}
+	if spec.Sensitive {
+		return review("action %q is marked sensitive and needs human approval", d.Action)
+	}
+	if e.o.Mode == DecideOnly {
+		r.Outcome = string(OutcomePlanned)
+		r.DryRun = true
+		r.Evidence.Changes = []string{fmt.Sprintf("would run %s on %s (decide-only: live state not read)", d.Action, f.Resource.ID)}
+		return nil
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, e.o.Timeout)
+	defer cancel()
+	ctx, reqs := withRequestLog(ctx)
+	defer func() { r.Evidence.RequestIDs = reqs.list() }()
+
+	// fail ends the finding as failed for a permanent error and returns
+	// a transient one for the transport to retry.
+	fail := func(stage string, err error) error {
+		err = e.o.Classify(err)
+		if IsTransient(err) {
+			return fmt.Errorf("remediate: %s for finding %s: %w", stage, f.ID, err)
+		}
+		r.Outcome = string(OutcomeFailed)
+		r.FailureReason = stage + ": " + err.Error()
+		return nil
+	}
+	cfg, err := e.o.Credentials.Config(ctx, f, spec)
+	if err != nil {
+		return fail("assume role", err)
+	}
+	t := Target{Finding: f, AWS: cfg, Logger: e.o.Logger.With(slog.String("finding_id", f.ID), slog.String("action", d.Action))}
+	plan, err := rem.Plan(ctx, t)
+	if err != nil {
+		return fail("plan", err)
+	}
+	r.Evidence.Before, r.Evidence.After, r.Evidence.Changes = plan.Before, plan.After, plan.Changes
+	switch {
+	case plan.Compliant:
+		r.Outcome = string(OutcomeCompliant)
+		return nil
+	case e.o.Mode == DryRun:
+		r.Outcome = string(OutcomePlanned)
+		r.DryRun = true
+		return nil
+	}
+	res, err := rem.Apply(ctx, t, plan)
+	if err != nil {
+		return fail("apply", err)
+	}
+	if res.After != nil {
+		r.Evidence.After = res.After
+	}
+	r.Evidence.Rollback = res.Rollback
+	for _, id := range res.RequestIDs {
+		RecordRequestID(ctx, id)
+	}
+	if v, ok := rem.(Verifier); ok {
+		if err := v.Verify(ctx, t, plan); err != nil {
+			// The change was made but is not confirmed: a person must look,
+			// whatever kind of error this is.
+			r.Outcome = string(OutcomeFailed)
+			r.FailureReason = "verify: " + err.Error()
+			return nil
+		}
+		r.Evidence.Verified = true
+	}
+	r.Outcome = string(OutcomeApplied)
+	return nil
+}
+
+func (e *Engine) newRecord(m Message, f *Finding, d Decision) *audit.Record {
+	r := &audit.Record{
+		Schema:        audit.SchemaVersion,
+		ID:            e.o.NewID(),
+		Time:          m.ReceivedAt,
+		Decision:      d.Verdict.String(),
+		Action:        d.Action,
+		PolicyVersion: d.PolicyVersion,
+		Correlation:   audit.Correlation{MessageID: m.ID, ReceiveCount: m.ReceiveCount},
+		Timings:       audit.Timings{Received: m.ReceivedAt},
+	}
+	if len(d.Reasons) > 0 {
+		r.Reasons = make([]audit.Reason, len(d.Reasons))
+		for i, x := range d.Reasons {
+			r.Reasons[i] = audit.Reason{Check: x.Check, LeadsTo: x.Verdict.String(), Message: x.Message}
+		}
+	}
+	if f == nil {
+		r.Outcome = string(OutcomeRejected)
+		if len(d.Reasons) > 0 {
+			r.FailureReason = d.Reasons[0].Message
+		}
+		return r
+	}
+	r.Finding = audit.Finding{
+		ID: f.ID, Source: f.Source, TriggerSource: f.TriggerSource, TriggerType: f.TriggerType,
+		Status: f.Status, Severity: string(f.Severity), ControlID: f.Control.ID, ControlName: f.Control.Name,
+		RuleID: f.Rule.ID, Environment: f.Environment, Owner: f.Owner, Exception: string(f.Exception),
+		Revision: f.Revision,
+	}
+	r.Resource = audit.Resource{
+		ID: f.Resource.ID, Type: f.Resource.Type, Name: f.Resource.Name,
+		Account: f.Resource.Account, Region: f.Resource.Region,
+	}
+	r.Correlation.CorrelationID = f.CorrelationID
+	return r
+}
