@@ -1,0 +1,26 @@
+// Package remediate is the core of Remedy: the normalized Finding, the
+// policy's Decision, the Remediator contract, the Registry of
+// remediators, and the Engine that takes one message from receipt to a
+// durable audit record.
+//
+// The engine runs these stages, each behind an interface so that it can
+// be replaced and tested on its own:
+//
+//	Parser       body → *Finding            (package wizpayload)
+//	Enricher     environment, owner, exceptions (package eligibility)
+//	IdempotencyStore  one change per delivery (MemoryIdempotency, or DynamoDB)
+//	Policy       *Finding → Decision        (package eligibility)
+//	CredentialSource  scoped AWS config for the account (package crossaccount)
+//	Remediator   Plan → Apply → Verify      (packages under remediators/)
+//	audit.Sink   the evidence; Review gets review and failed outcomes
+//
+// Default deny holds at every step: a Decision's zero value never
+// remediates; a concern, an unknown action, a resource type the
+// remediator does not declare, or a sensitive remediator sends the
+// finding to review even if a policy approved it; a permanent error ends
+// as a failed outcome routed to review; anything else unsure is returned
+// as a transient error so the queue retries it.
+//
+// Errors are transient unless marked with Permanent. ClassifyAWS marks
+// AWS error codes that retrying cannot fix.
+package remediate

@@ -1,0 +1,438 @@
+package remediate_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/smithy-go"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/remedy-sec/remedy/audit"
+	"github.com/remedy-sec/remedy/remediate"
+)
+
+// fakeRemediator is a test double of our own interface, not of AWS.
+type fakeRemediator struct {
+	spec      remediate.Spec
+	compliant bool
+	planErr   error
+	applyErr  error
+	verifyErr error
+	plans     atomic.Int32
+	applies   atomic.Int32
+}
+
+func (r *fakeRemediator) Spec() remediate.Spec { return r.spec }
+
+func (r *fakeRemediator) Plan(ctx context.Context, t remediate.Target) (remediate.Plan, error) {
+	r.plans.Add(1)
+	remediate.RecordRequestID(ctx, "req-plan")
+	if r.planErr != nil {
+		return remediate.Plan{}, r.planErr
+	}
+	return remediate.Plan{
+		Compliant: r.compliant,
+		Changes:   []string{"set Flag from false to true"},
+		Before:    json.RawMessage(`{"Flag":false}`),
+		After:     json.RawMessage(`{"Flag":true}`),
+	}, nil
+}
+
+func (r *fakeRemediator) Apply(ctx context.Context, t remediate.Target, p remediate.Plan) (remediate.Result, error) {
+	r.applies.Add(1)
+	if r.applyErr != nil {
+		return remediate.Result{}, r.applyErr
+	}
+	return remediate.Result{After: json.RawMessage(`{"Flag":true}`), Rollback: json.RawMessage(`{"Flag":false}`), RequestIDs: []string{"req-apply"}}, nil
+}
+
+func (r *fakeRemediator) Verify(ctx context.Context, t remediate.Target, p remediate.Plan) error {
+	return r.verifyErr
+}
+
+var (
+	_ remediate.Remediator = (*fakeRemediator)(nil)
+	_ remediate.Verifier   = (*fakeRemediator)(nil)
+)
+
+func newFake() *fakeRemediator {
+	return &fakeRemediator{spec: remediate.Spec{
+		Action: "fix-flag", ResourceTypes: []string{"bucket"}, IAMActions: []string{"s3:PutFlag"},
+	}}
+}
+
+// parse accepts any body as a finding id, except bodies starting with
+// "bad", which it rejects as a real parser would.
+func parse(body []byte) (*remediate.Finding, error) {
+	s := string(body)
+	if strings.HasPrefix(s, "bad") {
+		return nil, &remediate.RejectError{Field: "issue.id", Reason: "missing"}
+	}
+	return &remediate.Finding{
+		ID: s, Source: "test", Revision: "CREATED:1",
+		Resource: remediate.Resource{ID: "arn:aws:s3:::b-" + s, Type: "bucket", Account: "111111111111", Region: "us-east-1"},
+	}, nil
+}
+
+func approve(ctx context.Context, f *remediate.Finding) (remediate.Decision, error) {
+	return remediate.Decision{Verdict: remediate.Remediate, Action: "fix-flag", PolicyVersion: "test@1"}, nil
+}
+
+type credsFunc func(ctx context.Context, f *remediate.Finding, s remediate.Spec) (aws.Config, error)
+
+func (c credsFunc) Config(ctx context.Context, f *remediate.Finding, s remediate.Spec) (aws.Config, error) {
+	return c(ctx, f, s)
+}
+
+func okCreds(context.Context, *remediate.Finding, remediate.Spec) (aws.Config, error) {
+	return aws.Config{Region: "us-east-1"}, nil
+}
+
+type recorder struct {
+	mu   sync.Mutex
+	recs []*audit.Record
+	err  error
+}
+
+func (r *recorder) Write(_ context.Context, rec *audit.Record) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.err != nil {
+		return r.err
+	}
+	r.recs = append(r.recs, rec)
+	return nil
+}
+
+func (r *recorder) len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.recs)
+}
+
+type setup struct {
+	rem    *fakeRemediator
+	audit  *recorder
+	review *recorder
+	engine *remediate.Engine
+}
+
+func newSetup(t *testing.T, fns ...func(*remediate.Options, *fakeRemediator)) *setup {
+	t.Helper()
+	s := &setup{rem: newFake(), audit: &recorder{}, review: &recorder{}}
+	reg, err := remediate.NewRegistry(s.rem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := remediate.Options{
+		Parser:      remediate.ParserFunc(parse),
+		Policy:      remediate.PolicyFunc(approve),
+		Registry:    reg,
+		Credentials: credsFunc(okCreds),
+		Audit:       s.audit,
+		Review:      s.review,
+		Mode:        remediate.Apply,
+		NewID:       func() string { return "rec-1" },
+	}
+	for _, fn := range fns {
+		fn(&o, s.rem)
+	}
+	s.engine, err = remediate.NewEngine(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func decide(d remediate.Decision) func(*remediate.Options, *fakeRemediator) {
+	return func(o *remediate.Options, _ *fakeRemediator) {
+		o.Policy = remediate.PolicyFunc(func(context.Context, *remediate.Finding) (remediate.Decision, error) { return d, nil })
+	}
+}
+
+func denied() error {
+	return &smithy.GenericAPIError{Code: "AccessDenied", Message: "not authorized to perform s3:PutFlag"}
+}
+
+func TestProcessOutcomes(t *testing.T) {
+	skip := remediate.Decision{}
+	skip.Add("severity", remediate.Skip, "severity LOW is below HIGH")
+	review := remediate.Decision{Action: "fix-flag"}
+	review.Add("owner", remediate.Review, "no owner")
+
+	tests := []struct {
+		name        string
+		body        string
+		opts        []func(*remediate.Options, *fakeRemediator)
+		wantOutcome remediate.Outcome
+		wantDecide  string
+		wantApplies int32
+		wantPlans   int32
+		wantReview  bool
+		wantReason  string // substring of FailureReason
+	}{
+		{name: "rejected", body: "bad payload", wantOutcome: remediate.OutcomeRejected, wantDecide: "reject", wantReason: "issue.id"},
+		{name: "skipped", body: "f1", opts: opts(decide(skip)), wantOutcome: remediate.OutcomeSkipped, wantDecide: "skip"},
+		{name: "review", body: "f1", opts: opts(decide(review)), wantOutcome: remediate.OutcomeReview, wantDecide: "review", wantReview: true, wantReason: "no owner"},
+		{name: "zero decision reviews", body: "f1", opts: opts(decide(remediate.Decision{})), wantOutcome: remediate.OutcomeReview, wantDecide: "review", wantReview: true, wantReason: "no valid verdict"},
+		{name: "remediate without action reviews", body: "f1", opts: opts(decide(remediate.Decision{Verdict: remediate.Remediate})), wantOutcome: remediate.OutcomeReview, wantDecide: "review", wantReview: true, wantReason: "named no action"},
+		{name: "compliant", body: "f1", opts: opts(func(o *remediate.Options, r *fakeRemediator) { r.compliant = true }), wantOutcome: remediate.OutcomeCompliant, wantDecide: "remediate", wantPlans: 1},
+		{name: "applied", body: "f1", wantOutcome: remediate.OutcomeApplied, wantDecide: "remediate", wantPlans: 1, wantApplies: 1},
+		{name: "planned in dry run", body: "f1", opts: opts(func(o *remediate.Options, _ *fakeRemediator) { o.Mode = remediate.DryRun }), wantOutcome: remediate.OutcomePlanned, wantDecide: "remediate", wantPlans: 1},
+		{name: "planned in decide-only", body: "f1", opts: opts(func(o *remediate.Options, _ *fakeRemediator) { o.Mode = remediate.DecideOnly; o.Credentials = nil }), wantOutcome: remediate.OutcomePlanned, wantDecide: "remediate"},
+		{name: "failed on denied apply", body: "f1", opts: opts(func(_ *remediate.Options, r *fakeRemediator) { r.applyErr = denied() }), wantOutcome: remediate.OutcomeFailed, wantDecide: "remediate", wantPlans: 1, wantApplies: 1, wantReview: true, wantReason: "apply: "},
+		{name: "failed on denied assume", body: "f1", opts: opts(func(o *remediate.Options, _ *fakeRemediator) {
+			o.Credentials = credsFunc(func(context.Context, *remediate.Finding, remediate.Spec) (aws.Config, error) {
+				return aws.Config{}, remediate.Permanentf("account 111111111111 is not allowlisted")
+			})
+		}), wantOutcome: remediate.OutcomeFailed, wantDecide: "remediate", wantReview: true, wantReason: "assume role: account 111111111111"},
+		{name: "failed on permanent plan error", body: "f1", opts: opts(func(_ *remediate.Options, r *fakeRemediator) { r.planErr = &smithy.GenericAPIError{Code: "NoSuchBucket"} }), wantOutcome: remediate.OutcomeFailed, wantDecide: "remediate", wantPlans: 1, wantReview: true, wantReason: "plan: "},
+		{name: "failed on verify", body: "f1", opts: opts(func(_ *remediate.Options, r *fakeRemediator) { r.verifyErr = errors.New("flag still false") }), wantOutcome: remediate.OutcomeFailed, wantDecide: "remediate", wantPlans: 1, wantApplies: 1, wantReview: true, wantReason: "verify: flag still false"},
+		{name: "concerns overrule approval", body: "f1", opts: opts(func(o *remediate.Options, _ *fakeRemediator) {
+			o.Parser = remediate.ParserFunc(func(b []byte) (*remediate.Finding, error) {
+				f, err := parse(b)
+				f.AddConcern("resource.id", "composite id names a sub-resource")
+				return f, err
+			})
+		}), wantOutcome: remediate.OutcomeReview, wantDecide: "review", wantReview: true, wantReason: "resource.id"},
+		{name: "unknown action reviews", body: "f1", opts: opts(decide(remediate.Decision{Verdict: remediate.Remediate, Action: "nope"})), wantOutcome: remediate.OutcomeReview, wantDecide: "review", wantReview: true, wantReason: `no remediator is registered for action "nope"`},
+		{name: "type mismatch reviews", body: "f1", opts: opts(func(_ *remediate.Options, r *fakeRemediator) { r.spec.ResourceTypes = []string{"securityGroup"} }), wantOutcome: remediate.OutcomeReview, wantDecide: "review", wantReview: true, wantReason: "not \"bucket\""},
+		{name: "sensitive reviews", body: "f1", opts: opts(func(_ *remediate.Options, r *fakeRemediator) { r.spec.Sensitive = true }), wantOutcome: remediate.OutcomeReview, wantDecide: "review", wantReview: true, wantReason: "sensitive"},
+		{name: "permanent policy error reviews", body: "f1", opts: opts(func(o *remediate.Options, _ *fakeRemediator) {
+			o.Policy = remediate.PolicyFunc(func(context.Context, *remediate.Finding) (remediate.Decision, error) {
+				return remediate.Decision{Verdict: remediate.Remediate, Action: "fix-flag"}, remediate.Permanentf("cel: no such key")
+			})
+		}), wantOutcome: remediate.OutcomeReview, wantDecide: "review", wantReview: true, wantReason: "policy evaluation failed"},
+		{name: "permanent enrich error reviews", body: "f1", opts: opts(func(o *remediate.Options, _ *fakeRemediator) {
+			o.Enricher = remediate.EnricherFunc(func(context.Context, *remediate.Finding) error { return remediate.Permanentf("bad exception file") })
+		}), wantOutcome: remediate.OutcomeReview, wantDecide: "review", wantReview: true, wantReason: "enrichment failed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newSetup(t, tt.opts...)
+			rec, err := s.engine.Process(context.Background(), remediate.Message{ID: "m1", Body: []byte(tt.body)})
+			if err != nil {
+				t.Fatalf("Process: %v", err)
+			}
+			if got := remediate.Outcome(rec.Outcome); got != tt.wantOutcome {
+				t.Errorf("outcome = %q, want %q (failure: %s)", got, tt.wantOutcome, rec.FailureReason)
+			}
+			if rec.Decision != tt.wantDecide {
+				t.Errorf("decision = %q, want %q", rec.Decision, tt.wantDecide)
+			}
+			if got := s.rem.plans.Load(); got != tt.wantPlans {
+				t.Errorf("plans = %d, want %d", got, tt.wantPlans)
+			}
+			if got := s.rem.applies.Load(); got != tt.wantApplies {
+				t.Errorf("applies = %d, want %d", got, tt.wantApplies)
+			}
+			if got := s.audit.len(); got != 1 {
+				t.Errorf("audit records = %d, want 1", got)
+			}
+			if got := s.review.len() == 1; got != tt.wantReview {
+				t.Errorf("routed to review = %v, want %v", got, tt.wantReview)
+			}
+			if !strings.Contains(rec.FailureReason, tt.wantReason) {
+				t.Errorf("failure reason %q does not contain %q", rec.FailureReason, tt.wantReason)
+			}
+			if rec.Schema != audit.SchemaVersion || rec.Correlation.MessageID != "m1" {
+				t.Errorf("record header = %q/%q", rec.Schema, rec.Correlation.MessageID)
+			}
+		})
+	}
+}
+
+func opts(fns ...func(*remediate.Options, *fakeRemediator)) []func(*remediate.Options, *fakeRemediator) {
+	return fns
+}
+
+func TestAppliedEvidence(t *testing.T) {
+	s := newSetup(t)
+	rec, err := s.engine.Process(context.Background(), remediate.Message{ID: "m1", Body: []byte("f1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := audit.Evidence{
+		Before:     json.RawMessage(`{"Flag":false}`),
+		After:      json.RawMessage(`{"Flag":true}`),
+		Changes:    []string{"set Flag from false to true"},
+		Rollback:   json.RawMessage(`{"Flag":false}`),
+		RequestIDs: []string{"req-plan", "req-apply"},
+		Verified:   true,
+	}
+	if diff := cmp.Diff(want, rec.Evidence); diff != "" {
+		t.Errorf("evidence (-want +got):\n%s", diff)
+	}
+}
+
+func TestTransientErrorsAreNotAcknowledged(t *testing.T) {
+	throttled := &smithy.GenericAPIError{Code: "Throttling", Message: "Rate exceeded"}
+	tests := []struct {
+		name string
+		fn   func(*remediate.Options, *fakeRemediator)
+	}{
+		{"plan throttled", func(_ *remediate.Options, r *fakeRemediator) { r.planErr = throttled }},
+		{"apply network error", func(_ *remediate.Options, r *fakeRemediator) { r.applyErr = errors.New("dial tcp: connection refused") }},
+		{"assume throttled", func(o *remediate.Options, _ *fakeRemediator) {
+			o.Credentials = credsFunc(func(context.Context, *remediate.Finding, remediate.Spec) (aws.Config, error) { return aws.Config{}, throttled })
+		}},
+		{"audit sink down", func(o *remediate.Options, _ *fakeRemediator) {
+			o.Audit = audit.SinkFunc(func(context.Context, *audit.Record) error { return errors.New("503 from sink") })
+		}},
+		{"review route down", func(o *remediate.Options, r *fakeRemediator) {
+			r.applyErr = denied()
+			o.Review = audit.SinkFunc(func(context.Context, *audit.Record) error { return errors.New("sns publish failed") })
+		}},
+		{"policy store down", func(o *remediate.Options, _ *fakeRemediator) {
+			o.Policy = remediate.PolicyFunc(func(context.Context, *remediate.Finding) (remediate.Decision, error) {
+				return remediate.Decision{}, errors.New("exception store timeout")
+			})
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newSetup(t, tt.fn)
+			rec, err := s.engine.Process(context.Background(), remediate.Message{ID: "m1", Body: []byte("f1")})
+			if err == nil {
+				t.Fatalf("Process returned nil error (outcome %q): a transient failure must not be acknowledged", rec.Outcome)
+			}
+			if remediate.IsPermanent(err) {
+				t.Errorf("error %v is marked permanent", err)
+			}
+			if s.audit.len() != 0 {
+				t.Errorf("an audit record was written for a retried message")
+			}
+		})
+	}
+}
+
+func TestRetryAfterTransientFailureApplies(t *testing.T) {
+	s := newSetup(t, func(_ *remediate.Options, r *fakeRemediator) { r.applyErr = errors.New("connection reset") })
+	msg := remediate.Message{ID: "m1", Body: []byte("f1")}
+	if _, err := s.engine.Process(context.Background(), msg); err == nil {
+		t.Fatal("first attempt: want a transient error")
+	}
+	s.rem.applyErr = nil
+	rec, err := s.engine.Process(context.Background(), msg)
+	if err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	if rec.Outcome != string(remediate.OutcomeApplied) {
+		t.Errorf("retry outcome = %q, want applied (the claim must be released after a transient failure)", rec.Outcome)
+	}
+}
+
+func TestDuplicateDeliveryChangesOnce(t *testing.T) {
+	s := newSetup(t)
+	msg := remediate.Message{ID: "m1", Body: []byte("f1")}
+	var wg sync.WaitGroup
+	var acked, retried atomic.Int32
+	for range 20 {
+		wg.Go(func() {
+			_, err := s.engine.Process(context.Background(), msg)
+			if err != nil {
+				if !errors.Is(err, remediate.ErrInProgress) {
+					t.Errorf("unexpected error: %v", err)
+				}
+				retried.Add(1)
+				return
+			}
+			acked.Add(1)
+		})
+	}
+	wg.Wait()
+	// Deliver once more after everything settled: a pure duplicate.
+	rec, err := s.engine.Process(context.Background(), msg)
+	if err != nil || rec != nil {
+		t.Errorf("redelivery after completion = (%v, %v), want (nil, nil)", rec, err)
+	}
+	if got := s.rem.applies.Load(); got != 1 {
+		t.Errorf("applies = %d, want exactly 1", got)
+	}
+	if got := s.audit.len(); got != 1 {
+		t.Errorf("terminal audit records = %d, want exactly 1", got)
+	}
+	if acked.Load()+retried.Load() != 20 {
+		t.Errorf("acked %d + retried %d != 20", acked.Load(), retried.Load())
+	}
+}
+
+func TestRejectedDuplicateAuditedOnce(t *testing.T) {
+	s := newSetup(t)
+	for range 3 {
+		if _, err := s.engine.Process(context.Background(), remediate.Message{Body: []byte("bad body")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := s.audit.len(); got != 1 {
+		t.Errorf("audit records for one rejected body delivered 3 times = %d, want 1", got)
+	}
+}
+
+func TestNewEngineNamesMissingOption(t *testing.T) {
+	reg, _ := remediate.NewRegistry()
+	base := remediate.Options{Parser: remediate.ParserFunc(parse), Policy: remediate.PolicyFunc(approve), Registry: reg, Audit: audit.Discard(), Credentials: credsFunc(okCreds)}
+	tests := []struct {
+		name string
+		fn   func(*remediate.Options)
+		want string
+	}{
+		{"parser", func(o *remediate.Options) { o.Parser = nil }, "Options.Parser"},
+		{"policy", func(o *remediate.Options) { o.Policy = nil }, "Options.Policy"},
+		{"registry", func(o *remediate.Options) { o.Registry = nil }, "Options.Registry"},
+		{"audit", func(o *remediate.Options) { o.Audit = nil }, "Options.Audit"},
+		{"credentials", func(o *remediate.Options) { o.Credentials = nil; o.Mode = remediate.Apply }, "Options.Credentials"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := remediate.NewEngine(base, tt.fn)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("NewEngine error = %v, want one naming %s", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestMemoryIdempotencyExpiry(t *testing.T) {
+	now := time.Unix(0, 0)
+	s := remediate.NewMemoryIdempotency(func(o *remediate.MemoryIdempotencyOptions) {
+		o.Now = func() time.Time { return now }
+		o.ClaimTTL = time.Minute
+		o.DoneTTL = time.Hour
+		o.MaxEntries = 10
+	})
+	ctx := context.Background()
+	if err := s.Begin(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Begin(ctx, "k"); !errors.Is(err, remediate.ErrInProgress) {
+		t.Fatalf("second Begin = %v, want ErrInProgress", err)
+	}
+	now = now.Add(2 * time.Minute) // the first worker crashed
+	if err := s.Begin(ctx, "k"); err != nil {
+		t.Fatalf("Begin after claim expiry = %v, want nil", err)
+	}
+	if err := s.Complete(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Begin(ctx, "k"); !errors.Is(err, remediate.ErrAlreadyDone) {
+		t.Fatalf("Begin after Complete = %v, want ErrAlreadyDone", err)
+	}
+	for i := range 50 {
+		k := string(rune('a' + i))
+		if err := s.Begin(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+		_ = s.Complete(ctx, k)
+	}
+	if n := s.Len(); n > 10 {
+		t.Errorf("store holds %d entries, bound is 10", n)
+	}
+}

@@ -1,0 +1,46 @@
+package remediate_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/remedy-sec/remedy/audit"
+	"github.com/remedy-sec/remedy/remediate"
+)
+
+// An engine in DecideOnly mode needs no AWS credentials: it records what
+// it would do. Here a policy approves every finding for "fix-flag".
+func ExampleEngine_Process() {
+	reg, _ := remediate.NewRegistry(newFake())
+	eng, err := remediate.NewEngine(remediate.Options{
+		Parser:   remediate.ParserFunc(parse),
+		Policy:   remediate.PolicyFunc(approve),
+		Registry: reg,
+		Audit:    audit.Discard(),
+		Mode:     remediate.DecideOnly,
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return
+	}
+	for _, body := range []string{"finding-1", "bad payload"} {
+		rec, err := eng.Process(context.Background(), remediate.Message{ID: "m-" + body, Body: []byte(body)})
+		if err != nil {
+			fmt.Println("retry:", err)
+			continue
+		}
+		fmt.Printf("%s: decision=%s outcome=%s %s\n", rec.Correlation.MessageID, rec.Decision, rec.Outcome, rec.FailureReason)
+	}
+	// Output:
+	// m-finding-1: decision=remediate outcome=planned
+	// m-bad payload: decision=reject outcome=rejected rejected: issue.id: missing
+}
+
+func ExampleDecision_Add() {
+	var d remediate.Decision
+	d.Add("owner", remediate.Review, "the finding has no owner")
+	d.Add("severity", remediate.Skip, "severity %s is below HIGH", remediate.SeverityLow)
+	fmt.Println(d.Verdict, d.Remediates(), len(d.Reasons))
+	// Output: skip false 2
+}
