@@ -30,11 +30,15 @@ func ExampleEngine_Process() {
 			fmt.Println("retry:", err)
 			continue
 		}
-		fmt.Printf("%s: decision=%s outcome=%s %s\n", rec.Correlation.MessageID, rec.Decision, rec.Outcome, rec.FailureReason)
+		fmt.Printf("%s: decision=%s outcome=%s\n", rec.Correlation.MessageID, rec.Decision, rec.Outcome)
+		if rec.FailureReason != "" {
+			fmt.Println("  reason:", rec.FailureReason)
+		}
 	}
 	// Output:
 	// m-finding-1: decision=remediate outcome=planned
-	// m-bad payload: decision=reject outcome=rejected rejected: issue.id: missing
+	// m-bad payload: decision=reject outcome=rejected
+	//   reason: rejected: issue.id: missing
 }
 
 func ExampleDecision_Add() {
