@@ -1,0 +1,9 @@
+// Package adapters holds thin wrappers that connect the engine in
+// package remediate to where it runs. Each lives in its own package:
+//
+//	adapters/batch       run a batch of messages through an engine with bounded concurrency
+//
+// Adapters hold no decision logic: they turn transport messages into
+// remediate.Message values, call Engine.Process, and acknowledge exactly
+// the messages whose error is nil.
+package adapters
