@@ -1,0 +1,169 @@
+package eligibility
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/remedy-sec/remedy/remediate"
+)
+
+// Enrich sets f.Environment and f.Owner from the sources the policy
+// configures, and f.Exception and f.ExceptionID from the policy's
+// exceptions.
+//
+// Environment and owner are read only from the configured sources, in
+// order: tag:<Key> (a resource tag, key compared exactly), account (the
+// account's entry in the policy) and declared (what the payload claims).
+// Every source that gives a value must agree; environment names compare
+// without case after trimming, owners exactly after trimming. When they
+// disagree the field is left empty and a concern is recorded, so the
+// finding goes to review. Whatever the fields held before is replaced.
+//
+// An exception that matches and has not expired sets Exception to
+// approved; one that matches but has expired sets it to expired, which
+// only records the fact. Enrich never lowers an approval an earlier
+// enricher (such as an exception store) recorded. Nothing in the payload
+// can grant an exception.
+func (p *Policy) Enrich(ctx context.Context, f *remediate.Finding) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if f == nil {
+		return remediate.Permanentf("eligibility: nil finding")
+	}
+	f.Environment = p.resolve(f, "environment", p.envSources, true)
+	f.Owner = p.resolve(f, "owner", p.ownSources, false)
+	if len(p.exceptions) > 0 {
+		e, status := p.matchException(f, p.now())
+		switch {
+		case status == remediate.ExceptionApproved:
+			f.Exception, f.ExceptionID = status, e.id
+		case status == remediate.ExceptionExpired && f.Exception != remediate.ExceptionApproved:
+			f.Exception, f.ExceptionID = status, e.id
+		}
+	}
+	return nil
+}
+
+// resolve reads field from every source and returns the value they agree
+// on, or "" with a concern when they do not.
+func (p *Policy) resolve(f *remediate.Finding, field string, sources []source, isEnv bool) string {
+	var (
+		first    string
+		seen     []string // "source says value", for the concern
+		conflict bool
+	)
+	for _, s := range sources {
+		v := strings.TrimSpace(p.sourceValue(f, s, isEnv))
+		if v == "" {
+			continue
+		}
+		seen = append(seen, fmt.Sprintf("%s says %q", s.text, v))
+		switch {
+		case first == "":
+			first = v
+		case isEnv && !strings.EqualFold(v, first), !isEnv && v != first:
+			conflict = true
+		}
+	}
+	if conflict {
+		f.AddConcern(field, fmt.Sprintf("%s sources disagree: %s", field, strings.Join(seen, ", ")))
+		return ""
+	}
+	if isEnv && first != "" {
+		if canon, ok := p.known[strings.ToLower(first)]; ok {
+			return canon
+		}
+	}
+	return first
+}
+
+func (p *Policy) sourceValue(f *remediate.Finding, s source, isEnv bool) string {
+	switch s.kind {
+	case sourceTag:
+		return f.Resource.Tags[s.key]
+	case sourceAccount:
+		a := p.accounts[f.Resource.Account]
+		if isEnv {
+			return a.environment
+		}
+		return a.owner
+	case sourceDeclared:
+		if isEnv {
+			return f.Declared.Environment
+		}
+		return f.Declared.Owner
+	}
+	return ""
+}
+
+// matchException returns the exception that covers f: an approved one if
+// any matches and has not expired at now, else an expired one, else none.
+func (p *Policy) matchException(f *remediate.Finding, now time.Time) (*exception, remediate.ExceptionStatus) {
+	if len(p.exceptions) == 0 {
+		return nil, remediate.ExceptionNone
+	}
+	var expired *exception
+	try := func(idx []int) *exception {
+		for _, i := range idx {
+			e := &p.exceptions[i]
+			if !e.matches(f) {
+				continue
+			}
+			if now.Before(e.expires) {
+				return e
+			}
+			if expired == nil {
+				expired = e
+			}
+		}
+		return nil
+	}
+	if f.Resource.ID != "" {
+		if e := try(p.byResource[f.Resource.ID]); e != nil {
+			return e, remediate.ExceptionApproved
+		}
+	}
+	if f.Control.ID != "" {
+		if e := try(p.byControl[f.Control.ID]); e != nil {
+			return e, remediate.ExceptionApproved
+		}
+	}
+	if f.Control.SourceRuleID != "" && f.Control.SourceRuleID != f.Control.ID {
+		if e := try(p.byControl[f.Control.SourceRuleID]); e != nil {
+			return e, remediate.ExceptionApproved
+		}
+	}
+	if expired != nil {
+		return expired, remediate.ExceptionExpired
+	}
+	return nil, remediate.ExceptionNone
+}
+
+// matches reports whether e covers f, ignoring expiry.
+func (e *exception) matches(f *remediate.Finding) bool {
+	if e.resource != "" && e.resource != f.Resource.ID {
+		return false
+	}
+	if e.control != "" && e.control != f.Control.ID && e.control != f.Control.SourceRuleID {
+		return false
+	}
+	return e.account == "" || e.account == f.Resource.Account
+}
+
+// scope says in words what e covers.
+func (e *exception) scope() string {
+	var parts []string
+	if e.resource != "" {
+		parts = append(parts, fmt.Sprintf("resource %q", e.resource))
+	}
+	if e.control != "" {
+		parts = append(parts, fmt.Sprintf("control %q", e.control))
+	}
+	if e.account != "" {
+		parts = append(parts, "account "+e.account)
+	}
+	return strings.Join(parts, ", ")
+}
