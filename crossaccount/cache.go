@@ -1,0 +1,407 @@
+package crossaccount
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go/middleware"
+
+	"github.com/remedy-sec/remedy/remediate"
+)
+
+var _ remediate.CredentialSource = (*Cache)(nil)
+
+// Mode says whether a session serves many findings or one.
+type Mode uint8
+
+const (
+	// Shared, the default, gives all findings of one action in one
+	// account one session, whose policy allows the action's IAM actions
+	// on the account's resources of the remediator's types.
+	Shared Mode = iota
+	// Strict gives every finding its own session, whose policy allows
+	// the IAM actions on the finding's resource where AWS can scope them.
+	Strict
+)
+
+// String returns "shared" or "strict".
+func (m Mode) String() string {
+	switch m {
+	case Shared:
+		return "shared"
+	case Strict:
+		return "strict"
+	}
+	return fmt.Sprintf("Mode(%d)", m)
+}
+
+// Defaults and limits of Options.
+const (
+	DefaultDuration   = 15 * time.Minute
+	MinDuration       = 15 * time.Minute // STS's minimum
+	MaxDuration       = 12 * time.Hour   // STS's maximum
+	DefaultMaxEntries = 1024
+	// UserAgentKey names the user-agent entry that carries the finding id
+	// on every AWS call made with a returned Config:
+	// "remedy-finding/<id>".
+	UserAgentKey = "remedy-finding"
+	// refreshWindow is how long before expiry credentials are renewed,
+	// so a remediator never starts with credentials about to lapse.
+	refreshWindow = time.Minute
+)
+
+// AssumeRoleAPI is the STS call the cache makes; *sts.Client implements it.
+type AssumeRoleAPI interface {
+	AssumeRole(ctx context.Context, in *sts.AssumeRoleInput, optFns ...func(*sts.Options)) (*sts.AssumeRoleOutput, error)
+}
+
+// AssumeRoleAPIFunc adapts a function to an AssumeRoleAPI.
+type AssumeRoleAPIFunc func(ctx context.Context, in *sts.AssumeRoleInput, optFns ...func(*sts.Options)) (*sts.AssumeRoleOutput, error)
+
+// AssumeRole calls f(ctx, in, optFns...).
+func (f AssumeRoleAPIFunc) AssumeRole(ctx context.Context, in *sts.AssumeRoleInput, optFns ...func(*sts.Options)) (*sts.AssumeRoleOutput, error) {
+	return f(ctx, in, optFns...)
+}
+
+// Options configure a Cache.
+type Options struct {
+	// Mode is Shared (the default) or Strict.
+	Mode Mode
+	// Duration is the lifetime of each session, between 15 minutes and
+	// 12 hours (and within the role's maximum session duration). Zero
+	// means 15 minutes. A cache entry lives one session, less a minute:
+	// the next lookup after that assumes the role again. Configs already
+	// handed out keep renewing their credentials through the SDK's
+	// credentials cache.
+	Duration time.Duration
+	// Region is the region of the STS endpoint AssumeRole calls go to.
+	// Empty means the client's own region. Either way the SDK resolves a
+	// regional endpoint (sts.REGION.amazonaws.com), whose session tokens
+	// are valid in every region and which keeps working when another
+	// region's STS is down; "aws-global" (the legacy global endpoint) is
+	// refused.
+	Region string
+	// Base is the template of every returned aws.Config: HTTP client,
+	// retryer, BaseEndpoint (for moto or LocalStack in tests), API
+	// options. Region, Credentials and APIOptions are set per finding;
+	// Base.APIOptions come first.
+	Base aws.Config
+	// Logger receives one debug line per new session and one warning per
+	// failed AssumeRole. It never receives external ids or credentials.
+	// Nil discards.
+	Logger *slog.Logger
+	// MaxEntries bounds the number of cached sessions. Zero means
+	// DefaultMaxEntries. When full, a new session replaces one that has
+	// not been used since the eviction hand last passed (CLOCK, an
+	// approximation of least recently used).
+	MaxEntries int
+	// Now is the clock for entry expiry; nil means time.Now.
+	Now func() time.Time
+}
+
+// Cache assumes roles in allowlisted accounts and caches the sessions.
+// It implements remediate.CredentialSource and is safe for concurrent
+// use.
+//
+// A session is identified by the account, its role ARN, a hash of its
+// external id and a hash of its session policy, and in strict mode by the
+// finding. On the hot path the cache finds it by account, action (and
+// finding) and confirms that the Spec and finding it was built from still
+// match, so a changed Spec gets a new session.
+type Cache struct {
+	sts       AssumeRoleAPI
+	accounts  *Accounts
+	o         Options
+	log       *slog.Logger
+	recordIDs func(*middleware.Stack) error
+
+	mu      sync.RWMutex
+	entries map[entryKey]*entry
+	ring    []*entry // CLOCK slots, len ≤ o.MaxEntries
+	hand    int
+}
+
+type entryKey struct {
+	account, action, finding string // finding is empty in shared mode
+}
+
+// entry is one cached session.
+type entry struct {
+	key entryKey
+	// What the session was built from: a lookup that differs builds a new
+	// session.
+	iamActions, resourceTypes                     []string
+	resourceARN, region, controlID, correlationID string // strict mode only
+	// id is (role ARN, external id hash, policy hash), for logs.
+	roleARN, externalIDHash, policyHash string
+	creds                               *aws.CredentialsCache
+	expires                             int64 // unix nanoseconds
+	ref                                 atomic.Bool
+	slot                                int
+}
+
+// New returns a Cache that assumes roles in accounts through client,
+// usually an *sts.Client of the platform account.
+func New(client AssumeRoleAPI, accounts *Accounts, optFns ...func(*Options)) (*Cache, error) {
+	var o Options
+	for _, fn := range optFns {
+		fn(&o)
+	}
+	switch {
+	case client == nil:
+		return nil, errors.New("crossaccount: New: nil AssumeRoleAPI; pass sts.NewFromConfig(cfg)")
+	case accounts == nil:
+		return nil, errors.New("crossaccount: New: nil Accounts; use LoadAccounts or ReadAccounts")
+	case o.Mode > Strict:
+		return nil, fmt.Errorf("crossaccount: New: unknown %s", o.Mode)
+	case o.Duration != 0 && (o.Duration < MinDuration || o.Duration > MaxDuration):
+		return nil, fmt.Errorf("crossaccount: New: Duration %s is outside STS's %s to %s", o.Duration, MinDuration, MaxDuration)
+	case o.Region == "aws-global":
+		return nil, errors.New(`crossaccount: New: Region "aws-global" selects the global STS endpoint; name a region`)
+	case o.Region != "" && !isRegion(o.Region):
+		return nil, fmt.Errorf("crossaccount: New: Region %q is not a region name", o.Region)
+	case o.MaxEntries < 0:
+		return nil, fmt.Errorf("crossaccount: New: MaxEntries %d is negative", o.MaxEntries)
+	}
+	if o.Duration == 0 {
+		o.Duration = DefaultDuration
+	}
+	if o.MaxEntries == 0 {
+		o.MaxEntries = DefaultMaxEntries
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	c := &Cache{
+		accounts:  accounts,
+		o:         o,
+		log:       log,
+		recordIDs: recordRequestIDs(remediate.RecordRequestID),
+		entries:   make(map[entryKey]*entry),
+	}
+	c.sts = stsClient{api: client, region: o.Region, recordIDs: c.recordIDs}
+	return c, nil
+}
+
+// Config returns an AWS configuration that acts in f's account and
+// region with the permissions s declares. Credentials come from a cached
+// session (assumed on first use, then shared per Mode); Config retrieves
+// them before it returns, so a role that cannot be assumed fails here.
+//
+// The returned configuration carries f's region, the session's
+// credentials provider and two API options: a user-agent entry
+// "remedy-finding/<f.ID>", and a middleware that records the AWS request
+// id of every response with remediate.RecordRequestID.
+//
+// Errors: an account not allowlisted (ErrNotAllowlisted), a region not
+// allowed (ErrRegionNotAllowed), a Spec that no session policy can hold
+// (ErrPolicyTooLarge) and STS's AccessDenied, MalformedPolicyDocument,
+// PackedPolicyTooLarge and RegionDisabledException are permanent; the
+// first three never reach STS. Throttling, 5xx and network errors are
+// transient.
+func (c *Cache) Config(ctx context.Context, f *remediate.Finding, s remediate.Spec) (aws.Config, error) {
+	if f == nil {
+		return aws.Config{}, remediate.Permanentf("crossaccount: Config: nil finding")
+	}
+	acc, err := c.accounts.lookup(f.Resource.Account, f.Resource.Region)
+	if err != nil {
+		return aws.Config{}, err
+	}
+	if s.Action == "" {
+		return aws.Config{}, remediate.Permanentf("crossaccount: Config: the Spec names no action")
+	}
+	k := entryKey{account: acc.id, action: s.Action}
+	if c.o.Mode == Strict {
+		if f.ID == "" {
+			return aws.Config{}, remediate.Permanentf("crossaccount: Config: strict mode needs a finding id")
+		}
+		k.finding = f.ID
+	}
+	now := c.o.Now().UnixNano()
+	e := c.get(k, f, s, now)
+	if e == nil {
+		if e, err = c.add(k, acc, f, s, now); err != nil {
+			return aws.Config{}, err
+		}
+	}
+	if _, err := e.creds.Retrieve(ctx); err != nil {
+		err = remediate.ClassifyAWS(err)
+		c.log.LogAttrs(ctx, slog.LevelWarn, "assume role failed",
+			slog.String("account", acc.id), slog.String("role", acc.roleARN), slog.String("action", s.Action),
+			slog.String("finding_id", f.ID), slog.Bool("permanent", remediate.IsPermanent(err)), slog.Any("error", err))
+		return aws.Config{}, fmt.Errorf("crossaccount: assume %s for %q: %w", acc.roleARN, s.Action, err)
+	}
+	cfg := c.o.Base
+	cfg.Region = f.Resource.Region
+	cfg.Credentials = e.creds
+	n := len(c.o.Base.APIOptions)
+	opts := make([]func(*middleware.Stack) error, n, n+2)
+	copy(opts, c.o.Base.APIOptions)
+	if f.ID != "" {
+		opts = append(opts, awsmiddleware.AddUserAgentKeyValue(UserAgentKey, f.ID))
+	}
+	cfg.APIOptions = append(opts, c.recordIDs)
+	return cfg, nil
+}
+
+// Len returns the number of cached sessions.
+func (c *Cache) Len() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.entries)
+}
+
+// get returns the live entry for k built from f and s, or nil.
+func (c *Cache) get(k entryKey, f *remediate.Finding, s remediate.Spec, now int64) *entry {
+	c.mu.RLock()
+	e := c.entries[k]
+	c.mu.RUnlock()
+	if e == nil || now >= e.expires || !e.matches(f, s, c.o.Mode == Strict) {
+		return nil
+	}
+	if !e.ref.Load() { // read first: a hot entry's cache line stays shared
+		e.ref.Store(true)
+	}
+	return e
+}
+
+func (e *entry) matches(f *remediate.Finding, s remediate.Spec, strict bool) bool {
+	if !slices.Equal(e.iamActions, s.IAMActions) || !slices.Equal(e.resourceTypes, s.ResourceTypes) {
+		return false
+	}
+	return !strict || (e.resourceARN == f.Resource.ARN && e.region == f.Resource.Region &&
+		e.controlID == f.Control.ID && e.correlationID == f.CorrelationID)
+}
+
+// add builds the session for k and caches it, unless another goroutine
+// cached a matching one first.
+func (c *Cache) add(k entryKey, acc *account, f *remediate.Finding, s remediate.Spec, now int64) (*entry, error) {
+	strict := c.o.Mode == Strict
+	sc := Scope{Partition: acc.partition, Account: acc.id, Regions: acc.regions}
+	name, source := SessionName(s.Action, ""), SourceIdentity(s.Action, "")
+	if strict {
+		sc.Regions = []string{f.Resource.Region}
+		sc.ResourceARN = f.Resource.ARN
+		name, source = SessionName(s.Action, f.ID), SourceIdentity(s.Action, f.ID)
+	}
+	policy, err := SessionPolicy(s, sc)
+	if err != nil {
+		return nil, fmt.Errorf("crossaccount: account %s, action %q: %w", acc.id, s.Action, err)
+	}
+	sum := sha256.Sum256([]byte(policy))
+	e := &entry{
+		key:            k,
+		iamActions:     slices.Clone(s.IAMActions),
+		resourceTypes:  slices.Clone(s.ResourceTypes),
+		roleARN:        acc.roleARN,
+		externalIDHash: acc.externalIDHash,
+		policyHash:     hex.EncodeToString(sum[:8]),
+		expires:        now + int64(c.o.Duration-refreshWindow),
+	}
+	if strict {
+		e.resourceARN, e.region, e.controlID, e.correlationID = f.Resource.ARN, f.Resource.Region, f.Control.ID, f.CorrelationID
+	}
+	tags := SessionTags(f, s.Action, strict)
+	provider := stscreds.NewAssumeRoleProvider(c.sts, acc.roleARN, func(o *stscreds.AssumeRoleOptions) {
+		o.RoleSessionName = name
+		o.SourceIdentity = aws.String(source)
+		o.ExternalID = aws.String(acc.externalID)
+		o.Duration = c.o.Duration
+		o.Policy = aws.String(policy)
+		o.Tags = tags
+	})
+	e.creds = aws.NewCredentialsCache(provider, func(o *aws.CredentialsCacheOptions) { o.ExpiryWindow = refreshWindow })
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old := c.entries[k]
+	if old != nil && now < old.expires && old.matches(f, s, strict) {
+		return old, nil // another goroutine won the race
+	}
+	c.insert(e, old, now)
+	c.log.Debug("new session",
+		slog.String("account", acc.id), slog.String("role", acc.roleARN), slog.String("action", s.Action),
+		slog.String("mode", c.o.Mode.String()), slog.String("session_name", name),
+		slog.String("policy_sha256", e.policyHash), slog.Int("policy_chars", len(policy)))
+	return e, nil
+}
+
+// insert puts e in the cache, in old's slot if old is the stale entry of
+// the same key, else in a free slot, else in the slot of a CLOCK victim.
+// c.mu is held.
+func (c *Cache) insert(e, old *entry, now int64) {
+	switch {
+	case old != nil:
+		e.slot = old.slot
+	case len(c.ring) < c.o.MaxEntries:
+		e.slot = len(c.ring)
+		c.ring = append(c.ring, nil)
+	default:
+		// Each pass clears reference bits, so this ends within two turns.
+		for {
+			v := c.ring[c.hand]
+			if now >= v.expires || !v.ref.Load() {
+				delete(c.entries, v.key)
+				e.slot = c.hand
+				c.hand = (c.hand + 1) % len(c.ring)
+				break
+			}
+			v.ref.Store(false)
+			c.hand = (c.hand + 1) % len(c.ring)
+		}
+	}
+	c.ring[e.slot] = e
+	c.entries[e.key] = e
+}
+
+// recordRequestIDs returns middleware that passes the AWS request id of
+// every response, failed ones included, to record. It runs once per
+// attempt, so retried calls leave every id.
+func recordRequestIDs(record func(context.Context, string)) func(*middleware.Stack) error {
+	mw := middleware.DeserializeMiddlewareFunc("RemedyRecordRequestID", func(ctx context.Context, in middleware.DeserializeInput, next middleware.DeserializeHandler) (middleware.DeserializeOutput, middleware.Metadata, error) {
+		out, md, err := next.HandleDeserialize(ctx, in)
+		if id, ok := awsmiddleware.GetRequestIDMetadata(md); ok {
+			record(ctx, id)
+		}
+		return out, md, err
+	})
+	return func(st *middleware.Stack) error {
+		// Before: outermost in the step, so it sees the metadata that the
+		// SDK's request-id retriever has set.
+		return st.Deserialize.Add(mw, middleware.Before)
+	}
+}
+
+// stsClient sends AssumeRole to the configured regional endpoint and
+// records its request id for the finding whose lookup caused the call.
+type stsClient struct {
+	api       AssumeRoleAPI
+	region    string
+	recordIDs func(*middleware.Stack) error
+}
+
+func (c stsClient) AssumeRole(ctx context.Context, in *sts.AssumeRoleInput, optFns ...func(*sts.Options)) (*sts.AssumeRoleOutput, error) {
+	optFns = append(optFns, func(o *sts.Options) {
+		if c.region != "" {
+			o.Region = c.region
+		}
+		o.APIOptions = append(o.APIOptions, c.recordIDs)
+	})
+	return c.api.AssumeRole(ctx, in, optFns...)
+}

@@ -1,0 +1,77 @@
+// Package crossaccount gives remediators credentials in a customer
+// account: an allowlist of accounts, STS AssumeRole with an external id,
+// a traceable session name, session tags and a session policy scoped to
+// what the remediator declared, and a cache that shares sessions across
+// findings. A *Cache is the engine's remediate.CredentialSource.
+//
+// The shape of a deployment:
+//
+//	accounts, err := crossaccount.ReadAccounts(ctx, file) // YAML; external ids resolved now
+//	cache, err := crossaccount.New(sts.NewFromConfig(platformCfg), accounts,
+//		func(o *crossaccount.Options) { o.Region = "eu-west-1"; o.Logger = logger })
+//	engine, err := remediate.NewEngine(remediate.Options{Credentials: cache, ...})
+//
+// # Accounts
+//
+// Only accounts listed in the registry are ever assumed into. A finding
+// for another account fails with ErrNotAllowlisted, marked
+// remediate.Permanent, so the engine routes it to review; nothing is sent
+// to STS. Each entry has a role (its own ARN, or the registry's template
+// such as "arn:aws:iam::{account}:role/RemedyRemediation"), an external id
+// and the regions Remedy may act in. The external id is written literally
+// or referenced ("env:NAME", "ssm:/name", or any scheme with a Resolver)
+// and resolved once at start-up. An entry without one does not load.
+//
+// # Sessions
+//
+// Every AssumeRole call sends the ExternalId, a RoleSessionName built by
+// SessionName, a SourceIdentity built by SourceIdentity, the tags of
+// SessionTags and a session policy built by SessionPolicy. The role's
+// trust policy must therefore allow sts:AssumeRole (with the
+// sts:ExternalId condition), sts:TagSession and sts:SetSourceIdentity for
+// the platform principal.
+//
+// In Shared mode (the default) one session serves every finding of one
+// action in one account, for up to Options.Duration. Its name, source
+// identity and tags therefore describe the action, not a finding: the
+// session name is "<action>@shared". What joins each AWS call back to its
+// finding is on the call itself: the user-agent entry
+// "remedy-finding/<finding id>" and the request id that the returned
+// configuration's middleware hands to remediate.RecordRequestID for the
+// audit record. The session policy allows the declared IAM actions on the
+// account's resources of the remediator's types, in the account's allowed
+// regions.
+//
+// In Strict mode every finding gets its own session, named
+// "<action>@<finding id>" and tagged with the finding, control and
+// correlation ids, whose policy allows the actions of the resource's
+// service on the finding's resource ARN only, in the finding's region.
+// It costs one AssumeRole per finding.
+//
+// A session policy never exceeds 2048 characters: a policy that would is
+// rebuilt with coarser resources, and if even the coarsest does not fit
+// the finding fails with ErrPolicyTooLarge. No policy allows a write
+// action on "Resource": "*".
+//
+// # Cache
+//
+// Sessions are cached per (account, role ARN, external id, session
+// policy), and in Strict mode per finding. Each wraps the SDK's
+// stscreds.AssumeRoleProvider in an aws.CredentialsCache, so concurrent
+// first requests for one session make one AssumeRole call and expiry is
+// the SDK's. The cache holds at most Options.MaxEntries sessions; an
+// entry lives one session, after which the next lookup assumes the role
+// again. A warm lookup takes a read lock and a map lookup, with a
+// constant two small allocations for the per-finding API options.
+//
+// AssumeRole goes to the regional STS endpoint of Options.Region (or the
+// client's region); the global endpoint is refused.
+//
+// # Errors
+//
+// AccessDenied (a wrong external id, an untrusted principal),
+// MalformedPolicyDocument, PackedPolicyTooLarge and
+// RegionDisabledException are permanent, through remediate.ClassifyAWS:
+// the finding fails and goes to review. Throttling, 5xx and network
+// errors stay transient, so the message is retried.
+package crossaccount

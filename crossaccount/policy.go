@@ -1,0 +1,397 @@
+package crossaccount
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/remedy-sec/remedy/remediate"
+)
+
+// MaxPolicySize is the largest session policy STS accepts, in characters
+// of plain text (minified JSON).
+const MaxPolicySize = 2048
+
+// Scope says where the statements of a session policy apply.
+type Scope struct {
+	// Partition is the ARN partition; empty means "aws".
+	Partition string
+	// Account is the 12-digit account the session acts in. Required.
+	Account string
+	// Regions are the regions the session may act in. Empty, or a list
+	// holding "*", means any region.
+	Regions []string
+	// ResourceARN, when set, is the one resource the session is for
+	// (strict mode): actions of its service are allowed on it alone.
+	ResourceARN string
+}
+
+// SessionPolicy returns the session policy, as minified JSON, that allows
+// the IAM actions s declares and nothing more.
+//
+// Actions of the service named by sc.ResourceARN apply to that resource
+// only. Actions of other services apply to the account's resources of the
+// types s declares (a table maps types such as "bucket", "securityGroup"
+// and "key" to ARN patterns), or to every ARN of that service in the
+// account when no type is known. ARNs without an account field (S3
+// buckets, EBS snapshots) are held to the account with aws:ResourceAccount,
+// and listed regions are enforced with aws:RequestedRegion. The few
+// read-only actions that AWS cannot scope to a resource (ec2:Describe*,
+// s3:ListAllMyBuckets, ...) get "Resource": "*"; no other action ever does.
+//
+// A policy longer than MaxPolicySize is rebuilt with coarser resources,
+// first the account's resources of the declared types, then every ARN of
+// the service in the account. If even that does not fit, the error wraps
+// ErrPolicyTooLarge. Every error is permanent: retrying cannot help.
+func SessionPolicy(s remediate.Spec, sc Scope) (string, error) {
+	b, err := newPolicyBuilder(s, sc)
+	if err != nil {
+		return "", remediate.Permanent(err)
+	}
+	var doc []byte
+	for level := range levelCount {
+		if doc, err = b.build(level); err != nil {
+			return "", remediate.Permanent(err)
+		}
+		if len(doc) <= MaxPolicySize {
+			return string(doc), nil
+		}
+	}
+	return "", remediate.Permanent(fmt.Errorf("%w: %d characters for %d actions of %q at the coarsest scope",
+		ErrPolicyTooLarge, len(doc), len(s.IAMActions), s.Action))
+}
+
+// Scope levels, from finest to coarsest.
+const (
+	levelResource = iota // the finding's resource, where one is known
+	levelType            // the account's resources of the declared types
+	levelService         // every ARN of the service in the account
+	levelCount
+)
+
+type policyBuilder struct {
+	partition, account string
+	arnRegion          string   // region field of generated ARNs
+	regions            []string // for aws:RequestedRegion; nil means any
+	types              []string
+	resource           arn // zero unless strict
+	byService          map[string][]string
+	services           []string
+	unscoped           []string // read-only actions that need "*"
+}
+
+func newPolicyBuilder(s remediate.Spec, sc Scope) (*policyBuilder, error) {
+	b := &policyBuilder{partition: sc.Partition, account: sc.Account, types: s.ResourceTypes, byService: map[string][]string{}}
+	if b.partition == "" {
+		b.partition = "aws"
+	}
+	if !isAccountID(b.account) {
+		return nil, fmt.Errorf("crossaccount: session policy: account %q is not 12 digits", b.account)
+	}
+	if !slices.Contains(sc.Regions, "*") {
+		for _, r := range sc.Regions {
+			if !isRegion(r) {
+				return nil, fmt.Errorf("crossaccount: session policy: bad region %q", r)
+			}
+		}
+		b.regions = slices.Compact(slices.Sorted(slices.Values(sc.Regions)))
+	}
+	b.arnRegion = "*"
+	if len(b.regions) == 1 {
+		b.arnRegion = b.regions[0]
+	}
+	if sc.ResourceARN != "" {
+		a, ok := parseARN(sc.ResourceARN)
+		switch {
+		case !ok:
+			return nil, fmt.Errorf("crossaccount: session policy: resource %q is not an ARN", sc.ResourceARN)
+		case a.partition != b.partition:
+			return nil, fmt.Errorf("crossaccount: session policy: resource %s is in partition %q, not %q", sc.ResourceARN, a.partition, b.partition)
+		case a.account != "" && a.account != b.account:
+			return nil, fmt.Errorf("crossaccount: session policy: resource %s belongs to account %s, not %s", sc.ResourceARN, a.account, b.account)
+		}
+		b.resource = a
+	}
+	if len(s.IAMActions) == 0 {
+		return nil, fmt.Errorf("crossaccount: session policy: %q declares no IAM action", s.Action)
+	}
+	for _, act := range slices.Compact(slices.Sorted(slices.Values(s.IAMActions))) {
+		svc, name, ok := splitAction(act)
+		if !ok {
+			return nil, fmt.Errorf("crossaccount: session policy: %q declares %q, which is not service:Action", s.Action, act)
+		}
+		if strings.Trim(name, "*?") == "" {
+			return nil, fmt.Errorf("crossaccount: session policy: %q declares %q; declare the actions it calls, not a wildcard", s.Action, act)
+		}
+		if needsAnyResource(svc, name) {
+			b.unscoped = append(b.unscoped, act)
+			continue
+		}
+		if _, seen := b.byService[svc]; !seen {
+			b.services = append(b.services, svc)
+		}
+		b.byService[svc] = append(b.byService[svc], act)
+	}
+	slices.Sort(b.services)
+	return b, nil
+}
+
+type statement struct {
+	Effect    string                         `json:"Effect"`
+	Action    []string                       `json:"Action"`
+	Resource  []string                       `json:"Resource"`
+	Condition map[string]map[string][]string `json:"Condition,omitempty"`
+}
+
+type policyDoc struct {
+	Version   string      `json:"Version"`
+	Statement []statement `json:"Statement"`
+}
+
+func (b *policyBuilder) build(level int) ([]byte, error) {
+	doc := policyDoc{Version: "2012-10-17"}
+	for _, svc := range b.services {
+		res := b.resources(svc, level)
+		st := statement{Effect: "Allow", Action: b.byService[svc], Resource: res}
+		cond := map[string][]string{}
+		if b.regions != nil && !isGlobalService(svc) {
+			cond["aws:RequestedRegion"] = b.regions
+		}
+		for _, r := range res {
+			if a, _ := parseARN(r); a.account == "" {
+				cond["aws:ResourceAccount"] = []string{b.account}
+				break
+			}
+		}
+		if len(cond) > 0 {
+			st.Condition = map[string]map[string][]string{"StringEquals": cond}
+		}
+		doc.Statement = append(doc.Statement, st)
+	}
+	if len(b.unscoped) > 0 {
+		st := statement{Effect: "Allow", Action: b.unscoped, Resource: []string{"*"}}
+		if b.regions != nil {
+			st.Condition = map[string]map[string][]string{"StringEquals": {"aws:RequestedRegion": b.regions}}
+		}
+		doc.Statement = append(doc.Statement, st)
+	}
+	out, err := json.Marshal(doc)
+	if err != nil {
+		return nil, fmt.Errorf("crossaccount: session policy: %w", err)
+	}
+	return out, nil
+}
+
+// resources returns the Resource list for the actions of svc at level.
+func (b *policyBuilder) resources(svc string, level int) []string {
+	if level == levelResource && b.resource.service == svc {
+		return []string{b.resource.String()}
+	}
+	var typed []string
+	for _, t := range b.types {
+		for _, p := range typePatterns(svc, t) {
+			typed = append(typed, b.expand(p))
+		}
+	}
+	typed = slices.Compact(slices.Sorted(slices.Values(typed)))
+	if level <= levelType && len(typed) > 0 {
+		return typed
+	}
+	// Coarsest: the whole service in the account, plus the type patterns
+	// whose ARNs carry no account (the account-wide pattern cannot match
+	// them; aws:ResourceAccount holds them to the account).
+	out := []string{b.expand(servicePattern(svc))}
+	for _, r := range typed {
+		if a, _ := parseARN(r); a.account == "" && !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func (b *policyBuilder) expand(pattern string) string {
+	return strings.NewReplacer("{p}", b.partition, "{r}", b.arnRegion, "{a}", b.account).Replace(pattern)
+}
+
+// typePatterns maps an IAM service prefix and a resource type, as a
+// detection tool or CloudFormation names it ("securityGroup",
+// "security-group", "AWS::EC2::SecurityGroup"), to ARN patterns. {p},
+// {r} and {a} stand for partition, region and account. Types it does not
+// know return nil, and the service-wide pattern applies.
+func typePatterns(svc, resourceType string) []string {
+	t := resourceType
+	if i := strings.LastIndex(t, "::"); i >= 0 {
+		t = t[i+2:]
+	}
+	t = strings.ToLower(strings.NewReplacer("-", "", "_", "", " ", "").Replace(t))
+	switch svc + ":" + t {
+	case "s3:bucket":
+		return []string{"arn:{p}:s3:::*"}
+	case "s3:object":
+		return []string{"arn:{p}:s3:::*/*"}
+	case "ec2:securitygroup", "ec2:sg":
+		return []string{"arn:{p}:ec2:{r}:{a}:security-group/*", "arn:{p}:ec2:{r}:{a}:security-group-rule/*"}
+	case "ec2:snapshot", "ec2:ebssnapshot":
+		return []string{"arn:{p}:ec2:{r}::snapshot/*"}
+	case "ec2:volume", "ec2:ebsvolume":
+		return []string{"arn:{p}:ec2:{r}:{a}:volume/*"}
+	case "ec2:instance", "ec2:virtualmachine":
+		return []string{"arn:{p}:ec2:{r}:{a}:instance/*"}
+	case "ec2:image", "ec2:ami":
+		return []string{"arn:{p}:ec2:{r}::image/*"}
+	case "ec2:vpc":
+		return []string{"arn:{p}:ec2:{r}:{a}:vpc/*"}
+	case "ec2:networkacl":
+		return []string{"arn:{p}:ec2:{r}:{a}:network-acl/*"}
+	case "kms:key", "kms:kmskey", "kms:encryptionkey":
+		return []string{"arn:{p}:kms:{r}:{a}:key/*"}
+	case "kms:alias":
+		return []string{"arn:{p}:kms:{r}:{a}:alias/*"}
+	case "rds:dbinstance", "rds:db":
+		return []string{"arn:{p}:rds:{r}:{a}:db:*"}
+	case "rds:dbcluster", "rds:cluster":
+		return []string{"arn:{p}:rds:{r}:{a}:cluster:*"}
+	case "rds:dbsnapshot":
+		return []string{"arn:{p}:rds:{r}:{a}:snapshot:*"}
+	case "rds:dbclustersnapshot":
+		return []string{"arn:{p}:rds:{r}:{a}:cluster-snapshot:*"}
+	case "iam:role":
+		return []string{"arn:{p}:iam::{a}:role/*"}
+	case "iam:user":
+		return []string{"arn:{p}:iam::{a}:user/*"}
+	case "iam:policy":
+		return []string{"arn:{p}:iam::{a}:policy/*"}
+	case "dynamodb:table":
+		return []string{"arn:{p}:dynamodb:{r}:{a}:table/*"}
+	case "sqs:queue":
+		return []string{"arn:{p}:sqs:{r}:{a}:*"}
+	case "sns:topic":
+		return []string{"arn:{p}:sns:{r}:{a}:*"}
+	case "lambda:function":
+		return []string{"arn:{p}:lambda:{r}:{a}:function:*"}
+	case "cloudtrail:trail":
+		return []string{"arn:{p}:cloudtrail:{r}:{a}:trail/*"}
+	case "logs:loggroup":
+		return []string{"arn:{p}:logs:{r}:{a}:log-group:*"}
+	}
+	return nil
+}
+
+// servicePattern is every ARN of svc in the account.
+func servicePattern(svc string) string {
+	switch svc {
+	case "s3":
+		return "arn:{p}:s3:::*" // bucket ARNs have no account; see aws:ResourceAccount
+	case "iam":
+		return "arn:{p}:iam::{a}:*"
+	}
+	return "arn:{p}:" + svc + ":{r}:{a}:*"
+}
+
+// needsAnyResource reports whether an action is read-only and cannot be
+// scoped to a resource, so that it only works with "Resource": "*". Only
+// names starting with Describe, Get, List or Lookup qualify: a write
+// action never gets "*".
+func needsAnyResource(svc, name string) bool {
+	if !hasAnyPrefix(name, "Describe", "Get", "List", "Lookup") {
+		return false
+	}
+	switch svc {
+	case "ec2":
+		return strings.HasPrefix(name, "Describe")
+	case "s3":
+		return name == "ListAllMyBuckets" || name == "GetAccountPublicAccessBlock"
+	case "kms":
+		return name == "ListKeys" || name == "ListAliases"
+	case "cloudtrail":
+		return name == "DescribeTrails" || name == "ListTrails" || name == "LookupEvents"
+	case "sts":
+		return name == "GetCallerIdentity"
+	case "tag":
+		return name == "GetResources"
+	case "iam":
+		return name == "GetAccountSummary" || name == "GetAccountPasswordPolicy" || name == "ListRoles" || name == "ListUsers" || name == "ListPolicies"
+	}
+	return false
+}
+
+func hasAnyPrefix(s string, prefixes ...string) bool {
+	for _, p := range prefixes {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// isGlobalService reports whether a service's calls are all made in one
+// fixed region, so aws:RequestedRegion must not restrict them.
+func isGlobalService(svc string) bool {
+	switch svc {
+	case "iam", "organizations", "route53", "cloudfront", "waf", "shield", "support", "budgets", "ce", "globalaccelerator", "account":
+		return true
+	}
+	return false
+}
+
+// splitAction splits "service:Action" and checks both halves.
+func splitAction(a string) (svc, name string, ok bool) {
+	svc, name, ok = strings.Cut(a, ":")
+	if !ok || svc == "" || name == "" {
+		return "", "", false
+	}
+	for _, r := range svc {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+			return "", "", false
+		}
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '*' || r == '?') {
+			return "", "", false
+		}
+	}
+	return svc, name, true
+}
+
+// arn is a parsed ARN.
+type arn struct {
+	partition, service, region, account, resource string
+}
+
+func parseARN(s string) (arn, bool) {
+	parts := strings.SplitN(s, ":", 6)
+	if len(parts) != 6 || parts[0] != "arn" || parts[1] == "" || parts[2] == "" || parts[5] == "" {
+		return arn{}, false
+	}
+	return arn{partition: parts[1], service: parts[2], region: parts[3], account: parts[4], resource: parts[5]}, true
+}
+
+func (a arn) String() string {
+	return "arn:" + a.partition + ":" + a.service + ":" + a.region + ":" + a.account + ":" + a.resource
+}
+
+func isAccountID(s string) bool {
+	if len(s) != 12 {
+		return false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// isRegion accepts names such as "us-east-1" or "us-gov-west-1".
+func isRegion(s string) bool {
+	if len(s) < 4 || len(s) > 32 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+			return false
+		}
+	}
+	return s[0] != '-' && s[len(s)-1] != '-'
+}

@@ -1,0 +1,268 @@
+package crossaccount
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/remedy-sec/remedy/remediate"
+)
+
+const acct = "111111111111"
+
+var (
+	s3Spec = remediate.Spec{
+		Action:        "s3-block-public-access",
+		ResourceTypes: []string{"bucket"},
+		IAMActions:    []string{"s3:PutBucketPublicAccessBlock", "s3:GetBucketPublicAccessBlock"},
+	}
+	sgSpec = remediate.Spec{
+		Action:        "sg-ingress",
+		ResourceTypes: []string{"securityGroup"},
+		IAMActions:    []string{"ec2:DescribeSecurityGroupRules", "ec2:RevokeSecurityGroupIngress", "ec2:DescribeSecurityGroups"},
+	}
+)
+
+func allow(actions, resources []string, cond map[string][]string) statement {
+	st := statement{Effect: "Allow", Action: actions, Resource: resources}
+	if cond != nil {
+		st.Condition = map[string]map[string][]string{"StringEquals": cond}
+	}
+	return st
+}
+
+func TestSessionPolicyJSON(t *testing.T) {
+	got, err := SessionPolicy(s3Spec, Scope{Account: acct, Regions: []string{"us-east-1", "eu-west-1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetBucketPublicAccessBlock","s3:PutBucketPublicAccessBlock"],` +
+		`"Resource":["arn:aws:s3:::*"],"Condition":{"StringEquals":{"aws:RequestedRegion":["eu-west-1","us-east-1"],"aws:ResourceAccount":["111111111111"]}}}]}`
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("SessionPolicy mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestSessionPolicy(t *testing.T) {
+	sgARN := "arn:aws:ec2:eu-west-1:" + acct + ":security-group/sg-0123"
+	tests := []struct {
+		name string
+		spec remediate.Spec
+		sc   Scope
+		want []statement
+	}{
+		{
+			name: "shared security groups, any region",
+			spec: sgSpec,
+			sc:   Scope{Account: acct},
+			want: []statement{
+				allow([]string{"ec2:RevokeSecurityGroupIngress"}, []string{
+					"arn:aws:ec2:*:" + acct + ":security-group-rule/*", "arn:aws:ec2:*:" + acct + ":security-group/*",
+				}, nil),
+				allow([]string{"ec2:DescribeSecurityGroupRules", "ec2:DescribeSecurityGroups"}, []string{"*"}, nil),
+			},
+		},
+		{
+			name: "strict: the finding's security group, its region",
+			spec: sgSpec,
+			sc:   Scope{Account: acct, Regions: []string{"eu-west-1"}, ResourceARN: sgARN},
+			want: []statement{
+				allow([]string{"ec2:RevokeSecurityGroupIngress"}, []string{sgARN}, map[string][]string{"aws:RequestedRegion": {"eu-west-1"}}),
+				allow([]string{"ec2:DescribeSecurityGroupRules", "ec2:DescribeSecurityGroups"}, []string{"*"}, map[string][]string{"aws:RequestedRegion": {"eu-west-1"}}),
+			},
+		},
+		{
+			name: "strict: a bucket ARN has no account, so aws:ResourceAccount holds it",
+			spec: s3Spec,
+			sc:   Scope{Account: acct, Regions: []string{"us-east-1"}, ResourceARN: "arn:aws:s3:::my-bucket"},
+			want: []statement{
+				allow([]string{"s3:GetBucketPublicAccessBlock", "s3:PutBucketPublicAccessBlock"}, []string{"arn:aws:s3:::my-bucket"},
+					map[string][]string{"aws:RequestedRegion": {"us-east-1"}, "aws:ResourceAccount": {acct}}),
+			},
+		},
+		{
+			name: "KMS keys in one region",
+			spec: remediate.Spec{Action: "kms-rotation", ResourceTypes: []string{"AWS::KMS::Key"}, IAMActions: []string{"kms:EnableKeyRotation", "kms:GetKeyRotationStatus", "kms:DescribeKey"}},
+			sc:   Scope{Account: acct, Regions: []string{"us-east-1"}},
+			want: []statement{
+				allow([]string{"kms:DescribeKey", "kms:EnableKeyRotation", "kms:GetKeyRotationStatus"}, []string{"arn:aws:kms:us-east-1:" + acct + ":key/*"},
+					map[string][]string{"aws:RequestedRegion": {"us-east-1"}}),
+			},
+		},
+		{
+			name: "EBS snapshots have no account in their ARN",
+			spec: remediate.Spec{Action: "ebs-snapshot-private", ResourceTypes: []string{"snapshot"}, IAMActions: []string{"ec2:ModifySnapshotAttribute", "ec2:DescribeSnapshotAttribute"}},
+			sc:   Scope{Account: acct, Regions: []string{"*"}},
+			want: []statement{
+				allow([]string{"ec2:ModifySnapshotAttribute"}, []string{"arn:aws:ec2:*::snapshot/*"}, map[string][]string{"aws:ResourceAccount": {acct}}),
+				allow([]string{"ec2:DescribeSnapshotAttribute"}, []string{"*"}, nil),
+			},
+		},
+		{
+			name: "unknown type: every ARN of the service in the account",
+			spec: remediate.Spec{Action: "x", ResourceTypes: []string{"gizmo"}, IAMActions: []string{"rds:ModifyDBInstance"}},
+			sc:   Scope{Account: acct, Regions: []string{"us-east-1", "us-west-2"}},
+			want: []statement{
+				allow([]string{"rds:ModifyDBInstance"}, []string{"arn:aws:rds:*:" + acct + ":*"}, map[string][]string{"aws:RequestedRegion": {"us-east-1", "us-west-2"}}),
+			},
+		},
+		{
+			name: "strict, second service scoped by type; IAM is global",
+			spec: remediate.Spec{Action: "s3-encrypt", ResourceTypes: []string{"bucket", "role"}, IAMActions: []string{"s3:PutEncryptionConfiguration", "iam:GetRole"}},
+			sc:   Scope{Partition: "aws-cn", Account: acct, Regions: []string{"cn-north-1"}, ResourceARN: "arn:aws-cn:s3:::b"},
+			want: []statement{
+				allow([]string{"iam:GetRole"}, []string{"arn:aws-cn:iam::" + acct + ":role/*"}, nil),
+				allow([]string{"s3:PutEncryptionConfiguration"}, []string{"arn:aws-cn:s3:::b"}, map[string][]string{"aws:RequestedRegion": {"cn-north-1"}, "aws:ResourceAccount": {acct}}),
+			},
+		},
+		{
+			name: "duplicate actions are declared once",
+			spec: remediate.Spec{Action: "x", ResourceTypes: []string{"bucket"}, IAMActions: []string{"s3:GetBucketAcl", "s3:GetBucketAcl"}},
+			sc:   Scope{Account: acct, Regions: []string{"*"}},
+			want: []statement{
+				allow([]string{"s3:GetBucketAcl"}, []string{"arn:aws:s3:::*"}, map[string][]string{"aws:ResourceAccount": {acct}}),
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := mustPolicy(t, tt.spec, tt.sc)
+			if diff := cmp.Diff(policyDoc{Version: "2012-10-17", Statement: tt.want}, got); diff != "" {
+				t.Errorf("SessionPolicy mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// mustPolicy generates, parses and checks a policy against the rules that
+// hold for every policy: it fits, and "*" goes only with read-only
+// actions that need it.
+func mustPolicy(t *testing.T, s remediate.Spec, sc Scope) policyDoc {
+	t.Helper()
+	p, err := SessionPolicy(s, sc)
+	if err != nil {
+		t.Fatalf("SessionPolicy: %v", err)
+	}
+	checkPolicy(t, p)
+	var doc policyDoc
+	if err := json.Unmarshal([]byte(p), &doc); err != nil {
+		t.Fatalf("policy is not JSON: %v\n%s", err, p)
+	}
+	return doc
+}
+
+func checkPolicy(t *testing.T, p string) {
+	t.Helper()
+	if len(p) > MaxPolicySize {
+		t.Errorf("policy has %d characters, more than %d", len(p), MaxPolicySize)
+	}
+	var doc policyDoc
+	if err := json.Unmarshal([]byte(p), &doc); err != nil {
+		t.Fatalf("policy is not JSON: %v\n%s", err, p)
+	}
+	for _, st := range doc.Statement {
+		for _, r := range st.Resource {
+			if r != "*" && !strings.HasPrefix(r, "arn:") {
+				t.Errorf("resource %q is neither * nor an ARN", r)
+			}
+			if r != "*" {
+				continue
+			}
+			for _, a := range st.Action {
+				svc, name, _ := strings.Cut(a, ":")
+				if !needsAnyResource(svc, name) {
+					t.Errorf(`action %s has "Resource": "*": %s`, a, p)
+				}
+			}
+		}
+	}
+}
+
+func TestSessionPolicyErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		spec remediate.Spec
+		sc   Scope
+		want string
+	}{
+		{"bad account", s3Spec, Scope{Account: "12345"}, "not 12 digits"},
+		{"no actions", remediate.Spec{Action: "x"}, Scope{Account: acct}, "declares no IAM action"},
+		{"bare star", remediate.Spec{Action: "x", IAMActions: []string{"*"}}, Scope{Account: acct}, "not service:Action"},
+		{"service star", remediate.Spec{Action: "x", IAMActions: []string{"s3:*"}}, Scope{Account: acct}, "not a wildcard"},
+		{"malformed action", remediate.Spec{Action: "x", IAMActions: []string{"S3:Get Bucket"}}, Scope{Account: acct}, "not service:Action"},
+		{"resource in another account", sgSpec, Scope{Account: acct, ResourceARN: "arn:aws:ec2:us-east-1:222222222222:security-group/sg-1"}, "belongs to account 222222222222"},
+		{"resource in another partition", s3Spec, Scope{Account: acct, ResourceARN: "arn:aws-cn:s3:::b"}, "partition"},
+		{"resource not an ARN", s3Spec, Scope{Account: acct, ResourceARN: "my-bucket"}, "not an ARN"},
+		{"bad region", s3Spec, Scope{Account: acct, Regions: []string{"us east"}}, "bad region"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := SessionPolicy(tt.spec, tt.sc)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("SessionPolicy error = %v, want one containing %q", err, tt.want)
+			}
+			if !remediate.IsPermanent(err) {
+				t.Errorf("error %v is not permanent", err)
+			}
+		})
+	}
+}
+
+// manyActions returns n distinct ec2 write actions of realistic length.
+func manyActions(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("ec2:ModifyInstanceAttributeNumber%03d", i)
+	}
+	return out
+}
+
+func TestSessionPolicyFallsBackToCoarserScope(t *testing.T) {
+	types := []string{"securityGroup", "snapshot", "volume", "instance", "image", "vpc", "networkAcl"}
+	sgARN := "arn:aws:ec2:us-east-1:" + acct + ":security-group/sg-0123"
+	tests := []struct {
+		name    string
+		actions int
+		types   []string
+		sc      Scope
+		want    []string // Resource of the ec2 statement
+	}{
+		{"fits: the finding's resource", 40, types, Scope{Account: acct, Regions: []string{"us-east-1"}, ResourceARN: sgARN}, []string{sgARN}},
+		{"fits: declared types", 38, types, Scope{Account: acct, Regions: []string{"us-east-1"}}, []string{
+			"arn:aws:ec2:us-east-1:" + acct + ":instance/*", "arn:aws:ec2:us-east-1:" + acct + ":network-acl/*",
+			"arn:aws:ec2:us-east-1:" + acct + ":security-group-rule/*", "arn:aws:ec2:us-east-1:" + acct + ":security-group/*",
+			"arn:aws:ec2:us-east-1:" + acct + ":volume/*", "arn:aws:ec2:us-east-1:" + acct + ":vpc/*",
+			"arn:aws:ec2:us-east-1::image/*", "arn:aws:ec2:us-east-1::snapshot/*",
+		}},
+		{"too long with types: the whole service in the account", 40, types, Scope{Account: acct, Regions: []string{"us-east-1"}}, []string{
+			"arn:aws:ec2:us-east-1:" + acct + ":*", "arn:aws:ec2:us-east-1::image/*", "arn:aws:ec2:us-east-1::snapshot/*",
+		}},
+		{"strict, too long with the ARN and with types", 44, types, Scope{
+			Account: acct, Regions: []string{"us-east-1"},
+			ResourceARN: "arn:aws:ec2:us-east-1:" + acct + ":security-group/sg-" + strings.Repeat("0", 150),
+		}, []string{
+			"arn:aws:ec2:us-east-1:" + acct + ":*", "arn:aws:ec2:us-east-1::image/*", "arn:aws:ec2:us-east-1::snapshot/*",
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			spec := remediate.Spec{Action: "x", ResourceTypes: tt.types, IAMActions: manyActions(tt.actions)}
+			doc := mustPolicy(t, spec, tt.sc)
+			if diff := cmp.Diff(tt.want, doc.Statement[0].Resource); diff != "" {
+				t.Errorf("Resource mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestSessionPolicyTooLarge(t *testing.T) {
+	spec := remediate.Spec{Action: "x", ResourceTypes: []string{"securityGroup"}, IAMActions: manyActions(80)}
+	_, err := SessionPolicy(spec, Scope{Account: acct, Regions: []string{"us-east-1"}})
+	if !errors.Is(err, ErrPolicyTooLarge) || !remediate.IsPermanent(err) {
+		t.Fatalf("SessionPolicy error = %v, want a permanent ErrPolicyTooLarge", err)
+	}
+}
