@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/remedy-sec/remedy/audit"
@@ -177,11 +178,14 @@ func (e *Engine) Evaluate(ctx context.Context, body []byte) (*Finding, Decision,
 // finding for one action: source, finding id, resource id, action and
 // revision, hashed to a fixed length.
 func IdempotencyKey(f *Finding, action string) string {
-	h := sha256.New()
+	// Length-prefix each part so that no two tuples hash the same input.
+	buf := make([]byte, 0, 256)
 	for _, s := range [...]string{f.Source, f.ID, f.Resource.ID, action, f.Revision} {
-		fmt.Fprintf(h, "%d:%s|", len(s), s)
+		buf = strconv.AppendInt(buf, int64(len(s)), 10)
+		buf = append(append(append(buf, ':'), s...), '|')
 	}
-	return "f:" + hex.EncodeToString(h.Sum(nil))
+	sum := sha256.Sum256(buf)
+	return "f:" + hex.EncodeToString(sum[:])
 }
 
 func bodyKey(body []byte) string {

@@ -193,7 +193,9 @@ func TestProcessOutcomes(t *testing.T) {
 				return aws.Config{}, remediate.Permanentf("account 111111111111 is not allowlisted")
 			})
 		}), wantOutcome: remediate.OutcomeFailed, wantDecide: "remediate", wantReview: true, wantReason: "assume role: account 111111111111"},
-		{name: "failed on permanent plan error", body: "f1", opts: opts(func(_ *remediate.Options, r *fakeRemediator) { r.planErr = &smithy.GenericAPIError{Code: "NoSuchBucket"} }), wantOutcome: remediate.OutcomeFailed, wantDecide: "remediate", wantPlans: 1, wantReview: true, wantReason: "plan: "},
+		{name: "failed on permanent plan error", body: "f1", opts: opts(func(_ *remediate.Options, r *fakeRemediator) {
+			r.planErr = &smithy.GenericAPIError{Code: "NoSuchBucket"}
+		}), wantOutcome: remediate.OutcomeFailed, wantDecide: "remediate", wantPlans: 1, wantReview: true, wantReason: "plan: "},
 		{name: "failed on verify", body: "f1", opts: opts(func(_ *remediate.Options, r *fakeRemediator) { r.verifyErr = errors.New("flag still false") }), wantOutcome: remediate.OutcomeFailed, wantDecide: "remediate", wantPlans: 1, wantApplies: 1, wantReview: true, wantReason: "verify: flag still false"},
 		{name: "concerns overrule approval", body: "f1", opts: opts(func(o *remediate.Options, _ *fakeRemediator) {
 			o.Parser = remediate.ParserFunc(func(b []byte) (*remediate.Finding, error) {
@@ -281,7 +283,9 @@ func TestTransientErrorsAreNotAcknowledged(t *testing.T) {
 		{"plan throttled", func(_ *remediate.Options, r *fakeRemediator) { r.planErr = throttled }},
 		{"apply network error", func(_ *remediate.Options, r *fakeRemediator) { r.applyErr = errors.New("dial tcp: connection refused") }},
 		{"assume throttled", func(o *remediate.Options, _ *fakeRemediator) {
-			o.Credentials = credsFunc(func(context.Context, *remediate.Finding, remediate.Spec) (aws.Config, error) { return aws.Config{}, throttled })
+			o.Credentials = credsFunc(func(context.Context, *remediate.Finding, remediate.Spec) (aws.Config, error) {
+				return aws.Config{}, throttled
+			})
 		}},
 		{"audit sink down", func(o *remediate.Options, _ *fakeRemediator) {
 			o.Audit = audit.SinkFunc(func(context.Context, *audit.Record) error { return errors.New("503 from sink") })
