@@ -763,3 +763,54 @@ func hex4(s string, i int) (rune, bool) {
 	}
 	return r, true
 }
+
+// CheckStrings returns an error wrapping ErrStringTooLong for the first
+// string, key or number literal in d longer than max bytes (decoded), and
+// nil if there is none. It lets a caller parse with a generous string
+// limit and apply a tighter one once it knows what the document is.
+func (d *Document) CheckStrings(max int) error {
+	if d == nil {
+		return nil
+	}
+	for i := range d.nodes {
+		n := &d.nodes[i]
+		if len(n.key) > max || len(n.text) > max {
+			return d.stringTooLong(0, int32(i), max).finish("")
+		}
+	}
+	return nil
+}
+
+// stringTooLong builds the error for node target, found under the
+// container at index c, recording the path on the way back up.
+func (d *Document) stringTooLong(c, target int32, max int) *Error {
+	nd := d.nodes
+	if c == target {
+		n := &nd[c]
+		l, off := len(n.text), int(n.off)
+		if len(n.key) > max {
+			// The key precedes the value; its offset is not kept, so
+			// point at the value and name the key's parent.
+			l = len(n.key)
+		}
+		return &Error{Offset: off, Err: ErrStringTooLong, Detail: strconv.Itoa(l) + " bytes, limit " + strconv.Itoa(max)}
+	}
+	p := &nd[c]
+	var idx int
+	for k := c + 1; k < p.end; k = nd[k].end {
+		if target >= k && target < nd[k].end {
+			e := d.stringTooLong(k, target, max)
+			if p.kind == Object {
+				if k == target && len(nd[k].key) > max {
+					return e // a long key belongs to its parent's path
+				}
+				e.addKey(nd[k].key)
+			} else {
+				e.addIndex(idx)
+			}
+			return e
+		}
+		idx++
+	}
+	return &Error{Offset: int(p.off), Err: ErrStringTooLong}
+}

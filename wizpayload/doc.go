@@ -1,0 +1,81 @@
+// Package wizpayload parses the payloads Wiz sends into a
+// [remediate.Finding], strictly: a payload decides whether Remedy changes
+// a customer's account, so nothing in it is repaired or guessed.
+//
+// # What it accepts
+//
+// A message body is either the Wiz payload itself (SNS raw delivery) or an
+// SNS envelope whose Message holds it. A body with a top-level Type,
+// Message, MessageId or TopicArn member is an envelope: its Type must be
+// "Notification" (a SubscriptionConfirmation is rejected and none of its
+// URLs is fetched), its MessageId becomes Finding.CorrelationID, and its
+// Message is parsed with the same limits and strictness as a raw body.
+//
+// The Wiz payload is one of two shapes:
+//
+//   - the automation-rule template: trigger, issue, resource and control
+//     objects whose values are strings, issue.projects a comma-joined
+//     string or null. Custom templates may add tags (in resource or at the
+//     top level; an object of strings or a string holding one as JSON),
+//     and top-level environment, owner and proposedAction strings.
+//     issue.created/issue.updated may also be spelled createdAt/updatedAt
+//     (one spelling per payload).
+//   - the GraphQL issue shape returned by the Wiz API: id, status,
+//     severity, createdAt, updatedAt, sourceRule, projects (an array of
+//     objects with a name) and entitySnapshot. It carries no trigger, so
+//     its TriggerSource is [TriggerSourceAPI] and its TriggerType is
+//     empty: a policy that acts only on CREATED or REOPENED sends it to
+//     review. Options.AcceptedTriggerSources applies only to payloads
+//     that carry a trigger.
+//
+// A payload with members of both shapes is rejected.
+//
+// # Rejected or concerning
+//
+// Malformed input is rejected: Parse returns a nil Finding and an error
+// wrapping [*remediate.RejectError] whose Field names the payload path,
+// such as "resource.subscriptionId" or "issue.severity". Paths inside an
+// SNS Message are the Wiz payload's own; paths inside a tags string are
+// prefixed with the tags field. Rejected: a body over the size limit,
+// nesting too deep, duplicate keys at any depth, invalid UTF-8 (including
+// unpaired surrogate escapes), a top level that is not an object, a
+// value of the wrong JSON type (null counts as missing), a missing issue
+// id or resource id, an issue id that is not 1-128 letters, digits and
+// . _ : -, a resource id or type with whitespace, quotes, control or
+// format characters, an AWS account id that is not exactly 12 digits, an
+// AWS region of the wrong shape, a time that is not RFC 3339, a trigger
+// source not accepted, and an SNS Type other than Notification.
+//
+// Input that is well formed but ambiguous is returned with a Concern per
+// problem (see [remediate.Finding.Concerns]), which a policy turns into
+// review: a missing or unknown severity, status or trigger type; no
+// trigger at all; a missing resource type, account, region or cloud
+// platform; a platform other than AWS; a resource ARN whose account or
+// region disagrees with the payload's; a composite id (bucket##md5##key)
+// or S3 object ARN naming a sub-resource; a region of "global"; tags in
+// two places; and a top-level environment or owner that is present but
+// empty.
+//
+// # Normalization
+//
+// Enumerations (severity, status, trigger source and type, cloud
+// platform) are trimmed and matched case-insensitively in ASCII only and
+// stored in upper case; a non-ASCII look-alike such as "hıgh" is unknown,
+// not HIGH. Identifiers (ids, account, region, type, tag keys) are kept
+// exactly as sent. Finding.Severity comes only from the issue's severity;
+// the control's is informational. Environment, Owner and Exception are
+// never set: top-level environment and owner go to Finding.Declared for
+// an enricher to weigh, and a payload cannot grant itself an exception.
+// Revision is the trigger type, a colon and the issue's update time (or
+// creation time) in RFC 3339 UTC; CorrelationID is the SNS MessageId or
+// "wiz:<issue id>:<revision>". Raw holds the Wiz payload's bytes.
+//
+// A [Parser] is immutable and safe for concurrent use:
+//
+//	p := wizpayload.New(func(o *wizpayload.Options) {
+//		o.AcceptedTriggerSources = []string{"ISSUES", "CONTROL"}
+//	})
+//	f, err := p.Parse(body)
+//	var rej *remediate.RejectError
+//	if errors.As(err, &rej) { ... audit as rejected, naming rej.Field ... }
+package wizpayload

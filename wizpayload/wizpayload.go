@@ -1,0 +1,300 @@
+package wizpayload
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/remedy-sec/remedy/internal/strictjson"
+	"github.com/remedy-sec/remedy/remediate"
+)
+
+// Defaults for Options fields left zero.
+const (
+	DefaultMaxBodyBytes   = 256 << 10
+	DefaultMaxDepth       = 64
+	DefaultMaxStringBytes = 64 << 10
+)
+
+// DefaultTriggerSource is the trigger source accepted when
+// Options.AcceptedTriggerSources is nil.
+const DefaultTriggerSource = "ISSUES"
+
+// TriggerSourceAPI is the trigger source recorded for the GraphQL issue
+// shape, which carries no trigger of its own.
+const TriggerSourceAPI = "API"
+
+// Source is the Finding.Source of every finding this package parses.
+const Source = "wiz"
+
+// Options configure a Parser. Zero or negative limits take their
+// defaults; no limit can be turned off.
+type Options struct {
+	// MaxBodyBytes bounds the message body and, for an SNS envelope, the
+	// Wiz payload inside it. Default 256 KiB; at most 1 GiB.
+	MaxBodyBytes int
+	// MaxDepth bounds the nesting of objects and arrays in each JSON
+	// document (the body, the SNS Message, a tags string). Default 64.
+	MaxDepth int
+	// MaxStringBytes bounds every string, key and number in the Wiz
+	// payload, decoded. The SNS envelope's Message, which holds the whole
+	// payload, is bounded by MaxBodyBytes instead. Default 64 KiB.
+	MaxStringBytes int
+	// AcceptedTriggerSources lists the Wiz trigger sources accepted, such
+	// as "ISSUES" or "CONTROL", compared case-insensitively. Payloads
+	// whose trigger.source is not listed are rejected. Nil means
+	// ["ISSUES"]; an empty non-nil slice rejects every payload that
+	// carries a trigger. It does not apply to the GraphQL issue shape,
+	// which carries no trigger.
+	AcceptedTriggerSources []string
+}
+
+// Parser parses Wiz payloads into findings. It is immutable after New
+// and safe for concurrent use.
+type Parser struct {
+	maxBody  int
+	lim      strictjson.Limits
+	envLim   strictjson.Limits // the SNS envelope: Message may use the whole body
+	triggers []string          // accepted trigger sources, upper case
+}
+
+var _ remediate.Parser = (*Parser)(nil)
+
+// New returns a Parser configured by optFns, applied in order to a zero
+// Options.
+func New(optFns ...func(*Options)) *Parser {
+	var o Options
+	for _, fn := range optFns {
+		fn(&o)
+	}
+	p := new(Parser)
+	p.init(o)
+	return p
+}
+
+func (p *Parser) init(o Options) {
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if o.MaxBodyBytes > 1<<30 {
+		o.MaxBodyBytes = 1 << 30
+	}
+	if o.MaxDepth <= 0 {
+		o.MaxDepth = DefaultMaxDepth
+	}
+	if o.MaxStringBytes <= 0 {
+		o.MaxStringBytes = DefaultMaxStringBytes
+	}
+	*p = Parser{
+		maxBody: o.MaxBodyBytes,
+		lim:     strictjson.Limits{MaxBytes: o.MaxBodyBytes, MaxDepth: o.MaxDepth, MaxStringBytes: o.MaxStringBytes},
+		envLim:  strictjson.Limits{MaxBytes: o.MaxBodyBytes, MaxDepth: o.MaxDepth, MaxStringBytes: o.MaxBodyBytes},
+	}
+	if o.AcceptedTriggerSources == nil {
+		p.triggers = []string{DefaultTriggerSource}
+	} else {
+		p.triggers = make([]string, 0, len(o.AcceptedTriggerSources))
+		for _, s := range o.AcceptedTriggerSources {
+			if v, ok := upperASCII(s); ok && v != "" {
+				p.triggers = append(p.triggers, v)
+			}
+		}
+	}
+}
+
+// Parse parses body with the default options. See Parser.Parse.
+func Parse(body []byte) (*remediate.Finding, error) {
+	// A Parser on the stack: no package-level state, no allocation.
+	var p Parser
+	p.init(Options{})
+	return p.Parse(body)
+}
+
+// Parse parses a message body, either a Wiz payload (raw delivery) or an
+// SNS Notification envelope whose Message holds one, into a Finding.
+//
+// A payload that cannot be accepted returns a nil Finding and an error
+// wrapping *remediate.RejectError naming the offending field. A payload
+// that is well formed but ambiguous returns a Finding with Concerns, one
+// per problem, which a policy turns into review.
+func (p *Parser) Parse(body []byte) (*remediate.Finding, error) {
+	if len(body) > p.maxBody {
+		return nil, reject("", "body is "+strconv.Itoa(len(body))+" bytes, over the limit of "+strconv.Itoa(p.maxBody))
+	}
+	outer, err := strictjson.Parse(body, p.envLim)
+	if err != nil {
+		return nil, jsonReject("", "", "", err)
+	}
+	root := outer.Root()
+	var correlation string
+	var raw []byte
+	if isEnvelope(root) {
+		msg, id, err := envelope(root)
+		if err != nil {
+			return nil, err
+		}
+		inner, err := strictjson.ParseString(msg, p.lim)
+		if err != nil {
+			return nil, jsonReject("", "Message", "in the SNS Message: ", err)
+		}
+		root = inner.Root()
+		if isEnvelope(root) {
+			return nil, reject("Message", "the SNS Message holds another SNS envelope")
+		}
+		correlation = id
+		raw = []byte(msg)
+	} else {
+		// The outer parse let strings run to the body limit, for an SNS
+		// Message; a raw payload gets the ordinary string limit.
+		if err := outer.CheckStrings(p.lim.MaxStringBytes); err != nil {
+			return nil, jsonReject("", "", "", err)
+		}
+		raw = bytes.Clone(body)
+	}
+
+	f := &remediate.Finding{Source: Source, Raw: raw}
+	if err := p.mapPayload(root, f); err != nil {
+		return nil, err
+	}
+	f.Revision = revision(f)
+	if correlation == "" {
+		correlation = "wiz:" + f.ID + ":" + f.Revision
+	}
+	f.CorrelationID = correlation
+	return f, nil
+}
+
+// revision is the trigger type and the latest time the payload states.
+func revision(f *remediate.Finding) string {
+	t := f.UpdatedAt
+	if t.IsZero() {
+		t = f.DetectedAt
+	}
+	if t.IsZero() {
+		return f.TriggerType + ":"
+	}
+	return f.TriggerType + ":" + t.Format(time.RFC3339Nano)
+}
+
+// isEnvelope reports whether root looks like an SNS envelope: any of its
+// members has a name SNS uses and Wiz does not. Such a body is processed
+// as an envelope or rejected, never read as a Wiz payload.
+func isEnvelope(root strictjson.Value) bool {
+	for k := range root.Members() {
+		switch k {
+		case "Type", "Message", "MessageId", "TopicArn":
+			return true
+		}
+	}
+	return false
+}
+
+// envelope checks an SNS envelope and returns its Message and MessageId.
+// Only Notification is processed: a SubscriptionConfirmation's URLs are
+// never fetched.
+func envelope(root strictjson.Value) (msg, id string, err error) {
+	var typ, mid, m strictjson.Value
+	for k, v := range root.Members() {
+		switch k {
+		case "Type":
+			typ = v
+		case "MessageId":
+			mid = v
+		case "Message":
+			m = v
+		}
+	}
+	t, err := str(typ, "Type")
+	if err != nil {
+		return "", "", err
+	}
+	switch t {
+	case "Notification":
+	case "":
+		return "", "", reject("Type", "SNS envelope has no Type")
+	default:
+		return "", "", reject("Type", "SNS message type "+quote(t)+" is not processed; only Notification is")
+	}
+	id, err = str(mid, "MessageId")
+	if err != nil {
+		return "", "", err
+	}
+	if id == "" {
+		return "", "", reject("MessageId", "SNS envelope has no MessageId")
+	}
+	if why := checkToken(id, maxIDBytes); why != "" {
+		return "", "", reject("MessageId", "SNS MessageId "+why)
+	}
+	msg, err = str(m, "Message")
+	if err != nil {
+		return "", "", err
+	}
+	if msg == "" {
+		return "", "", reject("Message", "SNS envelope has no Message")
+	}
+	return msg, id, nil
+}
+
+// reject returns an error wrapping a *remediate.RejectError.
+func reject(field, reason string) error {
+	return fmt.Errorf("wizpayload: %w", &remediate.RejectError{Field: field, Reason: reason})
+}
+
+// jsonReject turns a strictjson error into a rejection naming the field:
+// prefix (a parent field, for a nested document) and the error's path, or
+// rootField when both are empty.
+func jsonReject(prefix, rootField, context string, err error) error {
+	var e *strictjson.Error
+	if !errors.As(err, &e) {
+		return reject(prefix, context+err.Error())
+	}
+	field := prefix
+	switch {
+	case e.Path == "" && prefix == "":
+		field = rootField
+	case e.Path == "":
+	case field == "":
+		field = e.Path
+	case strings.HasPrefix(e.Path, "["):
+		field += e.Path
+	default:
+		field += "." + e.Path
+	}
+	reason := context + e.Err.Error()
+	if e.Detail != "" {
+		reason += ": " + e.Detail
+	}
+	reason += " at byte " + strconv.Itoa(e.Offset)
+	// A path is built from payload keys: bound it like any echoed value.
+	if len(field) > maxFieldBytes {
+		field = cutUTF8(field, maxFieldBytes) + "…"
+	}
+	return reject(field, reason)
+}
+
+// maxFieldBytes bounds a field path in a rejection.
+const maxFieldBytes = 256
+
+// quote renders a payload value for a message: quoted, escaped and cut
+// short, so hostile input cannot forge log lines or flood them.
+func quote(s string) string {
+	const max = 64
+	if len(s) > max {
+		return strconv.Quote(cutUTF8(s, max)) + "…"
+	}
+	return strconv.Quote(s)
+}
+
+// cutUTF8 returns at most the first n bytes of s, not splitting a rune.
+func cutUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && s[n]&0xC0 == 0x80 {
+		n--
+	}
+	return s[:n]
+}
