@@ -6,6 +6,8 @@ package batch
 
 import (
 	"context"
+	"errors"
+	"fmt"
 
 	"golang.org/x/sync/errgroup"
 
@@ -21,6 +23,10 @@ type Processor interface {
 
 var _ Processor = (*remediate.Engine)(nil)
 
+// ErrGroupFailed is wrapped by the error of a message that was not
+// processed because an earlier message of its group failed.
+var ErrGroupFailed = errors.New("batch: an earlier message of its group failed")
+
 // Result is the fate of one message.
 type Result struct {
 	Message remediate.Message
@@ -35,12 +41,20 @@ func (r Result) Ack() bool { return r.Err == nil }
 
 // Options configure Run.
 type Options struct {
-	// Concurrency bounds how many messages are processed at once.
-	// Default 8.
+	// Concurrency bounds how many messages (or groups, see Group) are
+	// processed at once. Default 8.
 	Concurrency int
 	// OnResult, if set, is called as each message finishes (from the
-	// worker goroutine), for progress output.
+	// worker goroutine), for progress output. It is called only for
+	// messages that were processed, not for those failed unstarted.
 	OnResult func(Result)
+	// Group, if set, names the ordering group of a message, such as an
+	// SQS FIFO queue's MessageGroupId. Messages of one non-empty group run
+	// one at a time in input order, and once one fails the rest of its
+	// group is not processed: their errors wrap ErrGroupFailed, so that a
+	// retry keeps the order. Messages with an empty group run
+	// independently.
+	Group func(remediate.Message) string
 }
 
 // Run processes msgs and returns one Result per message, in input
@@ -55,23 +69,68 @@ func Run(ctx context.Context, p Processor, msgs []remediate.Message, optFns ...f
 		o.Concurrency = 1
 	}
 	out := make([]Result, len(msgs))
-	var g errgroup.Group
-	g.SetLimit(o.Concurrency)
 	for i, m := range msgs {
 		out[i].Message = m
+	}
+	var g errgroup.Group
+	g.SetLimit(o.Concurrency)
+	for _, unit := range units(msgs, o.Group) {
 		if err := ctx.Err(); err != nil {
-			out[i].Err = err
+			for _, i := range unit {
+				out[i].Err = err
+			}
 			continue
 		}
 		g.Go(func() error {
-			rec, err := p.Process(ctx, m)
-			out[i].Record, out[i].Err = rec, err
-			if o.OnResult != nil {
-				o.OnResult(out[i])
+			var failed string
+			for _, i := range unit {
+				r := &out[i]
+				switch {
+				case failed != "":
+					r.Err = fmt.Errorf("batch: message %s not processed after message %s failed: %w", r.Message.ID, failed, ErrGroupFailed)
+				case ctx.Err() != nil:
+					r.Err = ctx.Err()
+				default:
+					r.Record, r.Err = p.Process(ctx, r.Message)
+					if o.OnResult != nil {
+						o.OnResult(*r)
+					}
+				}
+				if r.Err != nil && failed == "" {
+					failed = r.Message.ID
+				}
 			}
 			return nil
 		})
 	}
 	_ = g.Wait()
+	return out
+}
+
+// units splits msgs into what runs concurrently: each ungrouped message
+// alone, each group's messages together in input order. Units are ordered
+// by their first message.
+func units(msgs []remediate.Message, group func(remediate.Message) string) [][]int {
+	out := make([][]int, 0, len(msgs))
+	var at map[string]int // group → index in out
+	for i, m := range msgs {
+		var g string
+		if group != nil {
+			g = group(m)
+		}
+		if g == "" {
+			out = append(out, []int{i})
+			continue
+		}
+		if at == nil {
+			at = make(map[string]int)
+		}
+		if j, ok := at[g]; ok {
+			out[j] = append(out[j], i)
+			continue
+		}
+		at[g] = len(out)
+		out = append(out, []int{i})
+	}
 	return out
 }

@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/remedy-sec/remedy/adapters/batch"
 	"github.com/remedy-sec/remedy/audit"
@@ -73,6 +76,70 @@ func TestRunCancelledFailsUnstarted(t *testing.T) {
 	for _, r := range res {
 		if r.Ack() {
 			t.Errorf("%s acknowledged though never processed", r.Message.ID)
+		}
+	}
+}
+
+func TestRunGroupsKeepOrderAndFailTheRest(t *testing.T) {
+	group := map[string]string{"a1": "A", "a2": "A", "a3": "A", "b1": "B", "b2": "B", "c1": "", "c2": ""}
+	var (
+		mu    sync.Mutex
+		order []string
+	)
+	var running sync.Map // group → busy
+	p := procFunc(func(ctx context.Context, m remediate.Message) (*audit.Record, error) {
+		g := group[m.ID]
+		if g != "" {
+			if _, busy := running.LoadOrStore(g, true); busy {
+				t.Errorf("%s started while another message of group %s was running", m.ID, g)
+			}
+			defer running.Delete(g)
+		}
+		time.Sleep(time.Millisecond)
+		mu.Lock()
+		order = append(order, m.ID)
+		mu.Unlock()
+		if m.ID == "a2" {
+			return nil, errors.New("throttled")
+		}
+		return &audit.Record{ID: "r-" + m.ID}, nil
+	})
+	var msgs []remediate.Message
+	for _, id := range []string{"a1", "b1", "c1", "a2", "b2", "a3", "c2"} {
+		msgs = append(msgs, remediate.Message{ID: id})
+	}
+	res := batch.Run(context.Background(), p, msgs, func(o *batch.Options) {
+		o.Concurrency = 4
+		o.Group = func(m remediate.Message) string { return group[m.ID] }
+	})
+	got := map[string]string{}
+	for _, r := range res {
+		switch {
+		case r.Ack():
+			got[r.Message.ID] = "ack"
+		case errors.Is(r.Err, batch.ErrGroupFailed):
+			got[r.Message.ID] = "group failed"
+		default:
+			got[r.Message.ID] = "failed"
+		}
+	}
+	want := map[string]string{
+		"a1": "ack", "a2": "failed", "a3": "group failed",
+		"b1": "ack", "b2": "ack", "c1": "ack", "c2": "ack",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("results (-want +got):\n%s", diff)
+	}
+	pos := map[string]int{}
+	for i, id := range order {
+		pos[id] = i
+	}
+	if _, ok := pos["a3"]; ok {
+		t.Errorf("a3 was processed after a2 of its group failed")
+	}
+	for _, pair := range [][2]string{{"a1", "a2"}, {"b1", "b2"}} {
+		if pos[pair[0]] > pos[pair[1]] {
+			t.Errorf("%s processed before %s: order %v", pair[1], pair[0], order)
 		}
 	}
 }
