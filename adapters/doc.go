@@ -2,6 +2,7 @@
 // package remediate to where it runs. Each lives in its own package:
 //
 //	adapters/batch       run a batch of messages through an engine with bounded concurrency
+//	adapters/awslambda   Lambda handlers for SQS (partial batch failure, FIFO groups, deadline) and SNS triggers
 //
 // Adapters hold no decision logic: they turn transport messages into
 // remediate.Message values, call Engine.Process, and acknowledge exactly

@@ -1,0 +1,426 @@
+package awslambda_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/remedy-sec/remedy/adapters/awslambda"
+	"github.com/remedy-sec/remedy/audit"
+	"github.com/remedy-sec/remedy/remediate"
+	"github.com/remedy-sec/remedy/wizpayload"
+)
+
+// procFunc is a batch.Processor test double.
+type procFunc func(ctx context.Context, m remediate.Message) (*audit.Record, error)
+
+func (f procFunc) Process(ctx context.Context, m remediate.Message) (*audit.Record, error) {
+	return f(ctx, m)
+}
+
+// recorder is a processor that fails the chosen message ids transiently
+// and remembers what it saw, in order.
+type recorder struct {
+	fail  map[string]bool
+	delay time.Duration
+
+	mu   sync.Mutex
+	seen []remediate.Message
+}
+
+func (r *recorder) Process(ctx context.Context, m remediate.Message) (*audit.Record, error) {
+	r.mu.Lock()
+	r.seen = append(r.seen, m)
+	r.mu.Unlock()
+	if r.delay > 0 {
+		select {
+		case <-time.After(r.delay):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	if r.fail[m.ID] {
+		return nil, errors.New("throttled")
+	}
+	return &audit.Record{ID: "r-" + m.ID, Outcome: "applied"}, nil
+}
+
+func (r *recorder) ids() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, m := range r.seen {
+		out = append(out, m.ID)
+	}
+	return out
+}
+
+func sqsRecord(id, body, arn, group string, receiveCount int) events.SQSMessage {
+	attrs := map[string]string{"ApproximateReceiveCount": fmt.Sprint(receiveCount)}
+	if group != "" {
+		attrs["MessageGroupId"] = group
+	}
+	return events.SQSMessage{MessageId: id, Body: body, EventSourceARN: arn, Attributes: attrs, EventSource: "aws:sqs"}
+}
+
+func failures(resp events.SQSEventResponse) []string {
+	var out []string
+	for _, f := range resp.BatchItemFailures {
+		out = append(out, f.ItemIdentifier)
+	}
+	slices.Sort(out)
+	return out
+}
+
+const stdARN = "arn:aws:sqs:us-east-1:123456789012:remedy-findings"
+const fifoARN = "arn:aws:sqs:us-east-1:123456789012:remedy-findings.fifo"
+
+func TestSQSPartialBatchFailure(t *testing.T) {
+	tests := []struct {
+		name string
+		fail []string
+		want []string
+	}{
+		{name: "all acknowledged", fail: nil, want: nil},
+		{name: "one transient", fail: []string{"m3"}, want: []string{"m3"}},
+		{name: "several transient", fail: []string{"m1", "m5"}, want: []string{"m1", "m5"}},
+		{name: "all transient", fail: []string{"m1", "m2", "m3", "m4", "m5"}, want: []string{"m1", "m2", "m3", "m4", "m5"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := &recorder{fail: map[string]bool{}}
+			for _, id := range tt.fail {
+				p.fail[id] = true
+			}
+			var ev events.SQSEvent
+			for i := 1; i <= 5; i++ {
+				ev.Records = append(ev.Records, sqsRecord(fmt.Sprintf("m%d", i), "{}", stdARN, "", 1))
+			}
+			resp, err := awslambda.NewSQSHandler(p).Handle(context.Background(), ev)
+			if err != nil {
+				t.Fatalf("Handle: %v", err)
+			}
+			if diff := cmp.Diff(tt.want, failures(resp)); diff != "" {
+				t.Errorf("BatchItemFailures (-want +got):\n%s", diff)
+			}
+			if got := len(p.ids()); got != 5 {
+				t.Errorf("processed %d records, want 5", got)
+			}
+		})
+	}
+}
+
+func TestSQSMessageMapping(t *testing.T) {
+	raw := `{"trigger":{"source":"ISSUES"}}`
+	sns := `{"Type":"Notification","MessageId":"sns-1","Message":"{\"trigger\":{}}"}`
+	ev := events.SQSEvent{Records: []events.SQSMessage{
+		sqsRecord("raw", raw, stdARN, "", 3),
+		sqsRecord("sns", sns, stdARN, "", 1),
+		{MessageId: "no-count", Body: raw, EventSourceARN: stdARN},
+	}}
+	p := &recorder{}
+	if _, err := awslambda.NewSQSHandler(p).Handle(context.Background(), ev); err != nil {
+		t.Fatal(err)
+	}
+	type msg struct {
+		ID           string
+		Body         string
+		ReceiveCount int
+	}
+	var got []msg
+	for _, m := range p.seen {
+		if m.ReceivedAt.IsZero() {
+			t.Errorf("%s: ReceivedAt not set", m.ID)
+		}
+		got = append(got, msg{m.ID, string(m.Body), m.ReceiveCount})
+	}
+	slices.SortFunc(got, func(a, b msg) int { return strings.Compare(a.ID, b.ID) })
+	want := []msg{{"no-count", raw, 0}, {"raw", raw, 3}, {"sns", sns, 1}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("messages given to the processor (-want +got):\n%s", diff)
+	}
+}
+
+func TestSQSConcurrencyBounded(t *testing.T) {
+	var running, peak atomic.Int32
+	p := procFunc(func(ctx context.Context, m remediate.Message) (*audit.Record, error) {
+		n := running.Add(1)
+		defer running.Add(-1)
+		for old := peak.Load(); n > old && !peak.CompareAndSwap(old, n); old = peak.Load() {
+		}
+		time.Sleep(5 * time.Millisecond)
+		return &audit.Record{}, nil
+	})
+	var ev events.SQSEvent
+	for i := range 10 {
+		ev.Records = append(ev.Records, sqsRecord(fmt.Sprint(i), "{}", stdARN, "", 1))
+	}
+	h := awslambda.NewSQSHandler(p, func(o *awslambda.Options) { o.Concurrency = 3 })
+	if _, err := h.Handle(context.Background(), ev); err != nil {
+		t.Fatal(err)
+	}
+	if got := peak.Load(); got > 3 || got < 2 {
+		t.Errorf("peak concurrency %d, want 2..3", got)
+	}
+}
+
+func TestSQSFIFO(t *testing.T) {
+	// Records as SQS delivers them: in order within each group.
+	recs := []struct{ id, group string }{
+		{"a1", "A"}, {"b1", "B"}, {"a2", "A"}, {"c1", "C"}, {"b2", "B"}, {"a3", "A"}, {"a4", "A"}, {"b3", "B"},
+	}
+	tests := []struct {
+		name          string
+		arn           string
+		fail          []string
+		wantFailures  []string
+		wantProcessed []string // per group A, in order
+		notProcessed  []string
+	}{
+		{
+			name: "all succeed", arn: fifoARN,
+			wantProcessed: []string{"a1", "a2", "a3", "a4"},
+		},
+		{
+			name: "failure fails the rest of its group only", arn: fifoARN, fail: []string{"a2"},
+			wantFailures:  []string{"a2", "a3", "a4"},
+			wantProcessed: []string{"a1", "a2"},
+			notProcessed:  []string{"a3", "a4"},
+		},
+		{
+			name: "failures in two groups", arn: fifoARN, fail: []string{"a1", "b2"},
+			wantFailures:  []string{"a1", "a2", "a3", "a4", "b2", "b3"},
+			wantProcessed: []string{"a1"},
+			notProcessed:  []string{"a2", "a3", "a4", "b3"},
+		},
+		{
+			name: "standard queue ignores groups", arn: stdARN, fail: []string{"a2"},
+			wantFailures:  []string{"a2"},
+			wantProcessed: []string{"a1", "a2", "a3", "a4"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var (
+				mu     sync.Mutex
+				order  []string
+				active = map[string]bool{}
+			)
+			fail := map[string]bool{}
+			for _, id := range tt.fail {
+				fail[id] = true
+			}
+			p := procFunc(func(ctx context.Context, m remediate.Message) (*audit.Record, error) {
+				g := strings.ToUpper(m.ID[:1])
+				mu.Lock()
+				if active[g] && tt.arn == fifoARN {
+					t.Errorf("%s started while another record of group %s was running", m.ID, g)
+				}
+				active[g] = true
+				order = append(order, m.ID)
+				mu.Unlock()
+				time.Sleep(2 * time.Millisecond)
+				mu.Lock()
+				active[g] = false
+				mu.Unlock()
+				if fail[m.ID] {
+					return nil, errors.New("throttled")
+				}
+				return &audit.Record{}, nil
+			})
+			var ev events.SQSEvent
+			for _, r := range recs {
+				ev.Records = append(ev.Records, sqsRecord(r.id, "{}", tt.arn, r.group, 1))
+			}
+			resp, err := awslambda.NewSQSHandler(p, func(o *awslambda.Options) { o.Concurrency = 3 }).Handle(context.Background(), ev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.wantFailures, failures(resp)); diff != "" {
+				t.Errorf("BatchItemFailures (-want +got):\n%s", diff)
+			}
+			var gotA []string
+			for _, id := range order {
+				if id[0] == 'a' {
+					gotA = append(gotA, id)
+				}
+				if slices.Contains(tt.notProcessed, id) {
+					t.Errorf("%s was processed after an earlier record of its group failed", id)
+				}
+			}
+			if tt.arn == stdARN {
+				slices.Sort(gotA) // no order promised
+			}
+			if diff := cmp.Diff(tt.wantProcessed, gotA); diff != "" {
+				t.Errorf("group A processing order (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestSQSDeadline(t *testing.T) {
+	// Concurrency 1, 300 ms per record, 800 ms to the deadline with a
+	// 350 ms margin: the start limit is at 450 ms, so records start at 0
+	// and 300 ms, the next one (at 600 ms) is refused, and the rest are
+	// reported without being started.
+	p := &recorder{delay: 300 * time.Millisecond}
+	var ev events.SQSEvent
+	for i := 1; i <= 6; i++ {
+		ev.Records = append(ev.Records, sqsRecord(fmt.Sprintf("m%d", i), "{}", stdARN, "", 1))
+	}
+	h := awslambda.NewSQSHandler(p, func(o *awslambda.Options) {
+		o.Concurrency = 1
+		o.DeadlineMargin = 350 * time.Millisecond
+		o.ResponseReserve = 20 * time.Millisecond
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 800*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	resp, err := h.Handle(ctx, ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 780*time.Millisecond {
+		t.Errorf("Handle returned after %s, want before the deadline less the reserve", took)
+	}
+	if diff := cmp.Diff([]string{"m1", "m2"}, p.ids()); diff != "" {
+		t.Errorf("started records (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"m3", "m4", "m5", "m6"}, failures(resp)); diff != "" {
+		t.Errorf("BatchItemFailures (-want +got):\n%s", diff)
+	}
+}
+
+func TestSQSDeadlineCancelsRunningRecords(t *testing.T) {
+	// A record that would run past the deadline is cancelled
+	// ResponseReserve before it, reported, and the handler still returns
+	// in time.
+	p := &recorder{delay: 5 * time.Second}
+	ev := events.SQSEvent{Records: []events.SQSMessage{sqsRecord("slow", "{}", stdARN, "", 1)}}
+	h := awslambda.NewSQSHandler(p, func(o *awslambda.Options) {
+		o.DeadlineMargin = 10 * time.Millisecond
+		o.ResponseReserve = 50 * time.Millisecond
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	resp, err := h.Handle(ctx, ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ctx.Err() != nil {
+		t.Errorf("Handle returned after the invocation deadline")
+	}
+	if diff := cmp.Diff([]string{"slow"}, failures(resp)); diff != "" {
+		t.Errorf("BatchItemFailures (-want +got):\n%s", diff)
+	}
+}
+
+func TestSQSDeadlineAlreadyTooClose(t *testing.T) {
+	p := &recorder{}
+	ev := events.SQSEvent{Records: []events.SQSMessage{
+		sqsRecord("a1", "{}", fifoARN, "A", 1), sqsRecord("a2", "{}", fifoARN, "A", 1), sqsRecord("b1", "{}", fifoARN, "B", 1),
+	}}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second) // under the default 10 s margin
+	defer cancel()
+	resp, err := awslambda.NewSQSHandler(p).Handle(ctx, ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.ids()) != 0 {
+		t.Errorf("records started with less than the margin left: %v", p.ids())
+	}
+	if diff := cmp.Diff([]string{"a1", "a2", "b1"}, failures(resp)); diff != "" {
+		t.Errorf("BatchItemFailures (-want +got):\n%s", diff)
+	}
+}
+
+func snsRecord(id, message string) events.SNSEventRecord {
+	return events.SNSEventRecord{EventSource: "aws:sns", SNS: events.SNSEntity{
+		MessageID: id, Type: "Notification", TopicArn: "arn:aws:sns:us-east-1:123456789012:wiz-findings",
+		Message: message, Timestamp: time.Date(2026, 11, 2, 10, 11, 12, 0, time.UTC),
+	}}
+}
+
+func TestSNSHandler(t *testing.T) {
+	tests := []struct {
+		name    string
+		fail    []string
+		wantErr bool
+	}{
+		{name: "acknowledged", wantErr: false},
+		{name: "transient failure retries the event", fail: []string{"s2"}, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := &recorder{fail: map[string]bool{}}
+			for _, id := range tt.fail {
+				p.fail[id] = true
+			}
+			ev := events.SNSEvent{Records: []events.SNSEventRecord{snsRecord("s1", "{}"), snsRecord("s2", "{}")}}
+			err := awslambda.NewSNSHandler(p).Handle(context.Background(), ev)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("Handle error = %v, want error %v", err, tt.wantErr)
+			}
+			if err != nil && !strings.Contains(err.Error(), "s2") {
+				t.Errorf("error %q does not name the failed message", err)
+			}
+			if got := len(p.ids()); got != 2 {
+				t.Errorf("processed %d records, want 2", got)
+			}
+		})
+	}
+}
+
+func TestSNSHandlerGivesEngineAnEnvelope(t *testing.T) {
+	payload, err := os.ReadFile("../../wizpayload/testdata/default.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &recorder{}
+	ev := events.SNSEvent{Records: []events.SNSEventRecord{snsRecord("0b9a6c1e-sns-id", string(payload))}}
+	if err := awslambda.NewSNSHandler(p).Handle(context.Background(), ev); err != nil {
+		t.Fatal(err)
+	}
+	if len(p.seen) != 1 {
+		t.Fatalf("processed %d records, want 1", len(p.seen))
+	}
+	var env map[string]string
+	if err := json.Unmarshal(p.seen[0].Body, &env); err != nil {
+		t.Fatalf("body is not an SNS envelope: %v", err)
+	}
+	if diff := cmp.Diff(string(payload), env["Message"]); diff != "" {
+		t.Errorf("envelope Message differs from the SNS message (-want +got):\n%s", diff)
+	}
+	// The engine's parser reads it as the SQS-delivered envelope it is.
+	f, err := wizpayload.New().Parse(p.seen[0].Body)
+	if err != nil {
+		t.Fatalf("wizpayload.Parse: %v", err)
+	}
+	if f.CorrelationID != "0b9a6c1e-sns-id" {
+		t.Errorf("CorrelationID = %q, want the SNS MessageId", f.CorrelationID)
+	}
+}
+
+func TestSNSHandlerDeadline(t *testing.T) {
+	p := &recorder{}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	err := awslambda.NewSNSHandler(p).Handle(ctx, events.SNSEvent{Records: []events.SNSEventRecord{snsRecord("s1", "{}")}})
+	if !errors.Is(err, awslambda.ErrDeadline) {
+		t.Errorf("Handle error = %v, want one wrapping ErrDeadline", err)
+	}
+	if len(p.ids()) != 0 {
+		t.Errorf("started %v with less than the margin left", p.ids())
+	}
+}
