@@ -2,6 +2,9 @@ package eligibility
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,14 +30,14 @@ func (p *Policy) Decide(ctx context.Context, f *remediate.Finding) (remediate.De
 	d := remediate.Decision{Verdict: remediate.Remediate, PolicyVersion: p.id}
 
 	for _, c := range f.Concerns {
-		d.Add(CheckPayload, remediate.Review, "%s: %s", c.Field, c.Message)
+		add(&d, CheckPayload, remediate.Review, "%s: %s", c.Field, c.Message)
 	}
 	p.checkTrigger(&d, f)
 	p.checkStatus(&d, f)
 	p.checkSeverity(&d, f)
 	p.checkEnvironment(&d, f)
 	if strings.TrimSpace(f.Owner) == "" {
-		d.Add(CheckOwner, remediate.Review, "owner is unknown: no configured source (%s) named one", p.ownText)
+		add(&d, CheckOwner, remediate.Review, "owner is unknown: no configured source (%s) named one", p.ownText)
 	}
 	var now time.Time
 	if len(p.exceptions) > 0 || len(p.rules) > 0 {
@@ -57,9 +60,9 @@ func (p *Policy) Decide(ctx context.Context, f *remediate.Finding) (remediate.De
 				if cerr := ctx.Err(); cerr != nil {
 					return remediate.Decision{}, cerr
 				}
-				d.Add(r.check, remediate.Review, "rule %s could not be evaluated: %v", r.name, err)
+				add(&d, r.check, remediate.Review, "rule %s could not be evaluated: %v", r.name, err)
 			case !ok:
-				d.Add(r.check, r.leadsTo, "%s", r.message)
+				add(&d, r.check, r.leadsTo, "%s", r.message)
 			}
 		}
 	}
@@ -71,13 +74,13 @@ func (p *Policy) checkTrigger(d *remediate.Decision, f *remediate.Finding) {
 	switch {
 	case strings.EqualFold(t, "CREATED"), strings.EqualFold(t, "REOPENED"):
 	case strings.EqualFold(t, "RESOLVED"):
-		d.Add(CheckTrigger, remediate.Skip, "trigger type is RESOLVED: the finding no longer needs a fix")
+		add(d, CheckTrigger, remediate.Skip, "trigger type is RESOLVED: the finding no longer needs a fix")
 	case t == "":
-		d.Add(CheckTrigger, remediate.Review, "trigger type is missing: only CREATED or REOPENED may lead to a change")
+		add(d, CheckTrigger, remediate.Review, "trigger type is missing: only CREATED or REOPENED may lead to a change")
 	case strings.EqualFold(t, "UPDATED"):
-		d.Add(CheckTrigger, remediate.Review, "trigger type is UPDATED: only CREATED or REOPENED may lead to a change (acting on updates could loop on Remedy's own changes)")
+		add(d, CheckTrigger, remediate.Review, "trigger type is UPDATED: only CREATED or REOPENED may lead to a change (acting on updates could loop on Remedy's own changes)")
 	default:
-		d.Add(CheckTrigger, remediate.Review, "trigger type %q is not CREATED or REOPENED", t)
+		add(d, CheckTrigger, remediate.Review, "trigger type %q is not CREATED or REOPENED", q(t))
 	}
 }
 
@@ -86,44 +89,44 @@ func (p *Policy) checkStatus(d *remediate.Decision, f *remediate.Finding) {
 	switch {
 	case strings.EqualFold(s, "OPEN"), strings.EqualFold(s, "IN_PROGRESS"):
 	case strings.EqualFold(s, "RESOLVED"):
-		d.Add(CheckStatus, remediate.Skip, "status is RESOLVED: nothing to fix")
+		add(d, CheckStatus, remediate.Skip, "status is RESOLVED: nothing to fix")
 	case strings.EqualFold(s, "REJECTED"):
-		d.Add(CheckStatus, remediate.Skip, "status is REJECTED: the finding was dismissed")
+		add(d, CheckStatus, remediate.Skip, "status is REJECTED: the finding was dismissed")
 	case s == "":
-		d.Add(CheckStatus, remediate.Review, "status is missing: only OPEN or IN_PROGRESS findings are fixed")
+		add(d, CheckStatus, remediate.Review, "status is missing: only OPEN or IN_PROGRESS findings are fixed")
 	default:
-		d.Add(CheckStatus, remediate.Review, "status %q is not OPEN or IN_PROGRESS", s)
+		add(d, CheckStatus, remediate.Review, "status %q is not OPEN or IN_PROGRESS", q(s))
 	}
 }
 
 func (p *Policy) checkSeverity(d *remediate.Decision, f *remediate.Finding) {
 	if strings.TrimSpace(string(f.Severity)) == "" {
-		d.Add(CheckSeverity, remediate.Review, "severity is missing: only HIGH or CRITICAL findings are fixed")
+		add(d, CheckSeverity, remediate.Review, "severity is missing: only HIGH or CRITICAL findings are fixed")
 		return
 	}
 	sev, ok := remediate.ParseSeverity(string(f.Severity))
 	switch {
 	case !ok:
-		d.Add(CheckSeverity, remediate.Review, "severity %q is not a known severity", string(f.Severity))
+		add(d, CheckSeverity, remediate.Review, "severity %q is not a known severity", q(string(f.Severity)))
 	case sev == remediate.SeverityHigh, sev == remediate.SeverityCritical:
 	default:
-		d.Add(CheckSeverity, remediate.Skip, "severity is %s: only HIGH or CRITICAL findings are fixed", string(sev))
+		add(d, CheckSeverity, remediate.Skip, "severity is %s: only HIGH or CRITICAL findings are fixed", string(sev))
 	}
 }
 
 func (p *Policy) checkEnvironment(d *remediate.Decision, f *remediate.Finding) {
 	env := strings.TrimSpace(f.Environment)
 	if env == "" {
-		d.Add(CheckEnvironment, remediate.Review, "environment is unknown: no configured source (%s) named one", p.envText)
+		add(d, CheckEnvironment, remediate.Review, "environment is unknown: no configured source (%s) named one", p.envText)
 		return
 	}
 	key := strings.ToLower(env)
 	if _, ok := p.known[key]; !ok {
-		d.Add(CheckEnvironment, remediate.Review, "environment %q is not one the policy knows (%s)", env, p.knownList)
+		add(d, CheckEnvironment, remediate.Review, "environment %q is not one the policy knows (%s)", q(env), p.knownList)
 		return
 	}
 	if p.restricted[key] {
-		d.Add(CheckEnvironment, remediate.Review, "environment %q is restricted: changes there need a person", env)
+		add(d, CheckEnvironment, remediate.Review, "environment %q is restricted: changes there need a person", q(env))
 	}
 }
 
@@ -131,34 +134,34 @@ func (p *Policy) checkEnvironment(d *remediate.Decision, f *remediate.Finding) {
 // enrichment recorded, or one of the policy's own.
 func (p *Policy) checkException(d *remediate.Decision, f *remediate.Finding, now time.Time) {
 	if e, status := p.matchException(f, now); status == remediate.ExceptionApproved {
-		d.Add(CheckException, remediate.Skip, "exception %q approved for %s until %s (owner %s): %s", e.id, e.scope(), e.expiresText, e.owner, e.reason)
+		add(d, CheckException, remediate.Skip, "exception %q approved for %s until %s (owner %s): %s", q(e.id), e.scope(), e.expiresText, e.owner, e.reason)
 		return
 	}
 	if f.Exception == remediate.ExceptionApproved {
-		d.Add(CheckException, remediate.Skip, "exception %q is approved", f.ExceptionID)
+		add(d, CheckException, remediate.Skip, "exception %q is approved", q(f.ExceptionID))
 	}
 }
 
 func (p *Policy) checkAccount(d *remediate.Decision, f *remediate.Finding) {
 	id := f.Resource.Account
 	if id == "" {
-		d.Add(CheckAccount, remediate.Review, "account is missing: only allowlisted accounts are changed")
+		add(d, CheckAccount, remediate.Review, "account is missing: only allowlisted accounts are changed")
 		return
 	}
 	if _, ok := p.accounts[id]; !ok {
-		d.Add(CheckAccount, remediate.Review, "account %q is not allowlisted", id)
+		add(d, CheckAccount, remediate.Review, "account %q is not allowlisted", q(id))
 	}
 }
 
 func (p *Policy) checkResourceType(d *remediate.Decision, f *remediate.Finding) ([]string, bool) {
 	t := f.Resource.Type
 	if t == "" {
-		d.Add(CheckResourceType, remediate.Review, "resource type is missing")
+		add(d, CheckResourceType, remediate.Review, "resource type is missing")
 		return nil, false
 	}
 	actions, ok := p.types[t]
 	if !ok {
-		d.Add(CheckResourceType, remediate.Review, "resource type %q is not approved for automatic remediation", t)
+		add(d, CheckResourceType, remediate.Review, "resource type %q is not approved for automatic remediation", q(t))
 	}
 	return actions, ok
 }
@@ -178,20 +181,20 @@ func (p *Policy) checkControl(d *remediate.Decision, f *remediate.Finding) strin
 	}
 	switch {
 	case okID && okSrc && byID != bySrc:
-		d.Add(CheckControl, remediate.Review, "control %q maps to %q but its source rule %q maps to %q", id, byID, src, bySrc)
+		add(d, CheckControl, remediate.Review, "control %q maps to %q but its source rule %q maps to %q", q(id), q(byID), q(src), q(bySrc))
 		return ""
 	case okID:
 		return byID
 	case okSrc:
 		return bySrc
 	case id == "" && src == "":
-		d.Add(CheckControl, remediate.Review, "the finding names no control: no playbook applies")
+		add(d, CheckControl, remediate.Review, "the finding names no control: no playbook applies")
 	case src == "":
-		d.Add(CheckControl, remediate.Review, "no playbook for control %q", id)
+		add(d, CheckControl, remediate.Review, "no playbook for control %q", q(id))
 	case id == "":
-		d.Add(CheckControl, remediate.Review, "no playbook for source rule %q", src)
+		add(d, CheckControl, remediate.Review, "no playbook for source rule %q", q(src))
 	default:
-		d.Add(CheckControl, remediate.Review, "no playbook for control %q or its source rule %q", id, src)
+		add(d, CheckControl, remediate.Review, "no playbook for control %q or its source rule %q", q(id), q(src))
 	}
 	return ""
 }
@@ -199,7 +202,7 @@ func (p *Policy) checkControl(d *remediate.Decision, f *remediate.Finding) strin
 func (p *Policy) checkAction(d *remediate.Decision, f *remediate.Finding, action string, typeActions []string, typeOK bool) {
 	proposed := f.ProposedAction
 	if proposed != "" && action != "" && proposed != action {
-		d.Add(CheckAction, remediate.Review, "proposed action %q differs from the playbook's action %q", proposed, action)
+		add(d, CheckAction, remediate.Review, "proposed action %q differs from the playbook's action %q", q(proposed), q(action))
 	}
 	a := action
 	if a == "" {
@@ -215,8 +218,35 @@ func (p *Policy) checkAction(d *remediate.Decision, f *remediate.Finding, action
 				return
 			}
 		}
-		d.Add(CheckAction, remediate.Review, "action %q is not allowed for resource type %q", a, f.Resource.Type)
+		add(d, CheckAction, remediate.Review, "action %q is not allowed for resource type %q", q(a), q(f.Resource.Type))
 	case !p.actions[a]:
-		d.Add(CheckAction, remediate.Review, "action %q is not an allowed action", a)
+		add(d, CheckAction, remediate.Review, "action %q is not an allowed action", q(a))
 	}
+}
+
+// add records a failing check. The first reason makes room for several:
+// a finding that fails one check usually fails a few, and growing the
+// slice one reason at a time costs more than the checks themselves.
+func add(d *remediate.Decision, check string, v remediate.Verdict, format string, args ...any) {
+	if d.Reasons == nil {
+		d.Reasons = make([]remediate.Reason, 0, 8)
+	}
+	d.Add(check, v, format, args...)
+}
+
+// q formats a value taken from a finding for a reason: quoted in Go
+// syntax, so control characters and stray spaces are visible in audit
+// records. Plain values skip the cost of escaping rune by rune.
+type q string
+
+func (s q) Format(f fmt.State, _ rune) {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			io.WriteString(f, strconv.Quote(string(s)))
+			return
+		}
+	}
+	io.WriteString(f, `"`)
+	io.WriteString(f, string(s))
+	io.WriteString(f, `"`)
 }
