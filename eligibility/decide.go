@@ -36,9 +36,7 @@ func (p *Policy) Decide(ctx context.Context, f *remediate.Finding) (remediate.De
 	p.checkStatus(&d, f)
 	p.checkSeverity(&d, f)
 	p.checkEnvironment(&d, f)
-	if strings.TrimSpace(f.Owner) == "" {
-		add(&d, CheckOwner, remediate.Review, "owner is unknown: no configured source (%s) named one", p.ownText)
-	}
+	p.checkOwner(&d, f)
 	var now time.Time
 	if len(p.exceptions) > 0 || len(p.rules) > 0 {
 		now = p.now()
@@ -117,16 +115,22 @@ func (p *Policy) checkSeverity(d *remediate.Decision, f *remediate.Finding) {
 func (p *Policy) checkEnvironment(d *remediate.Decision, f *remediate.Finding) {
 	env := strings.TrimSpace(f.Environment)
 	if env == "" {
-		add(d, CheckEnvironment, remediate.Review, "environment is unknown: no configured source (%s) named one", p.envText)
+		add(d, CheckEnvironment, remediate.Review, "environment is unknown: no configured source (%s) named one", orNone(p.envText))
 		return
 	}
 	key := strings.ToLower(env)
 	if _, ok := p.known[key]; !ok {
-		add(d, CheckEnvironment, remediate.Review, "environment %q is not one the policy knows (%s)", q(env), p.knownList)
+		add(d, CheckEnvironment, remediate.Review, "environment %q is not one the policy knows (known: %s)", q(env), orNone(p.knownList))
 		return
 	}
 	if p.restricted[key] {
 		add(d, CheckEnvironment, remediate.Review, "environment %q is restricted: changes there need a person", q(env))
+	}
+}
+
+func (p *Policy) checkOwner(d *remediate.Decision, f *remediate.Finding) {
+	if strings.TrimSpace(f.Owner) == "" {
+		add(d, CheckOwner, remediate.Review, "owner is unknown: no configured source (%s) named one", orNone(p.ownText))
 	}
 }
 
@@ -232,6 +236,13 @@ func add(d *remediate.Decision, check string, v remediate.Verdict, format string
 		d.Reasons = make([]remediate.Reason, 0, 8)
 	}
 	d.Add(check, v, format, args...)
+}
+
+func orNone(list string) string {
+	if list == "" {
+		return "none"
+	}
+	return list
 }
 
 // q formats a value taken from a finding for a reason: quoted in Go

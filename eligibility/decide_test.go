@@ -590,3 +590,26 @@ func TestConcurrentUse(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// The zero Policy approves nothing and never panics.
+func TestZeroPolicy(t *testing.T) {
+	var p Policy
+	f := eligible()
+	if err := p.Enrich(context.Background(), f); err != nil {
+		t.Fatal(err)
+	}
+	d, err := p.Decide(context.Background(), f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []reason{
+		{CheckEnvironment, review, "no configured source (none)"},
+		{CheckOwner, review, "no configured source (none)"},
+		{CheckAccount, review, "111111111111"},
+		{CheckResourceType, review, "bucket"},
+		{CheckControl, review, "wc-id-1234"},
+	}
+	if diff := cmp.Diff(want, reasonsOf(d, want)); diff != "" {
+		t.Errorf("reasons (-want +got):\n%s", diff)
+	}
+}

@@ -407,9 +407,6 @@ func (l *loader) sources(n *yaml.Node, what string) []source {
 }
 
 func sourcesText(ss []source) string {
-	if len(ss) == 0 {
-		return "none configured"
-	}
 	t := make([]string, len(ss))
 	for i, s := range ss {
 		t[i] = s.text

@@ -39,7 +39,8 @@ type Options struct {
 
 // Policy is a compiled eligibility policy. It is immutable once built
 // and safe for concurrent use. It implements remediate.Policy and
-// remediate.Enricher.
+// remediate.Enricher. The zero Policy approves nothing: every finding it
+// does not skip goes to review.
 type Policy struct {
 	name        string // the file's name key
 	fileVersion string // the file's version key
