@@ -147,7 +147,8 @@ type entry struct {
 	// id is (role ARN, external id hash, policy hash), for logs.
 	roleARN, externalIDHash, policyHash string
 	creds                               *aws.CredentialsCache
-	expires                             int64 // unix nanoseconds
+	expires                             int64        // unix nanoseconds
+	fresh                               atomic.Int64 // credentials valid until, unix nanoseconds
 	ref                                 atomic.Bool
 	slot                                int
 }
@@ -240,12 +241,10 @@ func (c *Cache) Config(ctx context.Context, f *remediate.Finding, s remediate.Sp
 			return aws.Config{}, err
 		}
 	}
-	if _, err := e.creds.Retrieve(ctx); err != nil {
-		err = remediate.ClassifyAWS(err)
-		c.log.LogAttrs(ctx, slog.LevelWarn, "assume role failed",
-			slog.String("account", acc.id), slog.String("role", acc.roleARN), slog.String("action", s.Action),
-			slog.String("finding_id", f.ID), slog.Bool("permanent", remediate.IsPermanent(err)), slog.Any("error", err))
-		return aws.Config{}, fmt.Errorf("crossaccount: assume %s for %q: %w", acc.roleARN, s.Action, err)
+	if now >= e.fresh.Load() {
+		if err := c.retrieve(ctx, e, acc, f, s); err != nil {
+			return aws.Config{}, err
+		}
 	}
 	cfg := c.o.Base
 	cfg.Region = f.Resource.Region
@@ -258,6 +257,27 @@ func (c *Cache) Config(ctx context.Context, f *remediate.Finding, s remediate.Sp
 	}
 	cfg.APIOptions = append(opts, c.recordIDs)
 	return cfg, nil
+}
+
+// retrieve gets e's credentials, assuming the role if the SDK's cache
+// holds none that are valid, and notes until when they are fresh so that
+// warm lookups skip the SDK cache (and its clock read).
+func (c *Cache) retrieve(ctx context.Context, e *entry, acc *account, f *remediate.Finding, s remediate.Spec) error {
+	creds, err := e.creds.Retrieve(ctx)
+	if err != nil {
+		err = remediate.ClassifyAWS(err)
+		c.log.LogAttrs(ctx, slog.LevelWarn, "assume role failed",
+			slog.String("account", acc.id), slog.String("role", acc.roleARN), slog.String("action", s.Action),
+			slog.String("finding_id", f.ID), slog.Bool("permanent", remediate.IsPermanent(err)), slog.Any("error", err))
+		return fmt.Errorf("crossaccount: assume %s for %q: %w", acc.roleARN, s.Action, err)
+	}
+	fresh := e.expires
+	if creds.CanExpire {
+		// Expires is already brought forward by the refresh window.
+		fresh = min(fresh, creds.Expires.UnixNano())
+	}
+	e.fresh.Store(fresh)
+	return nil
 }
 
 // Len returns the number of cached sessions.

@@ -57,6 +57,8 @@ type recordedCall struct {
 	Action    string
 	Form      url.Values
 	UserAgent string
+	Host      string
+	RequestID string // of the response
 }
 
 func newRecorder() *recorder { return &recorder{next: awshttp.NewBuildableClient().GetTransport()} }
@@ -73,23 +75,30 @@ func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 		req.Body = io.NopCloser(bytes.NewReader(body))
 	}
 	form, _ := url.ParseQuery(string(body))
-	c := recordedCall{Action: form.Get("Action"), Form: form, UserAgent: req.Header.Get("User-Agent")}
+	c := recordedCall{Action: form.Get("Action"), Form: form, UserAgent: req.Header.Get("User-Agent"), Host: req.URL.Host}
 	if c.Action == "" {
 		c.Action = req.Header.Get("X-Amz-Target")
 	}
 	r.mu.Lock()
-	r.calls = append(r.calls, c)
 	inject := r.inject
 	r.mu.Unlock()
+	var resp *http.Response
+	var err error
 	if inject != nil {
-		if resp, err := inject(c); resp != nil || err != nil {
-			if resp != nil {
-				resp.Request = req
-			}
-			return resp, err
-		}
+		resp, err = inject(c)
 	}
-	return r.next.RoundTrip(req)
+	if resp == nil && err == nil {
+		resp, err = r.next.RoundTrip(req)
+	} else if resp != nil {
+		resp.Request = req
+	}
+	if resp != nil {
+		c.RequestID = resp.Header.Get("X-Amzn-Requestid")
+	}
+	r.mu.Lock()
+	r.calls = append(r.calls, c)
+	r.mu.Unlock()
+	return resp, err
 }
 
 // recorded returns the calls of action so far.
@@ -105,7 +114,9 @@ func (r *recorder) recorded(action string) []recordedCall {
 	return out
 }
 
-func (r *recorder) client() *http.Client { return &http.Client{Transport: r, Timeout: 30 * time.Second} }
+func (r *recorder) client() *http.Client {
+	return &http.Client{Transport: r, Timeout: 30 * time.Second}
+}
 
 // stsThrough returns an STS client of the platform account whose calls go
 // through rec.
@@ -118,7 +129,7 @@ func stsThrough(srv *mototest.Server, rec *recorder) *sts.Client {
 // setUpCustomers creates the remediation role in every customer account,
 // with a trust policy that requires the account's external id. It can run
 // more than once against one server.
-func setUpCustomers(t *testing.T, srv *mototest.Server) *Accounts {
+func setUpCustomers(t testing.TB, srv *mototest.Server) *Accounts {
 	t.Helper()
 	ctx := mototest.Context(t)
 	root := sts.NewFromConfig(srv.Config(region))
