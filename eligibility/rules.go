@@ -2,9 +2,7 @@ package eligibility
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"cel.dev/cel-go/cel"
@@ -245,5 +243,5 @@ func asBool(v ref.Val) (bool, error) {
 			return false, err
 		}
 	}
-	return false, errors.New("result is " + strings.ToLower(string(v.Type().TypeName())) + ", not bool")
+	return false, fmt.Errorf("result is %s, not bool", v.Type().TypeName())
 }
