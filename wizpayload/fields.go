@@ -19,22 +19,35 @@ const (
 	maxEnumBytes       = 64
 )
 
-// issueStatus and triggerType recognize Wiz enumerations, already
-// upper-cased.
-func issueStatus(s string) (string, bool) {
-	switch s {
-	case "OPEN", "IN_PROGRESS", "RESOLVED", "REJECTED":
-		return s, true
+// matchEnum returns the member of known (upper-case ASCII constants)
+// that s equals, ignoring ASCII case, and false if none does. A byte
+// outside ASCII never matches, so a look-alike such as "hıgh" (dotless
+// i) is unknown rather than HIGH, as Unicode case mapping would make it.
+func matchEnum(s string, known ...string) (string, bool) {
+	for _, k := range known {
+		if equalFoldASCII(s, k) {
+			return k, true
+		}
 	}
 	return "", false
 }
 
-func triggerType(s string) (string, bool) {
-	switch s {
-	case "CREATED", "UPDATED", "RESOLVED", "REOPENED":
-		return s, true
+// equalFoldASCII reports whether s equals upper, an upper-case ASCII
+// string, ignoring the case of ASCII letters in s.
+func equalFoldASCII(s, upper string) bool {
+	if len(s) != len(upper) {
+		return false
 	}
-	return "", false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'a' && c <= 'z' {
+			c -= 'a' - 'A'
+		}
+		if c != upper[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // kindName names a JSON kind for a message.
@@ -88,15 +101,11 @@ func upperASCII(s string) (string, bool) {
 	return strings.ToUpper(s), true
 }
 
-// enum reads an enumeration: a string, trimmed and upper-cased. ok is
-// false when the value is missing, empty or not ASCII.
-func enum(v strictjson.Value, field string) (val string, present, ok bool, err error) {
+// enumText reads an enumeration's text, trimmed: "" when it is missing,
+// null or blank.
+func enumText(v strictjson.Value, field string) (string, error) {
 	s, err := str(v, field)
-	if err != nil || s == "" {
-		return "", false, false, err
-	}
-	val, ok = upperASCII(s)
-	return val, true, ok, nil
+	return strings.TrimSpace(s), err
 }
 
 // timeField reads an RFC 3339 time. Missing or empty is the zero time; a
@@ -219,42 +228,44 @@ func allDigits(s string) bool {
 // severity reads the finding's severity. Missing or unknown is a concern,
 // never a guess.
 func severity(f *remediate.Finding, v strictjson.Value, field string) error {
-	s, present, ok, err := enum(v, field)
+	s, err := enumText(v, field)
 	if err != nil {
 		return err
 	}
-	if !present {
+	if s == "" {
 		f.AddConcern(field, "The issue has no severity, so its urgency is unknown.")
 		return nil
 	}
-	sev, known := remediate.Severity(""), false
-	if ok {
-		sev, known = remediate.ParseSeverity(s)
-	}
-	if !known {
-		f.AddConcern(field, "The issue severity "+quote(v.Text())+" is not one Remedy knows.")
+	sev, ok := matchSeverity(s)
+	if !ok {
+		f.AddConcern(field, "The issue severity "+quote(s)+" is not one Remedy knows.")
 		return nil
 	}
 	f.Severity = sev
 	return nil
 }
 
+func matchSeverity(s string) (remediate.Severity, bool) {
+	v, ok := matchEnum(s,
+		string(remediate.SeverityInformational), string(remediate.SeverityLow),
+		string(remediate.SeverityMedium), string(remediate.SeverityHigh),
+		string(remediate.SeverityCritical))
+	return remediate.Severity(v), ok
+}
+
 // status reads the issue status; missing or unknown is a concern.
 func status(f *remediate.Finding, v strictjson.Value, field string) error {
-	s, present, ok, err := enum(v, field)
+	s, err := enumText(v, field)
 	if err != nil {
 		return err
 	}
-	if !present {
+	if s == "" {
 		f.AddConcern(field, "The issue has no status, so it may already be resolved.")
 		return nil
 	}
-	st, known := "", false
-	if ok {
-		st, known = issueStatus(s)
-	}
-	if !known {
-		f.AddConcern(field, "The issue status "+quote(v.Text())+" is not one Remedy knows.")
+	st, ok := matchEnum(s, "OPEN", "IN_PROGRESS", "RESOLVED", "REJECTED")
+	if !ok {
+		f.AddConcern(field, "The issue status "+quote(s)+" is not one Remedy knows.")
 		return nil
 	}
 	f.Status = st
@@ -264,11 +275,11 @@ func status(f *remediate.Finding, v strictjson.Value, field string) error {
 // controlSeverity reads a control's severity, which is informational: an
 // unknown value is dropped without a concern.
 func controlSeverity(v strictjson.Value, field string) (remediate.Severity, error) {
-	s, _, ok, err := enum(v, field)
-	if err != nil || !ok {
+	s, err := enumText(v, field)
+	if err != nil {
 		return "", err
 	}
-	sev, _ := remediate.ParseSeverity(s)
+	sev, _ := matchSeverity(s)
 	return sev, nil
 }
 

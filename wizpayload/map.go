@@ -231,6 +231,7 @@ func (p *Parser) mapTrigger(v strictjson.Value, f *remediate.Finding) error {
 		return nil
 	}
 	var src, typ, ruleID, ruleName strictjson.Value
+	var ok bool
 	for k, v := range trig.Members() {
 		switch k {
 		case "source":
@@ -243,49 +244,31 @@ func (p *Parser) mapTrigger(v strictjson.Value, f *remediate.Finding) error {
 			ruleName = v
 		}
 	}
-	s, present, ok, err := enum(src, "trigger.source")
+	s, err := enumText(src, "trigger.source")
 	if err != nil {
 		return err
 	}
-	if !present {
+	if s == "" {
 		return reject("trigger.source", "missing; accepted trigger sources are "+strings.Join(p.triggers, ", "))
 	}
-	if !ok || !p.acceptsTrigger(s) {
-		return reject("trigger.source", "trigger source "+quote(src.Text())+" is not accepted; accepted trigger sources are "+strings.Join(p.triggers, ", "))
+	if f.TriggerSource, ok = matchEnum(s, p.triggers...); !ok {
+		return reject("trigger.source", "trigger source "+quote(s)+" is not accepted; accepted trigger sources are "+strings.Join(p.triggers, ", "))
 	}
-	f.TriggerSource = s
 
-	tt, present, ok, err := enum(typ, "trigger.type")
+	tt, err := enumText(typ, "trigger.type")
 	if err != nil {
 		return err
 	}
-	switch known := false; {
-	case !present:
+	if tt == "" {
 		f.AddConcern("trigger.type", "The trigger has no type, so it is unknown whether the issue is new.")
-	default:
-		if ok {
-			tt, known = triggerType(tt)
-		}
-		if !known {
-			f.AddConcern("trigger.type", "The trigger type "+quote(typ.Text())+" is not one Remedy knows.")
-			break
-		}
-		f.TriggerType = tt
+	} else if f.TriggerType, ok = matchEnum(tt, "CREATED", "UPDATED", "RESOLVED", "REOPENED"); !ok {
+		f.AddConcern("trigger.type", "The trigger type "+quote(tt)+" is not one Remedy knows.")
 	}
 	if f.Rule.ID, err = str(ruleID, "trigger.ruleId"); err != nil {
 		return err
 	}
 	f.Rule.Name, err = str(ruleName, "trigger.ruleName")
 	return err
-}
-
-func (p *Parser) acceptsTrigger(s string) bool {
-	for _, a := range p.triggers {
-		if a == s {
-			return true
-		}
-	}
-	return false
 }
 
 // mapGraphQL maps an issue as the Wiz GraphQL API returns it. It has no

@@ -79,24 +79,23 @@ func (p *Parser) mapResource(f *remediate.Finding, in *resourceIn, n resourceFie
 		f.AddConcern(n.typ, "The resource has no type, so no remediation can be chosen for it.")
 	}
 
-	cloud, present, ok, err := enum(in.cloud, n.cloud)
+	cloud, err := enumText(in.cloud, n.cloud)
 	if err != nil {
 		return err
 	}
-	switch {
-	case !present:
+	if aws, ok := matchEnum(cloud, "AWS"); ok {
+		r.Cloud = aws
+	} else if other, ok := upperASCII(cloud); !ok || checkToken(other, maxEnumBytes) != "" {
+		f.AddConcern(n.cloud, "The cloud platform "+quote(cloud)+" is not one Remedy knows.")
+	} else if other == "" {
 		f.AddConcern(n.cloud, "The resource has no cloud platform, so it is not known to be in AWS.")
-	case !ok || checkToken(cloud, maxEnumBytes) != "":
-		f.AddConcern(n.cloud, "The cloud platform "+quote(in.cloud.Text())+" is not one Remedy knows.")
-	case cloud != "AWS":
-		r.Cloud = cloud
-		f.AddConcern(n.cloud, "The resource is in "+cloud+", not AWS; Remedy acts only in AWS.")
-	default:
-		r.Cloud = cloud
+	} else {
+		r.Cloud = other
+		f.AddConcern(n.cloud, "The resource is in "+other+", not AWS; Remedy acts only in AWS.")
 	}
 	// Validate AWS identifiers when the payload says AWS, or says nothing
 	// and the id is an AWS ARN.
-	aws := r.Cloud == "AWS" || (!present && strings.HasPrefix(arn.partition, "aws"))
+	aws := r.Cloud == "AWS" || (cloud == "" && strings.HasPrefix(arn.partition, "aws"))
 
 	account, err := str(in.account, n.account)
 	if err != nil {

@@ -159,24 +159,37 @@ func (p *Parser) Parse(body []byte) (*remediate.Finding, error) {
 	if err := p.mapPayload(root, f); err != nil {
 		return nil, err
 	}
-	f.Revision = revision(f)
-	if correlation == "" {
-		correlation = "wiz:" + f.ID + ":" + f.Revision
-	}
-	f.CorrelationID = correlation
+	finish(f, correlation)
 	return f, nil
 }
 
-// revision is the trigger type and the latest time the payload states.
-func revision(f *remediate.Finding) string {
+// finish sets the revision (the trigger type, a colon, and the update or
+// else creation time) and, without an SNS MessageId, the correlation id
+// "wiz:<issue id>:<revision>", sharing one allocation.
+func finish(f *remediate.Finding, correlation string) {
 	t := f.UpdatedAt
 	if t.IsZero() {
 		t = f.DetectedAt
 	}
-	if t.IsZero() {
-		return f.TriggerType + ":"
+	var buf [128]byte
+	b := buf[:0]
+	if correlation == "" {
+		b = append(b, "wiz:"...)
+		b = append(b, f.ID...)
+		b = append(b, ':')
 	}
-	return f.TriggerType + ":" + t.Format(time.RFC3339Nano)
+	rev := len(b)
+	b = append(b, f.TriggerType...)
+	b = append(b, ':')
+	if !t.IsZero() {
+		b = t.AppendFormat(b, time.RFC3339Nano)
+	}
+	s := string(b)
+	f.Revision = s[rev:]
+	f.CorrelationID = correlation
+	if correlation == "" {
+		f.CorrelationID = s
+	}
 }
 
 // isEnvelope reports whether root looks like an SNS envelope: any of its
