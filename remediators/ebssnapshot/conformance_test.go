@@ -77,7 +77,9 @@ func permissions(t *testing.T, cfg aws.Config, snap string) []string {
 	return got
 }
 
-func snapOf(f *remediate.Finding) string { return f.Resource.ARN[strings.LastIndex(f.Resource.ARN, "/")+1:] }
+func snapOf(f *remediate.Finding) string {
+	return f.Resource.ARN[strings.LastIndex(f.Resource.ARN, "/")+1:]
+}
 
 func TestConformance(t *testing.T) {
 	srv := mototest.Require(t, moto)

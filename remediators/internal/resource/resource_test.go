@@ -1,0 +1,70 @@
+package resource
+
+import (
+	"testing"
+
+	"github.com/remedy-sec/remedy/remediate"
+)
+
+func TestID(t *testing.T) {
+	const region = "us-east-1"
+	sgARN := "arn:aws:ec2:us-east-1:123456789012:security-group/sg-0123456789abcdef0"
+	keyARN := "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+	tests := []struct {
+		name    string
+		kind    Kind
+		res     remediate.Resource
+		region  string
+		want    string
+		wantErr bool
+	}{
+		{"bucket ARN", Bucket(), remediate.Resource{ID: "arn:aws:s3:::my-bucket", ARN: "arn:aws:s3:::my-bucket", Name: "my-bucket"}, region, "my-bucket", false},
+		{"bucket name only", Bucket(), remediate.Resource{ID: "my-bucket"}, region, "my-bucket", false},
+		{"bucket Name field only", Bucket(), remediate.Resource{Name: "my-bucket"}, region, "my-bucket", false},
+		{"bucket cloud lower case", Bucket(), remediate.Resource{ID: "my-bucket", Cloud: "aws"}, region, "my-bucket", false},
+		{"bucket ARN and other name", Bucket(), remediate.Resource{ARN: "arn:aws:s3:::a-bucket", Name: "b-bucket"}, region, "", true},
+		{"bucket object ARN", Bucket(), remediate.Resource{ID: "arn:aws:s3:::my-bucket/key"}, region, "", true},
+		{"bucket invalid name", Bucket(), remediate.Resource{ID: "My_Bucket"}, region, "", true},
+		{"bucket internal id and name disagree", Bucket(), remediate.Resource{ID: "4f1c6f2e-0000-5000-8000-000000000000", Name: "my-bucket"}, region, "", true},
+		{"bucket other id and ARN disagree", Bucket(), remediate.Resource{ID: "other-bucket", ARN: "arn:aws:s3:::my-bucket"}, region, "", true},
+		{"sg unknown id beside ARN", SecurityGroup(), remediate.Resource{ID: "wiz-internal-1", ARN: sgARN}, region, "sg-0123456789abcdef0", false},
+		{"bucket ARN of another service", Bucket(), remediate.Resource{ID: sgARN}, region, "", true},
+		{"nothing", Bucket(), remediate.Resource{}, region, "", true},
+		{"other cloud", Bucket(), remediate.Resource{ID: "my-bucket", Cloud: "GCP"}, region, "", true},
+		{"sg ARN", SecurityGroup(), remediate.Resource{ID: sgARN, ARN: sgARN, Account: "123456789012", Region: region}, region, "sg-0123456789abcdef0", false},
+		{"sg short id", SecurityGroup(), remediate.Resource{ID: "sg-01234567"}, region, "sg-01234567", false},
+		{"sg name is not an id", SecurityGroup(), remediate.Resource{ID: "launch-wizard-1", Name: "launch-wizard-1"}, region, "", true},
+		{"sg name ignored", SecurityGroup(), remediate.Resource{ID: "sg-01234567", Name: "web"}, region, "sg-01234567", false},
+		{"sg ARN other region", SecurityGroup(), remediate.Resource{ID: sgARN}, "eu-west-1", "", true},
+		{"sg ARN no target region", SecurityGroup(), remediate.Resource{ID: sgARN}, "", "sg-0123456789abcdef0", false},
+		{"sg ARN other account", SecurityGroup(), remediate.Resource{ID: sgARN, Account: "210987654321"}, region, "", true},
+		{"sg ARN of a snapshot", SecurityGroup(), remediate.Resource{ID: "arn:aws:ec2:us-east-1::snapshot/snap-0123456789abcdef0"}, region, "", true},
+		{"sg id and other ARN", SecurityGroup(), remediate.Resource{ID: "sg-01234567", ARN: sgARN}, region, "", true},
+		{"sg bad id in ARN", SecurityGroup(), remediate.Resource{ID: "arn:aws:ec2:us-east-1:123456789012:security-group/sg-xyz"}, region, "", true},
+		{"snapshot ARN", Snapshot(), remediate.Resource{ID: "arn:aws:ec2:us-east-1::snapshot/snap-0123456789abcdef0"}, region, "snap-0123456789abcdef0", false},
+		{"snapshot id", Snapshot(), remediate.Resource{ID: "snap-0123456789abcdef0"}, region, "snap-0123456789abcdef0", false},
+		{"key ARN", Key(), remediate.Resource{ID: keyARN}, region, "1234abcd-12ab-34cd-56ef-1234567890ab", false},
+		{"key id", Key(), remediate.Resource{ID: "1234abcd-12ab-34cd-56ef-1234567890ab"}, region, "1234abcd-12ab-34cd-56ef-1234567890ab", false},
+		{"multi-Region key id", Key(), remediate.Resource{ID: "mrk-1234abcd12ab34cd56ef1234567890ab"}, region, "mrk-1234abcd12ab34cd56ef1234567890ab", false},
+		{"alias ARN", Key(), remediate.Resource{ID: "arn:aws:kms:us-east-1:123456789012:alias/my-key"}, region, "", true},
+		{"alias name", Key(), remediate.Resource{ID: "alias/my-key"}, region, "", true},
+		{"malformed ARN", Key(), remediate.Resource{ID: "arn:aws:kms"}, region, "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := tt.kind.ID(&remediate.Finding{Resource: tt.res}, tt.region)
+			if tt.wantErr {
+				if err == nil || !remediate.IsPermanent(err) {
+					t.Fatalf("ID() = %q, %v; want a permanent error", got, err)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("ID() = %q, %v; want %q", got, err, tt.want)
+			}
+		})
+	}
+	if _, err := Bucket().ID(nil, region); !remediate.IsPermanent(err) {
+		t.Errorf("ID(nil) = %v, want a permanent error", err)
+	}
+}
