@@ -57,6 +57,12 @@ const (
 	// on every AWS call made with a returned Config:
 	// "remedy-finding/<id>".
 	UserAgentKey = "remedy-finding"
+	// maxUserAgentID bounds the finding id in the user agent; the SDK
+	// replaces characters a user agent cannot carry.
+	maxUserAgentID = 128
+	// failureTTL is how long a permanent AssumeRole error is repeated
+	// without asking STS again.
+	failureTTL = 30 * time.Second
 	// refreshWindow is how long before expiry credentials are renewed,
 	// so a remediator never starts with credentials about to lapse.
 	refreshWindow = time.Minute
@@ -107,7 +113,8 @@ type Options struct {
 	// not been used since the eviction hand last passed (CLOCK, an
 	// approximation of least recently used).
 	MaxEntries int
-	// Now is the clock for entry expiry; nil means time.Now.
+	// Now is the clock against which entries and credentials expire; nil
+	// means time.Now. Only tests set it.
 	Now func() time.Time
 }
 
@@ -126,6 +133,7 @@ type Cache struct {
 	o         Options
 	log       *slog.Logger
 	recordIDs func(*middleware.Stack) error
+	start     time.Time // entry times are nanoseconds since start
 
 	mu      sync.RWMutex
 	entries map[entryKey]*entry
@@ -144,13 +152,24 @@ type entry struct {
 	// session.
 	iamActions, resourceTypes                     []string
 	resourceARN, region, controlID, correlationID string // strict mode only
-	// id is (role ARN, external id hash, policy hash), for logs.
+	// The session's identity. The key determines it: the registry is
+	// immutable and the policy is a function of the Spec, which matches
+	// compares.
 	roleARN, externalIDHash, policyHash string
-	creds                               *aws.CredentialsCache
-	expires                             int64        // unix nanoseconds
-	fresh                               atomic.Int64 // credentials valid until, unix nanoseconds
-	ref                                 atomic.Bool
-	slot                                int
+
+	creds   *aws.CredentialsCache
+	expires int64                   // see Cache.now
+	fresh   atomic.Int64            // credentials valid until, see Cache.now
+	failed  atomic.Pointer[failure] // the last permanent AssumeRole error
+	ref     atomic.Bool
+	slot    int
+}
+
+// failure is a permanent AssumeRole error, repeated to lookups until
+// it expires rather than sent to STS again for every finding.
+type failure struct {
+	err   error
+	until int64 // see Cache.now
 }
 
 // New returns a Cache that assumes roles in accounts through client,
@@ -182,9 +201,6 @@ func New(client AssumeRoleAPI, accounts *Accounts, optFns ...func(*Options)) (*C
 	if o.MaxEntries == 0 {
 		o.MaxEntries = DefaultMaxEntries
 	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
 	log := o.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -196,6 +212,7 @@ func New(client AssumeRoleAPI, accounts *Accounts, optFns ...func(*Options)) (*C
 		recordIDs: recordRequestIDs(remediate.RecordRequestID),
 		entries:   make(map[entryKey]*entry),
 	}
+	c.start = c.wallNow()
 	c.sts = stsClient{api: client, region: o.Region, recordIDs: c.recordIDs}
 	return c, nil
 }
@@ -214,8 +231,9 @@ func New(client AssumeRoleAPI, accounts *Accounts, optFns ...func(*Options)) (*C
 // allowed (ErrRegionNotAllowed), a Spec that no session policy can hold
 // (ErrPolicyTooLarge) and STS's AccessDenied, MalformedPolicyDocument,
 // PackedPolicyTooLarge and RegionDisabledException are permanent; the
-// first three never reach STS. Throttling, 5xx and network errors are
-// transient.
+// first three never reach STS, and a permanent STS error is returned
+// again, without a call, to the session's lookups of the next 30 seconds.
+// Throttling, 5xx and network errors are transient.
 func (c *Cache) Config(ctx context.Context, f *remediate.Finding, s remediate.Spec) (aws.Config, error) {
 	if f == nil {
 		return aws.Config{}, remediate.Permanentf("crossaccount: Config: nil finding")
@@ -227,6 +245,9 @@ func (c *Cache) Config(ctx context.Context, f *remediate.Finding, s remediate.Sp
 	if s.Action == "" {
 		return aws.Config{}, remediate.Permanentf("crossaccount: Config: the Spec names no action")
 	}
+	if a, ok := arnAccount(f.Resource.ARN); ok && a != "" && a != acc.id {
+		return aws.Config{}, remediate.Permanentf("crossaccount: finding %s names account %s but its resource %s belongs to %s", f.ID, acc.id, f.Resource.ARN, a)
+	}
 	k := entryKey{account: acc.id, action: s.Action}
 	if c.o.Mode == Strict {
 		if f.ID == "" {
@@ -234,7 +255,7 @@ func (c *Cache) Config(ctx context.Context, f *remediate.Finding, s remediate.Sp
 		}
 		k.finding = f.ID
 	}
-	now := c.o.Now().UnixNano()
+	now := c.now()
 	e := c.get(k, f, s, now)
 	if e == nil {
 		if e, err = c.add(k, acc, f, s, now); err != nil {
@@ -242,7 +263,10 @@ func (c *Cache) Config(ctx context.Context, f *remediate.Finding, s remediate.Sp
 		}
 	}
 	if now >= e.fresh.Load() {
-		if err := c.retrieve(ctx, e, acc, f, s); err != nil {
+		if fl := e.failed.Load(); fl != nil && now < fl.until {
+			return aws.Config{}, fl.err
+		}
+		if err := c.retrieve(ctx, e, acc, f, s, now); err != nil {
 			return aws.Config{}, err
 		}
 	}
@@ -253,7 +277,11 @@ func (c *Cache) Config(ctx context.Context, f *remediate.Finding, s remediate.Sp
 	opts := make([]func(*middleware.Stack) error, n, n+2)
 	copy(opts, c.o.Base.APIOptions)
 	if f.ID != "" {
-		opts = append(opts, awsmiddleware.AddUserAgentKeyValue(UserAgentKey, f.ID))
+		id := f.ID
+		if len(id) > maxUserAgentID {
+			id = id[:maxUserAgentID]
+		}
+		opts = append(opts, awsmiddleware.AddUserAgentKeyValue(UserAgentKey, id))
 	}
 	cfg.APIOptions = append(opts, c.recordIDs)
 	return cfg, nil
@@ -262,22 +290,47 @@ func (c *Cache) Config(ctx context.Context, f *remediate.Finding, s remediate.Sp
 // retrieve gets e's credentials, assuming the role if the SDK's cache
 // holds none that are valid, and notes until when they are fresh so that
 // warm lookups skip the SDK cache (and its clock read).
-func (c *Cache) retrieve(ctx context.Context, e *entry, acc *account, f *remediate.Finding, s remediate.Spec) error {
+// A permanent error is remembered for failureTTL, so that a role that
+// cannot be assumed costs one STS call per failureTTL, not one per
+// finding.
+func (c *Cache) retrieve(ctx context.Context, e *entry, acc *account, f *remediate.Finding, s remediate.Spec, now int64) error {
 	creds, err := e.creds.Retrieve(ctx)
 	if err != nil {
-		err = remediate.ClassifyAWS(err)
+		err = fmt.Errorf("crossaccount: assume %s for %q: %w", acc.roleARN, s.Action, remediate.ClassifyAWS(err))
+		permanent := remediate.IsPermanent(err)
+		if permanent {
+			e.failed.Store(&failure{err: err, until: now + int64(failureTTL)})
+		}
 		c.log.LogAttrs(ctx, slog.LevelWarn, "assume role failed",
 			slog.String("account", acc.id), slog.String("role", acc.roleARN), slog.String("action", s.Action),
-			slog.String("finding_id", f.ID), slog.Bool("permanent", remediate.IsPermanent(err)), slog.Any("error", err))
-		return fmt.Errorf("crossaccount: assume %s for %q: %w", acc.roleARN, s.Action, err)
+			slog.String("finding_id", f.ID), slog.Bool("permanent", permanent), slog.Any("error", err))
+		return err
 	}
+	e.failed.Store(nil)
 	fresh := e.expires
 	if creds.CanExpire {
 		// Expires is already brought forward by the refresh window.
-		fresh = min(fresh, creds.Expires.UnixNano())
+		fresh = min(fresh, int64(creds.Expires.Sub(c.start)))
 	}
 	e.fresh.Store(fresh)
 	return nil
+}
+
+// now returns the time since the cache was made, in nanoseconds: the
+// clock of entry expiry. Without Options.Now it reads only the monotonic
+// clock, about half the cost of time.Now on the lookup path.
+func (c *Cache) now() int64 {
+	if c.o.Now != nil {
+		return int64(c.o.Now().Sub(c.start))
+	}
+	return int64(time.Since(c.start))
+}
+
+func (c *Cache) wallNow() time.Time {
+	if c.o.Now != nil {
+		return c.o.Now()
+	}
+	return time.Now()
 }
 
 // Len returns the number of cached sessions.

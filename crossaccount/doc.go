@@ -61,8 +61,9 @@
 // first requests for one session make one AssumeRole call and expiry is
 // the SDK's. The cache holds at most Options.MaxEntries sessions; an
 // entry lives one session, after which the next lookup assumes the role
-// again. A warm lookup takes a read lock and a map lookup, with a
-// constant two small allocations for the per-finding API options.
+// again. A warm lookup is a clock read, a map lookup under a read lock and
+// two small allocations for the per-finding API options, whatever the
+// number of lookups.
 //
 // AssumeRole goes to the regional STS endpoint of Options.Region (or the
 // client's region); the global endpoint is refused.
@@ -72,6 +73,9 @@
 // AccessDenied (a wrong external id, an untrusted principal),
 // MalformedPolicyDocument, PackedPolicyTooLarge and
 // RegionDisabledException are permanent, through remediate.ClassifyAWS:
-// the finding fails and goes to review. Throttling, 5xx and network
-// errors stay transient, so the message is retried.
+// the finding fails and goes to review. For 30 seconds after such an
+// error, lookups for the same session fail with it without calling STS,
+// so a misconfigured account costs one call, not one per finding.
+// Throttling, 5xx and network errors stay transient, so the message is
+// retried, and are not remembered.
 package crossaccount

@@ -400,11 +400,16 @@ func TestNeverReachesSTS(t *testing.T) {
 			f.Resource.Region = "ap-south-1"
 			return f
 		}(), ErrRegionNotAllowed},
+		{"resource in another account", func() *remediate.Finding {
+			f := bucketFinding(1, customers[0])
+			f.Resource.ARN = "arn:aws:ec2:us-east-1:" + customers[1] + ":security-group/sg-1"
+			return f
+		}(), nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := cache.Config(ctx, tt.f, s3Spec)
-			if !errors.Is(err, tt.want) || !remediate.IsPermanent(err) {
+			if (tt.want != nil && !errors.Is(err, tt.want)) || !remediate.IsPermanent(err) {
 				t.Fatalf("Config error = %v, want permanent %v", err, tt.want)
 			}
 		})
@@ -471,6 +476,16 @@ func TestAssumeRoleErrors(t *testing.T) {
 			_, err := cache.Config(mototest.Context(t), bucketFinding(1, customers[0]), s3Spec)
 			if err == nil {
 				t.Fatal("Config succeeded")
+			}
+			// A second finding: a permanent error is remembered, a
+			// transient one is tried again.
+			_, err2 := cache.Config(mototest.Context(t), bucketFinding(2, customers[0]), s3Spec)
+			wantCalls := 2
+			if tt.permanent {
+				wantCalls = 1
+			}
+			if got := len(rec.recorded("AssumeRole")); got != wantCalls || remediate.IsPermanent(err2) != tt.permanent {
+				t.Errorf("second lookup: %d AssumeRole calls in all, error %v; want %d calls and the same class", got, err2, wantCalls)
 			}
 			if got := remediate.IsPermanent(err); got != tt.permanent {
 				t.Errorf("IsPermanent(%v) = %v, want %v", err, got, tt.permanent)

@@ -367,6 +367,28 @@ func parseARN(s string) (arn, bool) {
 	return arn{partition: parts[1], service: parts[2], region: parts[3], account: parts[4], resource: parts[5]}, true
 }
 
+// arnAccount returns the account field of an ARN. It runs on every
+// lookup, so it neither allocates nor scans past the account.
+func arnAccount(s string) (string, bool) {
+	if len(s) < 4 || s[:4] != "arn:" {
+		return "", false
+	}
+	colons, start := 1, 0 // "arn:" holds the first colon
+	for i := 4; i < len(s); i++ {
+		if s[i] != ':' {
+			continue
+		}
+		colons++
+		switch colons {
+		case 4:
+			start = i + 1
+		case 5:
+			return s[start:i], true
+		}
+	}
+	return "", false
+}
+
 func (a arn) String() string {
 	return "arn:" + a.partition + ":" + a.service + ":" + a.region + ":" + a.account + ":" + a.resource
 }

@@ -266,3 +266,25 @@ func TestSessionPolicyTooLarge(t *testing.T) {
 		t.Fatalf("SessionPolicy error = %v, want a permanent ErrPolicyTooLarge", err)
 	}
 }
+
+func TestARNAccount(t *testing.T) {
+	tests := []struct {
+		in   string
+		want string
+		ok   bool
+	}{
+		{"arn:aws:ec2:us-east-1:111111111111:security-group/sg-1", "111111111111", true},
+		{"arn:aws:s3:::bucket", "", true},
+		{"arn:aws:ec2:us-east-1::snapshot/snap-1", "", true},
+		{"arn:aws:iam::111111111111:role/a:b", "111111111111", true},
+		{"arn:aws:s3", "", false},
+		{"sg-1", "", false},
+		{"", "", false},
+	}
+	for _, tt := range tests {
+		got, ok := arnAccount(tt.in)
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("arnAccount(%q) = %q, %v; want %q, %v", tt.in, got, ok, tt.want, tt.ok)
+		}
+	}
+}
