@@ -390,7 +390,7 @@ func (c *Cache) add(k entryKey, acc *account, f *remediate.Finding, s remediate.
 	if strict {
 		e.resourceARN, e.region, e.controlID, e.correlationID = f.Resource.ARN, f.Resource.Region, f.Control.ID, f.CorrelationID
 	}
-	tags := SessionTags(f, s.Action, strict)
+	tags := SessionTags(f, s.Action, c.o.Mode)
 	provider := stscreds.NewAssumeRoleProvider(c.sts, acc.roleARN, func(o *stscreds.AssumeRoleOptions) {
 		o.RoleSessionName = name
 		o.SourceIdentity = aws.String(source)

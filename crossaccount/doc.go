@@ -65,8 +65,11 @@
 // two small allocations for the per-finding API options, whatever the
 // number of lookups.
 //
-// AssumeRole goes to the regional STS endpoint of Options.Region (or the
-// client's region); the global endpoint is refused.
+// AssumeRole goes to the regional STS endpoint of Options.Region, or of
+// the client's region when that is empty (the SDK resolves regional STS
+// endpoints by default); Options.Region "aws-global" is refused. Regional
+// endpoints issue session tokens valid in every region and keep working
+// when another region's STS does not.
 //
 // # Errors
 //

@@ -55,6 +55,8 @@ type SSMGetParameterAPI interface {
 //		o.Resolvers = map[string]crossaccount.Resolver{"ssm": crossaccount.SSMResolver{Client: ssm.NewFromConfig(awsCfg)}}
 //	})
 type SSMResolver struct {
+	// Client is an *ssm.Client with ssm:GetParameter on the parameters
+	// (and kms:Decrypt on their key).
 	Client SSMGetParameterAPI
 }
 

@@ -95,8 +95,8 @@ func isSessionRune(r rune) bool {
 	return strings.ContainsRune("_+=,.@-", r)
 }
 
-// SessionTags returns the session tags for a session. A session of one
-// finding (strict mode) carries the action, the mode, and the finding,
+// SessionTags returns the session tags for a session of mode m. A session
+// of one finding (Strict) carries the action, the mode, and the finding,
 // control and correlation ids the finding has. A shared session serves
 // many findings, so it carries only the action and the mode; calls made
 // with it are joined back to each finding by the user-agent entry and the
@@ -105,11 +105,7 @@ func isSessionRune(r rune) bool {
 // Values are sanitized to STS's tag alphabet (letters, digits, spaces and
 // _.:/=+-@; anything else becomes "-") and cut to 256 characters; empty
 // values are left out.
-func SessionTags(f *remediate.Finding, action string, strict bool) []types.Tag {
-	mode := "shared"
-	if strict {
-		mode = "strict"
-	}
+func SessionTags(f *remediate.Finding, action string, m Mode) []types.Tag {
 	tags := make([]types.Tag, 0, 5)
 	add := func(k, v string) {
 		if v = tagValue(v); v != "" {
@@ -117,8 +113,8 @@ func SessionTags(f *remediate.Finding, action string, strict bool) []types.Tag {
 		}
 	}
 	add(TagAction, action)
-	add(TagMode, mode)
-	if strict && f != nil {
+	add(TagMode, m.String())
+	if m == Strict && f != nil {
 		add(TagFindingID, f.ID)
 		add(TagControlID, f.Control.ID)
 		add(TagCorrelationID, f.CorrelationID)

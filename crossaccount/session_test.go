@@ -82,26 +82,26 @@ func TestSessionTags(t *testing.T) {
 	f := &remediate.Finding{ID: "wiz-1", Control: remediate.Control{ID: "wc-id-123"}, CorrelationID: "corr-9"}
 	tag := func(k, v string) types.Tag { return types.Tag{Key: aws.String(k), Value: aws.String(v)} }
 	tests := []struct {
-		name   string
-		f      *remediate.Finding
-		strict bool
-		want   []types.Tag
+		name string
+		f    *remediate.Finding
+		mode Mode
+		want []types.Tag
 	}{
-		{"strict", f, true, []types.Tag{
+		{"strict", f, Strict, []types.Tag{
 			tag(TagAction, "s3-fix"), tag(TagMode, "strict"), tag(TagFindingID, "wiz-1"),
 			tag(TagControlID, "wc-id-123"), tag(TagCorrelationID, "corr-9"),
 		}},
-		{"shared carries no finding", f, false, []types.Tag{tag(TagAction, "s3-fix"), tag(TagMode, "shared")}},
-		{"missing ids are left out", &remediate.Finding{ID: "wiz-2"}, true, []types.Tag{
+		{"shared carries no finding", f, Shared, []types.Tag{tag(TagAction, "s3-fix"), tag(TagMode, "shared")}},
+		{"missing ids are left out", &remediate.Finding{ID: "wiz-2"}, Strict, []types.Tag{
 			tag(TagAction, "s3-fix"), tag(TagMode, "strict"), tag(TagFindingID, "wiz-2"),
 		}},
-		{"hostile values are sanitized", &remediate.Finding{ID: "a#b$c\x00d<e>", Control: remediate.Control{ID: "Ünïcödé ok"}, CorrelationID: "   "}, true, []types.Tag{
+		{"hostile values are sanitized", &remediate.Finding{ID: "a#b$c\x00d<e>", Control: remediate.Control{ID: "Ünïcödé ok"}, CorrelationID: "   "}, Strict, []types.Tag{
 			tag(TagAction, "s3-fix"), tag(TagMode, "strict"), tag(TagFindingID, "a-b-c-d-e-"), tag(TagControlID, "Ünïcödé ok"),
 		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := SessionTags(tt.f, "s3-fix", tt.strict)
+			got := SessionTags(tt.f, "s3-fix", tt.mode)
 			if diff := cmp.Diff(tt.want, got, cmp.Comparer(func(a, b types.Tag) bool {
 				return aws.ToString(a.Key) == aws.ToString(b.Key) && aws.ToString(a.Value) == aws.ToString(b.Value)
 			})); diff != "" {
@@ -113,7 +113,7 @@ func TestSessionTags(t *testing.T) {
 
 func TestSessionTagsWithinLimits(t *testing.T) {
 	f := &remediate.Finding{ID: strings.Repeat("é", 1000), Control: remediate.Control{ID: strings.Repeat("/", 300)}, CorrelationID: strings.Repeat("🔥", 300)}
-	for _, tg := range SessionTags(f, strings.Repeat("a", 300), true) {
+	for _, tg := range SessionTags(f, strings.Repeat("a", 300), Strict) {
 		k, v := aws.ToString(tg.Key), aws.ToString(tg.Value)
 		if n := utf8.RuneCountInString(k); n == 0 || n > 128 || !tagValueRE.MatchString(k) || strings.HasPrefix(k, "aws:") {
 			t.Errorf("tag key %q is invalid", k)
