@@ -2,8 +2,6 @@ package eligibility
 
 import (
 	"context"
-	"fmt"
-	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -30,7 +28,7 @@ func (p *Policy) Decide(ctx context.Context, f *remediate.Finding) (remediate.De
 	d := remediate.Decision{Verdict: remediate.Remediate, PolicyVersion: p.id}
 
 	for _, c := range f.Concerns {
-		add(&d, CheckPayload, remediate.Review, "%s: %s", c.Field, c.Message)
+		add(&d, CheckPayload, remediate.Review, c.Field+": "+c.Message)
 	}
 	p.checkTrigger(&d, f)
 	p.checkStatus(&d, f)
@@ -49,18 +47,20 @@ func (p *Policy) Decide(ctx context.Context, f *remediate.Finding) (remediate.De
 	p.checkAction(&d, f, action, typeActions, typeOK)
 
 	if len(p.rules) > 0 {
-		vars := p.newRuleVars(f, action, now)
+		// Rules are bounded by a cost limit, so ctx is checked between
+		// them rather than inside each.
+		vars := &ruleVars{p: p, f: f, action: action, now: now}
 		for i := range p.rules {
+			if err := ctx.Err(); err != nil {
+				return remediate.Decision{}, err
+			}
 			r := &p.rules[i]
-			ok, err := r.eval(ctx, vars)
+			ok, err := r.eval(vars)
 			switch {
 			case err != nil:
-				if cerr := ctx.Err(); cerr != nil {
-					return remediate.Decision{}, cerr
-				}
-				add(&d, r.check, remediate.Review, "rule %s could not be evaluated: %v", r.name, err)
+				add(&d, r.check, remediate.Review, "rule "+r.name+" could not be evaluated: "+err.Error())
 			case !ok:
-				add(&d, r.check, r.leadsTo, "%s", r.message)
+				add(&d, r.check, r.leadsTo, r.message)
 			}
 		}
 	}
@@ -78,7 +78,7 @@ func (p *Policy) checkTrigger(d *remediate.Decision, f *remediate.Finding) {
 	case strings.EqualFold(t, "UPDATED"):
 		add(d, CheckTrigger, remediate.Review, "trigger type is UPDATED: only CREATED or REOPENED may lead to a change (acting on updates could loop on Remedy's own changes)")
 	default:
-		add(d, CheckTrigger, remediate.Review, "trigger type %q is not CREATED or REOPENED", q(t))
+		add(d, CheckTrigger, remediate.Review, "trigger type "+quote(t)+" is not CREATED or REOPENED")
 	}
 }
 
@@ -93,7 +93,7 @@ func (p *Policy) checkStatus(d *remediate.Decision, f *remediate.Finding) {
 	case s == "":
 		add(d, CheckStatus, remediate.Review, "status is missing: only OPEN or IN_PROGRESS findings are fixed")
 	default:
-		add(d, CheckStatus, remediate.Review, "status %q is not OPEN or IN_PROGRESS", q(s))
+		add(d, CheckStatus, remediate.Review, "status "+quote(s)+" is not OPEN or IN_PROGRESS")
 	}
 }
 
@@ -105,32 +105,32 @@ func (p *Policy) checkSeverity(d *remediate.Decision, f *remediate.Finding) {
 	sev, ok := remediate.ParseSeverity(string(f.Severity))
 	switch {
 	case !ok:
-		add(d, CheckSeverity, remediate.Review, "severity %q is not a known severity", q(string(f.Severity)))
+		add(d, CheckSeverity, remediate.Review, "severity "+quote(string(f.Severity))+" is not a known severity")
 	case sev == remediate.SeverityHigh, sev == remediate.SeverityCritical:
 	default:
-		add(d, CheckSeverity, remediate.Skip, "severity is %s: only HIGH or CRITICAL findings are fixed", string(sev))
+		add(d, CheckSeverity, remediate.Skip, "severity is "+string(sev)+": only HIGH or CRITICAL findings are fixed")
 	}
 }
 
 func (p *Policy) checkEnvironment(d *remediate.Decision, f *remediate.Finding) {
 	env := strings.TrimSpace(f.Environment)
 	if env == "" {
-		add(d, CheckEnvironment, remediate.Review, "environment is unknown: no configured source (%s) named one", orNone(p.envText))
+		add(d, CheckEnvironment, remediate.Review, "environment is unknown: no configured source ("+orNone(p.envText)+") named one")
 		return
 	}
 	key := strings.ToLower(env)
 	if _, ok := p.known[key]; !ok {
-		add(d, CheckEnvironment, remediate.Review, "environment %q is not one the policy knows (known: %s)", q(env), orNone(p.knownList))
+		add(d, CheckEnvironment, remediate.Review, "environment "+quote(env)+" is not one the policy knows (known: "+orNone(p.knownList)+")")
 		return
 	}
 	if p.restricted[key] {
-		add(d, CheckEnvironment, remediate.Review, "environment %q is restricted: changes there need a person", q(env))
+		add(d, CheckEnvironment, remediate.Review, "environment "+quote(env)+" is restricted: changes there need a person")
 	}
 }
 
 func (p *Policy) checkOwner(d *remediate.Decision, f *remediate.Finding) {
 	if strings.TrimSpace(f.Owner) == "" {
-		add(d, CheckOwner, remediate.Review, "owner is unknown: no configured source (%s) named one", orNone(p.ownText))
+		add(d, CheckOwner, remediate.Review, "owner is unknown: no configured source ("+orNone(p.ownText)+") named one")
 	}
 }
 
@@ -138,11 +138,11 @@ func (p *Policy) checkOwner(d *remediate.Decision, f *remediate.Finding) {
 // enrichment recorded, or one of the policy's own.
 func (p *Policy) checkException(d *remediate.Decision, f *remediate.Finding, now time.Time) {
 	if e, status := p.matchException(f, now); status == remediate.ExceptionApproved {
-		add(d, CheckException, remediate.Skip, "exception %q approved for %s until %s (owner %s): %s", q(e.id), e.scope(), e.expiresText, e.owner, e.reason)
+		add(d, CheckException, remediate.Skip, "exception "+quote(e.id)+" approved for "+e.scope()+" until "+e.expiresText+" (owner "+e.owner+"): "+e.reason)
 		return
 	}
 	if f.Exception == remediate.ExceptionApproved {
-		add(d, CheckException, remediate.Skip, "exception %q is approved", q(f.ExceptionID))
+		add(d, CheckException, remediate.Skip, "exception "+quote(f.ExceptionID)+" is approved")
 	}
 }
 
@@ -153,7 +153,7 @@ func (p *Policy) checkAccount(d *remediate.Decision, f *remediate.Finding) {
 		return
 	}
 	if _, ok := p.accounts[id]; !ok {
-		add(d, CheckAccount, remediate.Review, "account %q is not allowlisted", q(id))
+		add(d, CheckAccount, remediate.Review, "account "+quote(id)+" is not allowlisted")
 	}
 }
 
@@ -165,7 +165,7 @@ func (p *Policy) checkResourceType(d *remediate.Decision, f *remediate.Finding) 
 	}
 	actions, ok := p.types[t]
 	if !ok {
-		add(d, CheckResourceType, remediate.Review, "resource type %q is not approved for automatic remediation", q(t))
+		add(d, CheckResourceType, remediate.Review, "resource type "+quote(t)+" is not approved for automatic remediation")
 	}
 	return actions, ok
 }
@@ -185,7 +185,7 @@ func (p *Policy) checkControl(d *remediate.Decision, f *remediate.Finding) strin
 	}
 	switch {
 	case okID && okSrc && byID != bySrc:
-		add(d, CheckControl, remediate.Review, "control %q maps to %q but its source rule %q maps to %q", q(id), q(byID), q(src), q(bySrc))
+		add(d, CheckControl, remediate.Review, "control "+quote(id)+" maps to "+quote(byID)+" but its source rule "+quote(src)+" maps to "+quote(bySrc))
 		return ""
 	case okID:
 		return byID
@@ -194,11 +194,11 @@ func (p *Policy) checkControl(d *remediate.Decision, f *remediate.Finding) strin
 	case id == "" && src == "":
 		add(d, CheckControl, remediate.Review, "the finding names no control: no playbook applies")
 	case src == "":
-		add(d, CheckControl, remediate.Review, "no playbook for control %q", q(id))
+		add(d, CheckControl, remediate.Review, "no playbook for control "+quote(id))
 	case id == "":
-		add(d, CheckControl, remediate.Review, "no playbook for source rule %q", q(src))
+		add(d, CheckControl, remediate.Review, "no playbook for source rule "+quote(src))
 	default:
-		add(d, CheckControl, remediate.Review, "no playbook for control %q or its source rule %q", q(id), q(src))
+		add(d, CheckControl, remediate.Review, "no playbook for control "+quote(id)+" or its source rule "+quote(src))
 	}
 	return ""
 }
@@ -206,7 +206,7 @@ func (p *Policy) checkControl(d *remediate.Decision, f *remediate.Finding) strin
 func (p *Policy) checkAction(d *remediate.Decision, f *remediate.Finding, action string, typeActions []string, typeOK bool) {
 	proposed := f.ProposedAction
 	if proposed != "" && action != "" && proposed != action {
-		add(d, CheckAction, remediate.Review, "proposed action %q differs from the playbook's action %q", q(proposed), q(action))
+		add(d, CheckAction, remediate.Review, "proposed action "+quote(proposed)+" differs from the playbook's action "+quote(action))
 	}
 	a := action
 	if a == "" {
@@ -222,20 +222,26 @@ func (p *Policy) checkAction(d *remediate.Decision, f *remediate.Finding, action
 				return
 			}
 		}
-		add(d, CheckAction, remediate.Review, "action %q is not allowed for resource type %q", q(a), q(f.Resource.Type))
+		add(d, CheckAction, remediate.Review, "action "+quote(a)+" is not allowed for resource type "+quote(f.Resource.Type))
 	case !p.actions[a]:
-		add(d, CheckAction, remediate.Review, "action %q is not an allowed action", q(a))
+		add(d, CheckAction, remediate.Review, "action "+quote(a)+" is not an allowed action")
 	}
 }
 
-// add records a failing check. The first reason makes room for several:
-// a finding that fails one check usually fails a few, and growing the
-// slice one reason at a time costs more than the checks themselves.
-func add(d *remediate.Decision, check string, v remediate.Verdict, format string, args ...any) {
+// add records a failing check, as remediate.Decision.Add does, with a
+// message already built: the decision's verdict becomes the strongest of
+// its reasons (Verdict values are ordered by precedence). Messages are
+// concatenated rather than formatted because fmt would cost more than
+// all the checks together. The first reason makes room for several: a
+// finding that fails one check usually fails a few.
+func add(d *remediate.Decision, check string, v remediate.Verdict, msg string) {
 	if d.Reasons == nil {
 		d.Reasons = make([]remediate.Reason, 0, 8)
 	}
-	d.Add(check, v, format, args...)
+	d.Reasons = append(d.Reasons, remediate.Reason{Check: check, Verdict: v, Message: msg})
+	if v > d.Verdict {
+		d.Verdict = v
+	}
 }
 
 func orNone(list string) string {
@@ -245,19 +251,14 @@ func orNone(list string) string {
 	return list
 }
 
-// q formats a value taken from a finding for a reason: quoted in Go
-// syntax, so control characters and stray spaces are visible in audit
-// records. Plain values skip the cost of escaping rune by rune.
-type q string
-
-func (s q) Format(f fmt.State, _ rune) {
+// quote quotes a value taken from a finding, as %q would, so control
+// characters and stray spaces are visible in audit records. Plain values
+// skip escaping rune by rune.
+func quote(s string) string {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
-			io.WriteString(f, strconv.Quote(string(s)))
-			return
+			return strconv.Quote(s)
 		}
 	}
-	io.WriteString(f, `"`)
-	io.WriteString(f, string(s))
-	io.WriteString(f, `"`)
+	return `"` + s + `"`
 }

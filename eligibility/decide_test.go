@@ -613,3 +613,32 @@ func TestZeroPolicy(t *testing.T) {
 		t.Errorf("reasons (-want +got):\n%s", diff)
 	}
 }
+
+// add must record reasons exactly as remediate.Decision.Add does.
+func TestAddMatchesDecisionAdd(t *testing.T) {
+	verdicts := []remediate.Verdict{remediate.Remediate, review, skip, remediate.Reject}
+	for _, a := range verdicts {
+		for _, b := range verdicts {
+			for _, c := range verdicts {
+				want := remediate.Decision{Verdict: remediate.Remediate}
+				got := remediate.Decision{Verdict: remediate.Remediate}
+				for i, v := range []remediate.Verdict{a, b, c} {
+					msg := fmt.Sprint("m", i)
+					want.Add("check", v, "%s", msg)
+					add(&got, "check", v, msg)
+				}
+				if diff := cmp.Diff(want, got); diff != "" {
+					t.Errorf("%v, %v, %v (-Decision.Add +add):\n%s", a, b, c, diff)
+				}
+			}
+		}
+	}
+}
+
+func TestQuoteMatchesFmt(t *testing.T) {
+	for _, s := range []string{"", "bucket", "111111111111", `a"b`, `a\b`, "tab\there", "new\nline", "café", "zero\u200bwidth", "\xff", "del\x7f"} {
+		if got, want := quote(s), fmt.Sprintf("%q", s); got != want {
+			t.Errorf("quote(%q) = %s, want %s", s, got, want)
+		}
+	}
+}

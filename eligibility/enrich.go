@@ -2,7 +2,6 @@ package eligibility
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"time"
 
@@ -60,7 +59,7 @@ func (p *Policy) resolve(f *remediate.Finding, field string, sources []source, i
 		if v == "" {
 			continue
 		}
-		seen = append(seen, fmt.Sprintf("%s says %q", s.text, v))
+		seen = append(seen, s.text+" says "+quote(v))
 		switch {
 		case first == "":
 			first = v
@@ -69,7 +68,7 @@ func (p *Policy) resolve(f *remediate.Finding, field string, sources []source, i
 		}
 	}
 	if conflict {
-		f.AddConcern(field, fmt.Sprintf("%s sources disagree: %s", field, strings.Join(seen, ", ")))
+		f.AddConcern(field, field+" sources disagree: "+strings.Join(seen, ", "))
 		return ""
 	}
 	if isEnv && first != "" {
@@ -157,10 +156,10 @@ func (e *exception) matches(f *remediate.Finding) bool {
 func (e *exception) scope() string {
 	var parts []string
 	if e.resource != "" {
-		parts = append(parts, fmt.Sprintf("resource %q", e.resource))
+		parts = append(parts, "resource "+quote(e.resource))
 	}
 	if e.control != "" {
-		parts = append(parts, fmt.Sprintf("control %q", e.control))
+		parts = append(parts, "control "+quote(e.control))
 	}
 	if e.account != "" {
 		parts = append(parts, "account "+e.account)

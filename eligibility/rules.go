@@ -1,7 +1,6 @@
 package eligibility
 
 import (
-	"context"
 	"fmt"
 	"time"
 
@@ -124,7 +123,6 @@ func compileRule(env *cel.Env, expr string) (cel.Program, []celIssue) {
 	prg, err := env.Program(ast,
 		cel.EvalOptions(cel.OptOptimize),
 		cel.CostLimit(ruleCostLimit),
-		cel.InterruptCheckFrequency(100),
 	)
 	if err != nil {
 		return nil, []celIssue{{msg: err.Error()}}
@@ -133,27 +131,91 @@ func compileRule(env *cel.Env, expr string) (cel.Program, []celIssue) {
 }
 
 // ruleVars is the activation rules evaluate against. It is built once
-// per decision and shared by every rule.
+// per decision and shared by the rules, which run one after another; each
+// variable is copied out of the finding the first time a rule reads it.
 type ruleVars struct {
+	p      *Policy
+	f      *remediate.Finding
+	action string
+	now    time.Time
+
 	finding  *celFinding
 	resource *celResource
 	control  *celControl
 	account  *celAccount
-	action   string
-	now      time.Time
 }
 
 var _ interpreter.Activation = (*ruleVars)(nil)
 
 func (v *ruleVars) ResolveName(name string) (any, bool) {
+	f := v.f
 	switch name {
 	case "finding":
+		if v.finding == nil {
+			projects := f.Projects
+			if projects == nil {
+				projects = []string{}
+			}
+			v.finding = &celFinding{
+				ID:             f.ID,
+				Source:         f.Source,
+				TriggerSource:  f.TriggerSource,
+				TriggerType:    f.TriggerType,
+				Status:         f.Status,
+				Severity:       string(f.Severity),
+				Environment:    f.Environment,
+				Owner:          f.Owner,
+				Exception:      string(f.Exception),
+				ExceptionID:    f.ExceptionID,
+				ProposedAction: f.ProposedAction,
+				RuleID:         f.Rule.ID,
+				RuleName:       f.Rule.Name,
+				Projects:       projects,
+				DetectedAt:     f.DetectedAt,
+				UpdatedAt:      f.UpdatedAt,
+			}
+		}
 		return v.finding, true
 	case "resource":
+		if v.resource == nil {
+			tags := f.Resource.Tags
+			if tags == nil {
+				tags = map[string]string{}
+			}
+			v.resource = &celResource{
+				ID:      f.Resource.ID,
+				ARN:     f.Resource.ARN,
+				Name:    f.Resource.Name,
+				Type:    f.Resource.Type,
+				Cloud:   f.Resource.Cloud,
+				Account: f.Resource.Account,
+				Region:  f.Resource.Region,
+				Tags:    tags,
+			}
+		}
 		return v.resource, true
 	case "control":
+		if v.control == nil {
+			v.control = &celControl{
+				ID:             f.Control.ID,
+				Name:           f.Control.Name,
+				Severity:       string(f.Control.Severity),
+				SourceRuleID:   f.Control.SourceRuleID,
+				SourceRuleName: f.Control.SourceRuleName,
+			}
+		}
 		return v.control, true
 	case "account":
+		if v.account == nil {
+			a, ok := v.p.accounts[f.Resource.Account]
+			v.account = &celAccount{
+				ID:          f.Resource.Account,
+				Name:        a.name,
+				Environment: a.environment,
+				Owner:       a.owner,
+				Allowlisted: ok,
+			}
+		}
 		return v.account, true
 	case "action":
 		return v.action, true
@@ -165,69 +227,10 @@ func (v *ruleVars) ResolveName(name string) (any, bool) {
 
 func (v *ruleVars) Parent() interpreter.Activation { return nil }
 
-// newRuleVars copies what rules may see out of f.
-func (p *Policy) newRuleVars(f *remediate.Finding, action string, now time.Time) *ruleVars {
-	tags := f.Resource.Tags
-	if tags == nil {
-		tags = map[string]string{}
-	}
-	projects := f.Projects
-	if projects == nil {
-		projects = []string{}
-	}
-	a, ok := p.accounts[f.Resource.Account]
-	return &ruleVars{
-		finding: &celFinding{
-			ID:             f.ID,
-			Source:         f.Source,
-			TriggerSource:  f.TriggerSource,
-			TriggerType:    f.TriggerType,
-			Status:         f.Status,
-			Severity:       string(f.Severity),
-			Environment:    f.Environment,
-			Owner:          f.Owner,
-			Exception:      string(f.Exception),
-			ExceptionID:    f.ExceptionID,
-			ProposedAction: f.ProposedAction,
-			RuleID:         f.Rule.ID,
-			RuleName:       f.Rule.Name,
-			Projects:       projects,
-			DetectedAt:     f.DetectedAt,
-			UpdatedAt:      f.UpdatedAt,
-		},
-		resource: &celResource{
-			ID:      f.Resource.ID,
-			ARN:     f.Resource.ARN,
-			Name:    f.Resource.Name,
-			Type:    f.Resource.Type,
-			Cloud:   f.Resource.Cloud,
-			Account: f.Resource.Account,
-			Region:  f.Resource.Region,
-			Tags:    tags,
-		},
-		control: &celControl{
-			ID:             f.Control.ID,
-			Name:           f.Control.Name,
-			Severity:       string(f.Control.Severity),
-			SourceRuleID:   f.Control.SourceRuleID,
-			SourceRuleName: f.Control.SourceRuleName,
-		},
-		account: &celAccount{
-			ID:          f.Resource.Account,
-			Name:        a.name,
-			Environment: a.environment,
-			Owner:       a.owner,
-			Allowlisted: ok,
-		},
-		action: action,
-		now:    now,
-	}
-}
-
 // eval runs one rule. It returns whether the finding passes; an error
 // means the rule could not say.
-func (r *rule) eval(ctx context.Context, vars *ruleVars) (bool, error) {
-	out, _, err := r.prg.ContextEval(ctx, vars)
+func (r *rule) eval(vars *ruleVars) (bool, error) {
+	out, _, err := r.prg.Eval(vars)
 	if err != nil {
 		return false, err
 	}
