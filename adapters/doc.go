@@ -3,6 +3,7 @@
 //
 //	adapters/batch       run a batch of messages through an engine with bounded concurrency
 //	adapters/awslambda   Lambda handlers for SQS (partial batch failure, FIFO groups, deadline) and SNS triggers
+//	adapters/sqsworker   long-polling SQS worker: heartbeat, retry back-off, batch deletes, graceful shutdown
 //
 // Adapters hold no decision logic: they turn transport messages into
 // remediate.Message values, call Engine.Process, and acknowledge exactly

@@ -1,0 +1,547 @@
+package sqsworker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/remedy-sec/remedy/adapters/batch"
+	"github.com/remedy-sec/remedy/remediate"
+)
+
+// API is the part of the SQS client the worker calls; *sqs.Client
+// implements it.
+type API interface {
+	ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, optFns ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error)
+	ChangeMessageVisibility(ctx context.Context, in *sqs.ChangeMessageVisibilityInput, optFns ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityOutput, error)
+	ChangeMessageVisibilityBatch(ctx context.Context, in *sqs.ChangeMessageVisibilityBatchInput, optFns ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityBatchOutput, error)
+	DeleteMessageBatch(ctx context.Context, in *sqs.DeleteMessageBatchInput, optFns ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error)
+}
+
+var _ API = (*sqs.Client)(nil)
+
+// Options configure a Worker. Durations sent to SQS are rounded up to
+// whole seconds.
+type Options struct {
+	// Concurrency bounds how many messages are in flight (received and
+	// not yet deleted or given back). Default 8.
+	Concurrency int
+	// MaxMessages is the most one receive asks for, 1 to 10. Default 10.
+	MaxMessages int
+	// WaitTime is the long-poll wait of one receive, up to 20 s.
+	// Default 20 s.
+	WaitTime time.Duration
+	// VisibilityTimeout is requested on receive and renewed by each
+	// heartbeat. Default 60 s.
+	VisibilityTimeout time.Duration
+	// HeartbeatInterval is how often in-flight messages have their
+	// visibility extended. Default VisibilityTimeout/3.
+	HeartbeatInterval time.Duration
+	// RetryBase and RetryMax shape the back-off after a transient
+	// failure: RetryBase·2^(receive count-1), at most RetryMax.
+	// Defaults 10 s and 15 min.
+	RetryBase, RetryMax time.Duration
+	// DrainTimeout is how long in-flight messages may finish after Run's
+	// context ends, before they are cancelled and released. Keep it below
+	// the orchestrator's grace period (ECS stopTimeout, Kubernetes
+	// terminationGracePeriodSeconds, 30 s by default). Default 20 s.
+	DrainTimeout time.Duration
+	// DeleteDelay is the longest an acknowledged message waits for others
+	// to share a DeleteMessageBatch call. Default 200 ms.
+	DeleteDelay time.Duration
+	// CallTimeout bounds each SQS call other than receive. Default 10 s.
+	CallTimeout time.Duration
+	// Logger receives failures and shutdown progress. Nil discards.
+	Logger *slog.Logger
+}
+
+// Stats are counters since the worker was created.
+type Stats struct {
+	Received   int64 // messages received
+	Processed  int64 // messages Process returned for
+	Duplicates int64 // of those, duplicates of a finished delivery
+	Acked      int64 // messages deleted from the queue
+	Retried    int64 // messages given back with a retry back-off
+	Released   int64 // messages given back unprocessed (shutdown, FIFO group failure)
+	InFlight   int64 // messages received and not yet deleted or given back
+	Errors     int64 // failed SQS calls and entries (receive, delete, visibility)
+}
+
+// Worker consumes one queue. Create it with New; call Run once.
+type Worker struct {
+	c    API
+	url  string
+	p    batch.Processor
+	o    Options
+	fifo bool
+
+	running atomic.Bool
+	stats   struct {
+		received, processed, duplicates, acked, retried, released, inFlight, errors atomic.Int64
+	}
+}
+
+// New returns a worker that feeds messages of queueURL to p (usually a
+// *remediate.Engine).
+func New(client API, queueURL string, p batch.Processor, optFns ...func(*Options)) *Worker {
+	o := Options{
+		Concurrency: 8, MaxMessages: 10, WaitTime: 20 * time.Second, VisibilityTimeout: 60 * time.Second,
+		RetryBase: 10 * time.Second, RetryMax: 15 * time.Minute, DrainTimeout: 20 * time.Second,
+		DeleteDelay: 200 * time.Millisecond, CallTimeout: 10 * time.Second,
+	}
+	for _, fn := range optFns {
+		fn(&o)
+	}
+	o.Concurrency = max(o.Concurrency, 1)
+	if o.MaxMessages < 1 || o.MaxMessages > 10 {
+		o.MaxMessages = 10
+	}
+	o.WaitTime = min(max(o.WaitTime, 0), 20*time.Second)
+	if o.VisibilityTimeout <= 0 {
+		o.VisibilityTimeout = 60 * time.Second
+	}
+	if o.HeartbeatInterval <= 0 {
+		o.HeartbeatInterval = o.VisibilityTimeout / 3
+	}
+	if o.RetryBase <= 0 {
+		o.RetryBase = 10 * time.Second
+	}
+	o.RetryMax = max(o.RetryMax, o.RetryBase)
+	o.DrainTimeout = max(o.DrainTimeout, 0)
+	if o.DeleteDelay <= 0 {
+		o.DeleteDelay = 200 * time.Millisecond
+	}
+	if o.CallTimeout <= 0 {
+		o.CallTimeout = 10 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Worker{c: client, url: queueURL, p: p, o: o, fifo: strings.HasSuffix(queueURL, ".fifo")}
+}
+
+// Stats returns the worker's counters. It is safe to call at any time.
+func (w *Worker) Stats() Stats {
+	s := &w.stats
+	return Stats{
+		Received: s.received.Load(), Processed: s.processed.Load(), Duplicates: s.duplicates.Load(),
+		Acked: s.acked.Load(), Retried: s.retried.Load(), Released: s.released.Load(),
+		InFlight: s.inFlight.Load(), Errors: s.errors.Load(),
+	}
+}
+
+// RetryDelay returns the visibility a message gets after its
+// receiveCount-th delivery failed transiently.
+func (w *Worker) RetryDelay(receiveCount int) time.Duration {
+	d := w.o.RetryBase
+	for i := 1; i < receiveCount && d < w.o.RetryMax; i++ {
+		d *= 2
+	}
+	return min(d, w.o.RetryMax)
+}
+
+// ErrRunning is returned by Run when the worker is already running.
+var ErrRunning = errors.New("sqsworker: Run called while the worker is running")
+
+// Run receives and processes messages until ctx ends, then shuts down
+// gracefully (see the package documentation). It returns nil after a
+// shutdown caused by ctx, or the receive error that makes going on
+// pointless (the queue does not exist, access is denied), also after
+// draining. Other receive errors are logged and retried with a back-off.
+func (w *Worker) Run(ctx context.Context) error {
+	if !w.running.CompareAndSwap(false, true) {
+		return ErrRunning
+	}
+	defer w.running.Store(false)
+
+	// Processing, heartbeats, deletes and releases outlive ctx until the
+	// drain ends; they keep its values.
+	bg := context.WithoutCancel(ctx)
+	procCtx, stopProc := context.WithCancel(bg)
+	defer stopProc()
+
+	del := newDeleter(w, bg)
+	slots := make(chan struct{}, w.o.Concurrency)
+	var batches sync.WaitGroup
+	runErr := w.receiveLoop(ctx, func(msgs []types.Message) {
+		batches.Go(func() { w.runBatch(procCtx, bg, msgs, slots, del) })
+	}, slots)
+
+	w.o.Logger.LogAttrs(bg, slog.LevelInfo, "sqsworker: stopping; draining in-flight messages",
+		slog.Int64("in_flight", w.stats.inFlight.Load()), slog.Duration("drain_timeout", w.o.DrainTimeout))
+	drained := make(chan struct{})
+	go func() { batches.Wait(); close(drained) }()
+	timer := time.NewTimer(w.o.DrainTimeout)
+	select {
+	case <-drained:
+		timer.Stop()
+	case <-timer.C:
+		w.o.Logger.LogAttrs(bg, slog.LevelWarn, "sqsworker: drain timeout; cancelling and releasing in-flight messages",
+			slog.Int64("in_flight", w.stats.inFlight.Load()))
+		stopProc()
+		<-drained
+	}
+	del.close()
+	w.o.Logger.LogAttrs(bg, slog.LevelInfo, "sqsworker: stopped", slog.Any("stats", w.Stats()))
+	return runErr
+}
+
+// receiveLoop receives while ctx lasts and there are free slots, handing
+// each non-empty receive to start. A slot is taken per received message
+// and given back by finish.
+func (w *Worker) receiveLoop(ctx context.Context, start func([]types.Message), slots chan struct{}) error {
+	attrs := []types.MessageSystemAttributeName{types.MessageSystemAttributeNameApproximateReceiveCount}
+	if w.fifo {
+		attrs = append(attrs, types.MessageSystemAttributeNameMessageGroupId)
+	}
+	var backoff time.Duration
+	for {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return nil
+		}
+		n := 1
+	more:
+		for n < w.o.MaxMessages {
+			select {
+			case slots <- struct{}{}:
+				n++
+			default:
+				break more
+			}
+		}
+		out, err := w.c.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
+			QueueUrl:                    aws.String(w.url),
+			MaxNumberOfMessages:         int32(n),
+			WaitTimeSeconds:             seconds(w.o.WaitTime),
+			VisibilityTimeout:           seconds(w.o.VisibilityTimeout),
+			MessageSystemAttributeNames: attrs,
+		})
+		var got int
+		if err == nil {
+			got = len(out.Messages)
+		}
+		for range n - got {
+			<-slots
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			w.stats.errors.Add(1)
+			if fatalReceive(err) {
+				w.o.Logger.LogAttrs(ctx, slog.LevelError, "sqsworker: receive failed; stopping", slog.Any("error", err))
+				return fmt.Errorf("sqsworker: receive from %s: %w", w.url, err)
+			}
+			backoff = min(max(2*backoff, time.Second), 30*time.Second)
+			w.o.Logger.LogAttrs(ctx, slog.LevelWarn, "sqsworker: receive failed; retrying",
+				slog.Any("error", err), slog.Duration("backoff", backoff))
+			if !sleep(ctx, backoff) {
+				return nil
+			}
+			continue
+		}
+		backoff = 0
+		if got > 0 {
+			w.stats.received.Add(int64(got))
+			w.stats.inFlight.Add(int64(got))
+			start(out.Messages)
+		}
+	}
+}
+
+// fatalReceive reports whether a receive error will not go away by
+// retrying.
+func fatalReceive(err error) bool {
+	var qne *types.QueueDoesNotExist
+	return errors.As(err, &qne) || remediate.IsPermanent(remediate.ClassifyAWS(err))
+}
+
+// inflight is one received message until it is deleted or given back.
+type inflight struct {
+	msg      types.Message
+	count    int
+	finished bool
+}
+
+// runBatch processes one receive's messages, heartbeating them until
+// each is finished.
+func (w *Worker) runBatch(procCtx, bg context.Context, msgs []types.Message, slots chan struct{}, del *deleter) {
+	b := &batchState{w: w, bg: bg, byID: make(map[string]*inflight, len(msgs))}
+	ms := make([]remediate.Message, len(msgs))
+	now := time.Now()
+	for i, m := range msgs {
+		count, _ := strconv.Atoi(m.Attributes[string(types.MessageSystemAttributeNameApproximateReceiveCount)])
+		ms[i] = remediate.Message{ID: aws.ToString(m.MessageId), Body: []byte(aws.ToString(m.Body)), ReceiveCount: count, ReceivedAt: now}
+		b.byID[ms[i].ID] = &inflight{msg: m, count: count}
+	}
+	stopHeartbeat := b.heartbeat()
+	finish := func(r batch.Result) {
+		b.finish(procCtx, r, del)
+		<-slots
+	}
+	res := batch.Run(procCtx, w.p, ms, func(o *batch.Options) {
+		o.Concurrency = len(ms)
+		o.OnResult = func(r batch.Result) {
+			w.stats.processed.Add(1)
+			if r.Err == nil && r.Record == nil {
+				w.stats.duplicates.Add(1)
+			}
+			finish(r)
+		}
+		if w.fifo {
+			o.Group = func(m remediate.Message) string {
+				return b.byID[m.ID].msg.Attributes[string(types.MessageSystemAttributeNameMessageGroupId)]
+			}
+		}
+	})
+	// Messages that were never processed (shutdown, FIFO group failure).
+	for _, r := range res {
+		if !b.isFinished(r.Message.ID) {
+			finish(r)
+		}
+	}
+	stopHeartbeat()
+}
+
+type batchState struct {
+	w  *Worker
+	bg context.Context
+	// mu is held during a heartbeat call, so a message's back-off or
+	// release, made after finish took it out under mu, always lands after
+	// the last heartbeat that extended it.
+	mu   sync.Mutex
+	byID map[string]*inflight
+}
+
+func (b *batchState) isFinished(id string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.byID[id].finished
+}
+
+// finish deletes, backs off or releases one message.
+func (b *batchState) finish(procCtx context.Context, r batch.Result, del *deleter) {
+	w := b.w
+	b.mu.Lock()
+	m := b.byID[r.Message.ID]
+	m.finished = true
+	b.mu.Unlock()
+	defer w.stats.inFlight.Add(-1)
+
+	switch {
+	case r.Ack():
+		del.add(m.msg)
+	case procCtx.Err() != nil || errors.Is(r.Err, batch.ErrGroupFailed):
+		// Unfinished at shutdown, or never started behind a failed FIFO
+		// predecessor: give it back at once.
+		if w.setVisibility(b.bg, m.msg, 0) {
+			w.stats.released.Add(1)
+		}
+	default:
+		delay := w.RetryDelay(m.count)
+		w.o.Logger.LogAttrs(b.bg, slog.LevelWarn, "sqsworker: transient failure; message retried after a back-off",
+			slog.String("message_id", r.Message.ID), slog.Int("receive_count", m.count),
+			slog.Duration("backoff", delay), slog.Any("error", r.Err))
+		if w.setVisibility(b.bg, m.msg, delay) {
+			w.stats.retried.Add(1)
+		}
+	}
+}
+
+func (w *Worker) setVisibility(bg context.Context, m types.Message, d time.Duration) bool {
+	ctx, cancel := context.WithTimeout(bg, w.o.CallTimeout)
+	defer cancel()
+	_, err := w.c.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{
+		QueueUrl: aws.String(w.url), ReceiptHandle: m.ReceiptHandle, VisibilityTimeout: seconds(d),
+	})
+	if err != nil {
+		// The message comes back when its current visibility ends.
+		w.stats.errors.Add(1)
+		w.o.Logger.LogAttrs(bg, slog.LevelWarn, "sqsworker: change visibility failed",
+			slog.String("message_id", aws.ToString(m.MessageId)), slog.Any("error", err))
+		return false
+	}
+	return true
+}
+
+// heartbeat extends the visibility of the batch's unfinished messages
+// every HeartbeatInterval until the returned stop is called.
+func (b *batchState) heartbeat() (stop func()) {
+	w := b.w
+	done := make(chan struct{})
+	ended := make(chan struct{})
+	go func() {
+		defer close(ended)
+		t := time.NewTicker(w.o.HeartbeatInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			b.mu.Lock()
+			var entries []types.ChangeMessageVisibilityBatchRequestEntry
+			for id, m := range b.byID {
+				if !m.finished {
+					entries = append(entries, types.ChangeMessageVisibilityBatchRequestEntry{
+						Id: aws.String(entryID(id)), ReceiptHandle: m.msg.ReceiptHandle,
+						VisibilityTimeout: seconds(w.o.VisibilityTimeout),
+					})
+				}
+			}
+			if len(entries) > 0 {
+				ctx, cancel := context.WithTimeout(b.bg, w.o.CallTimeout)
+				out, err := w.c.ChangeMessageVisibilityBatch(ctx, &sqs.ChangeMessageVisibilityBatchInput{
+					QueueUrl: aws.String(w.url), Entries: entries,
+				})
+				cancel()
+				switch {
+				case err != nil:
+					w.stats.errors.Add(1)
+					w.o.Logger.LogAttrs(b.bg, slog.LevelWarn, "sqsworker: heartbeat failed", slog.Any("error", err))
+				case len(out.Failed) > 0:
+					w.stats.errors.Add(int64(len(out.Failed)))
+					w.o.Logger.LogAttrs(b.bg, slog.LevelWarn, "sqsworker: heartbeat failed for some messages",
+						slog.Any("failed", out.Failed))
+				}
+			}
+			b.mu.Unlock()
+		}
+	}()
+	return func() { close(done); <-ended }
+}
+
+// entryID turns a message id into a batch entry id, which allows only
+// letters, digits, hyphens and underscores (SQS message ids are UUIDs).
+func entryID(id string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' {
+			return r
+		}
+		return '_'
+	}, id)
+}
+
+// seconds rounds d up to whole seconds for SQS, within SQS's 12-hour
+// visibility limit.
+func seconds(d time.Duration) int32 {
+	s := math.Ceil(d.Seconds())
+	return int32(min(max(s, 0), 43200))
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// deleter collects acknowledged messages and deletes them in batches of
+// up to 10, each waiting at most DeleteDelay.
+type deleter struct {
+	w    *Worker
+	bg   context.Context
+	in   chan types.Message
+	done chan struct{}
+}
+
+func newDeleter(w *Worker, bg context.Context) *deleter {
+	d := &deleter{w: w, bg: bg, in: make(chan types.Message, w.o.Concurrency), done: make(chan struct{})}
+	go d.run()
+	return d
+}
+
+func (d *deleter) add(m types.Message) { d.in <- m }
+
+// close flushes what is pending and waits for the deleter to end.
+func (d *deleter) close() {
+	close(d.in)
+	<-d.done
+}
+
+func (d *deleter) run() {
+	defer close(d.done)
+	var (
+		buf   []types.Message
+		timer = time.NewTimer(time.Hour)
+		due   <-chan time.Time
+	)
+	timer.Stop()
+	defer timer.Stop()
+	for {
+		select {
+		case m, ok := <-d.in:
+			if !ok {
+				d.flush(buf)
+				return
+			}
+			buf = append(buf, m)
+			if len(buf) == 1 {
+				timer.Reset(d.w.o.DeleteDelay)
+				due = timer.C
+			}
+			if len(buf) < 10 {
+				continue
+			}
+		case <-due:
+		}
+		timer.Stop()
+		due = nil
+		d.flush(buf)
+		buf = buf[:0]
+	}
+}
+
+func (d *deleter) flush(msgs []types.Message) {
+	if len(msgs) == 0 {
+		return
+	}
+	w := d.w
+	entries := make([]types.DeleteMessageBatchRequestEntry, len(msgs))
+	for i, m := range msgs {
+		entries[i] = types.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: m.ReceiptHandle}
+	}
+	var (
+		out *sqs.DeleteMessageBatchOutput
+		err error
+	)
+	for attempt := range 2 { // one retry: a lost delete only costs a duplicate delivery
+		ctx, cancel := context.WithTimeout(d.bg, w.o.CallTimeout)
+		out, err = w.c.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(w.url), Entries: entries})
+		cancel()
+		if err == nil || attempt == 1 {
+			break
+		}
+		w.stats.errors.Add(1)
+	}
+	if err != nil {
+		w.stats.errors.Add(1)
+		w.o.Logger.LogAttrs(d.bg, slog.LevelWarn, "sqsworker: delete failed; the messages will be redelivered and deduplicated",
+			slog.Int("messages", len(msgs)), slog.Any("error", err))
+		return
+	}
+	w.stats.acked.Add(int64(len(out.Successful)))
+	if len(out.Failed) > 0 {
+		w.stats.errors.Add(int64(len(out.Failed)))
+		w.o.Logger.LogAttrs(d.bg, slog.LevelWarn, "sqsworker: some deletes failed; those messages will be redelivered and deduplicated",
+			slog.Any("failed", out.Failed))
+	}
+}
