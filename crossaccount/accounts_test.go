@@ -187,3 +187,30 @@ func TestReadAccountsErrorsNameTheLine(t *testing.T) {
 		})
 	}
 }
+
+// TestReadAccountsDocExample loads the YAML shown in AccountsConfig's doc.
+func TestReadAccountsDocExample(t *testing.T) {
+	t.Setenv("REMEDY_EXTERNAL_ID_PROD", "ext-prod")
+	src := `role_template: arn:aws:iam::{account}:role/RemedyRemediation
+regions: [us-east-1, eu-west-1]
+accounts:
+  - id: "111111111111"
+    external_id_from: env:REMEDY_EXTERNAL_ID_PROD
+  - id: "222222222222"
+    role_arn: arn:aws:iam::222222222222:role/SecurityFixer
+    external_id_from: ssm:/remedy/external-id/222222222222
+    regions: ["*"]
+`
+	accs, err := ReadAccounts(context.Background(), strings.NewReader(src), func(o *LoadOptions) {
+		o.Resolvers = map[string]Resolver{"ssm": ResolverFunc(func(context.Context, string) (string, error) { return "ext-222", nil })}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if arn, _ := accs.RoleARN("222222222222"); arn != "arn:aws:iam::222222222222:role/SecurityFixer" {
+		t.Errorf("RoleARN = %q", arn)
+	}
+	if err := accs.Check("222222222222", "sa-east-1"); err != nil {
+		t.Errorf("Check: %v", err)
+	}
+}
