@@ -1,0 +1,214 @@
+package dynamo
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/remedy-sec/remedy/remediate"
+)
+
+// IdempotencyAPI is the part of the DynamoDB client the idempotency store
+// calls; *dynamodb.Client implements it.
+type IdempotencyAPI interface {
+	PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+	GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
+	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
+}
+
+var _ IdempotencyAPI = (*dynamodb.Client)(nil)
+
+// IdempotencyOptions configure an Idempotency store.
+type IdempotencyOptions struct {
+	// ClaimTTL is how long a claim lasts before another worker may take
+	// it over. Keep it above the engine's Timeout. Default 5 minutes.
+	ClaimTTL time.Duration
+	// DoneTTL is how long a completed key is remembered. Default 24
+	// hours, longer than a redelivered message lives in SQS by default.
+	DoneTTL time.Duration
+	// Now is for tests. Nil means time.Now.
+	Now func() time.Time
+}
+
+// Idempotency is a remediate.IdempotencyStore in a DynamoDB table, shared
+// by every process that uses the table. It is safe for concurrent use.
+type Idempotency struct {
+	c     IdempotencyAPI
+	table string
+	o     IdempotencyOptions
+
+	// owners holds the token of each claim this store holds, from Begin
+	// to Complete or Release; the engine always ends a claim, so it holds
+	// no more than the messages in flight.
+	mu     sync.Mutex
+	owners map[string]string
+}
+
+var _ remediate.IdempotencyStore = (*Idempotency)(nil)
+
+// Attribute names and values of the idempotency table.
+const (
+	attrKey       = "pk"
+	attrStatus    = "status"
+	attrExpiresAt = "expires_at"
+	attrOwner     = "owner"
+	attrTTL       = "ttl"
+
+	statusInProgress = "in_progress"
+	statusDone       = "done"
+)
+
+// NewIdempotency returns a store in table, which must have the key schema
+// that CreateIdempotencyTable creates.
+func NewIdempotency(client IdempotencyAPI, table string, optFns ...func(*IdempotencyOptions)) *Idempotency {
+	o := IdempotencyOptions{ClaimTTL: 5 * time.Minute, DoneTTL: 24 * time.Hour}
+	for _, fn := range optFns {
+		fn(&o)
+	}
+	if o.ClaimTTL <= 0 {
+		o.ClaimTTL = 5 * time.Minute
+	}
+	if o.DoneTTL <= 0 {
+		o.DoneTTL = 24 * time.Hour
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Idempotency{c: client, table: table, o: o, owners: make(map[string]string)}
+}
+
+// Begin claims key. It returns nil when the caller now owns it,
+// remediate.ErrAlreadyDone when it was completed and has not expired, and
+// remediate.ErrInProgress when another claim holds it; any other error is
+// transient.
+func (s *Idempotency) Begin(ctx context.Context, key string) error {
+	now := s.o.Now()
+	exp := now.Add(s.o.ClaimTTL)
+	token := rand.Text()
+	_, err := s.c.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: aws.String(s.table),
+		Item: map[string]types.AttributeValue{
+			attrKey:       &types.AttributeValueMemberS{Value: key},
+			attrStatus:    &types.AttributeValueMemberS{Value: statusInProgress},
+			attrOwner:     &types.AttributeValueMemberS{Value: token},
+			attrExpiresAt: millis(exp),
+			attrTTL:       epochSeconds(exp),
+		},
+		ConditionExpression:                 aws.String("attribute_not_exists(#pk) OR #exp <= :now"),
+		ExpressionAttributeNames:            map[string]string{"#pk": attrKey, "#exp": attrExpiresAt},
+		ExpressionAttributeValues:           map[string]types.AttributeValue{":now": millis(now)},
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	var ccf *types.ConditionalCheckFailedException
+	switch {
+	case err == nil:
+		s.mu.Lock()
+		s.owners[key] = token
+		s.mu.Unlock()
+		return nil
+	case !errors.As(err, &ccf):
+		return fmt.Errorf("dynamo: claim idempotency key in %s: %w", s.table, err)
+	}
+	item := ccf.Item
+	if item == nil {
+		// Not every DynamoDB-compatible endpoint returns the old item.
+		out, err := s.c.GetItem(ctx, &dynamodb.GetItemInput{
+			TableName:      aws.String(s.table),
+			Key:            map[string]types.AttributeValue{attrKey: &types.AttributeValueMemberS{Value: key}},
+			ConsistentRead: aws.Bool(true),
+		})
+		if err != nil {
+			return fmt.Errorf("dynamo: read idempotency key in %s: %w", s.table, err)
+		}
+		item = out.Item
+	}
+	if st, ok := item[attrStatus].(*types.AttributeValueMemberS); ok && st.Value == statusDone {
+		return remediate.ErrAlreadyDone
+	}
+	// In progress, or released between the put and the read: either way
+	// someone else was first, and a retry will see the outcome.
+	return remediate.ErrInProgress
+}
+
+// Complete marks key done for DoneTTL. It does not check the claim: the
+// caller's audit record is durable, and a done marker is what every other
+// claimant must see.
+func (s *Idempotency) Complete(ctx context.Context, key string) error {
+	s.forget(key)
+	exp := s.o.Now().Add(s.o.DoneTTL)
+	_, err := s.c.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:        aws.String(s.table),
+		Key:              map[string]types.AttributeValue{attrKey: &types.AttributeValueMemberS{Value: key}},
+		UpdateExpression: aws.String("SET #st = :done, #exp = :exp, #ttl = :ttl REMOVE #owner"),
+		ExpressionAttributeNames: map[string]string{
+			"#st": attrStatus, "#exp": attrExpiresAt, "#ttl": attrTTL, "#owner": attrOwner,
+		},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":done": &types.AttributeValueMemberS{Value: statusDone},
+			":exp":  millis(exp),
+			":ttl":  epochSeconds(exp),
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("dynamo: complete idempotency key in %s: %w", s.table, err)
+	}
+	return nil
+}
+
+// Release drops this store's claim on key so that a retry can take it.
+// It does nothing when the key is done, or claimed by someone else after
+// this store's claim expired.
+func (s *Idempotency) Release(ctx context.Context, key string) error {
+	token := s.forget(key)
+	cond := "#st = :inprogress"
+	names := map[string]string{"#st": attrStatus}
+	values := map[string]types.AttributeValue{":inprogress": &types.AttributeValueMemberS{Value: statusInProgress}}
+	if token != "" {
+		cond += " AND #owner = :owner"
+		names["#owner"] = attrOwner
+		values[":owner"] = &types.AttributeValueMemberS{Value: token}
+	}
+	_, err := s.c.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName:                 aws.String(s.table),
+		Key:                       map[string]types.AttributeValue{attrKey: &types.AttributeValueMemberS{Value: key}},
+		ConditionExpression:       aws.String(cond),
+		ExpressionAttributeNames:  names,
+		ExpressionAttributeValues: values,
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if err != nil && !errors.As(err, &ccf) {
+		return fmt.Errorf("dynamo: release idempotency key in %s: %w", s.table, err)
+	}
+	return nil
+}
+
+// forget removes and returns the token of this store's claim on key.
+func (s *Idempotency) forget(key string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.owners[key]
+	delete(s.owners, key)
+	return t
+}
+
+func millis(t time.Time) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(t.UnixMilli(), 10)}
+}
+
+// epochSeconds rounds t up to whole seconds, the unit of DynamoDB TTL.
+func epochSeconds(t time.Time) types.AttributeValue {
+	s := t.Unix()
+	if t.Nanosecond() > 0 {
+		s++
+	}
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(s, 10)}
+}
