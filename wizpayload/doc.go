@@ -28,8 +28,6 @@
 //     review. Options.AcceptedTriggerSources applies only to payloads
 //     that carry a trigger.
 //
-// A payload with members of both shapes is rejected.
-//
 // # Rejected or concerning
 //
 // Malformed input is rejected: Parse returns a nil Finding and an error
@@ -43,8 +41,12 @@
 // id or resource id, an issue id that is not 1-128 letters, digits and
 // . _ : -, a resource id or type with whitespace, quotes, control or
 // format characters, an AWS account id that is not exactly 12 digits, an
-// AWS region of the wrong shape, a time that is not RFC 3339, a trigger
-// source not accepted, and an SNS Type other than Notification.
+// AWS region of the wrong shape, an ARN without its six fields, a control
+// or rule id or proposedAction with such characters, an empty tag key or
+// a tag key or value with control characters, a time that is not RFC
+// 3339 (or given under two spellings), a trigger source not accepted, a
+// payload mixing both shapes, an SNS Type other than Notification, and
+// an SNS Message that is not itself a valid Wiz payload.
 //
 // Input that is well formed but ambiguous is returned with a Concern per
 // problem (see [remediate.Finding.Concerns]), which a policy turns into

@@ -249,10 +249,10 @@ func (p *Parser) mapTrigger(v strictjson.Value, f *remediate.Finding) error {
 		return err
 	}
 	if s == "" {
-		return reject("trigger.source", "missing; accepted trigger sources are "+strings.Join(p.triggers, ", "))
+		return reject("trigger.source", "missing; accepted trigger sources are "+p.acceptedTriggers())
 	}
-	if f.TriggerSource, ok = matchEnum(s, p.triggers...); !ok {
-		return reject("trigger.source", "trigger source "+quote(s)+" is not accepted; accepted trigger sources are "+strings.Join(p.triggers, ", "))
+	if f.TriggerSource, ok = p.matchTrigger(s); !ok {
+		return reject("trigger.source", "trigger source "+quote(s)+" is not accepted; accepted trigger sources are "+p.acceptedTriggers())
 	}
 
 	tt, err := enumText(typ, "trigger.type")
@@ -385,24 +385,27 @@ func projectNames(v strictjson.Value) ([]string, error) {
 	var out []string
 	i := 0
 	for e := range v.Elements() {
-		field := "projects[" + strconv.Itoa(i) + "]"
-		i++
 		if e.Kind() != strictjson.Object {
-			return nil, reject(field, "want an object, got "+kindName(e.Kind()))
+			return nil, reject(projectField(i, ""), "want an object, got "+kindName(e.Kind()))
 		}
 		n, _ := e.Get("name")
-		name, err := str(n, field+".name")
-		if err != nil {
-			return nil, err
+		if k := n.Kind(); k != strictjson.String && k != strictjson.Null && k != strictjson.Invalid {
+			return nil, reject(projectField(i, ".name"), "want a string, got "+kindName(k))
 		}
-		if name = strings.TrimSpace(name); name != "" {
+		if name := strings.TrimSpace(n.Text()); name != "" && n.Kind() == strictjson.String {
 			if out == nil {
 				out = make([]string, 0, v.Len())
 			}
 			out = append(out, name)
 		}
+		i++
 	}
 	return out, nil
+}
+
+// projectField names the i-th GraphQL project, or a member of it.
+func projectField(i int, member string) string {
+	return "projects[" + strconv.Itoa(i) + "]" + member
 }
 
 // issueID reads the required issue id: an opaque token of bounded length.

@@ -53,12 +53,34 @@ type Options struct {
 }
 
 // Parser parses Wiz payloads into findings. It is immutable after New
-// and safe for concurrent use.
+// and safe for concurrent use. The zero Parser uses the default options.
 type Parser struct {
-	maxBody  int
-	lim      strictjson.Limits
-	envLim   strictjson.Limits // the SNS envelope: Message may use the whole body
-	triggers []string          // accepted trigger sources, upper case
+	maxBody int
+	lim     strictjson.Limits
+	envLim  strictjson.Limits // the SNS envelope: Message may use the whole body
+	// triggers are the accepted trigger sources, upper case, when
+	// customTriggers; otherwise DefaultTriggerSource alone.
+	triggers       []string
+	customTriggers bool
+}
+
+// matchTrigger returns the accepted trigger source s names.
+func (p *Parser) matchTrigger(s string) (string, bool) {
+	if !p.customTriggers {
+		return matchEnum(s, DefaultTriggerSource)
+	}
+	return matchEnum(s, p.triggers...)
+}
+
+// acceptedTriggers lists the accepted trigger sources for a message.
+func (p *Parser) acceptedTriggers() string {
+	if !p.customTriggers {
+		return DefaultTriggerSource
+	}
+	if len(p.triggers) == 0 {
+		return "none"
+	}
+	return strings.Join(p.triggers, ", ")
 }
 
 var _ remediate.Parser = (*Parser)(nil)
@@ -93,9 +115,8 @@ func (p *Parser) init(o Options) {
 		lim:     strictjson.Limits{MaxBytes: o.MaxBodyBytes, MaxDepth: o.MaxDepth, MaxStringBytes: o.MaxStringBytes},
 		envLim:  strictjson.Limits{MaxBytes: o.MaxBodyBytes, MaxDepth: o.MaxDepth, MaxStringBytes: o.MaxBodyBytes},
 	}
-	if o.AcceptedTriggerSources == nil {
-		p.triggers = []string{DefaultTriggerSource}
-	} else {
+	if o.AcceptedTriggerSources != nil {
+		p.customTriggers = true
 		p.triggers = make([]string, 0, len(o.AcceptedTriggerSources))
 		for _, s := range o.AcceptedTriggerSources {
 			if v, ok := upperASCII(s); ok && v != "" {
@@ -107,9 +128,7 @@ func (p *Parser) init(o Options) {
 
 // Parse parses body with the default options. See Parser.Parse.
 func Parse(body []byte) (*remediate.Finding, error) {
-	// A Parser on the stack: no package-level state, no allocation.
-	var p Parser
-	p.init(Options{})
+	var p Parser // the zero Parser uses the defaults; no package-level state
 	return p.Parse(body)
 }
 
@@ -121,6 +140,12 @@ func Parse(body []byte) (*remediate.Finding, error) {
 // that is well formed but ambiguous returns a Finding with Concerns, one
 // per problem, which a policy turns into review.
 func (p *Parser) Parse(body []byte) (*remediate.Finding, error) {
+	if p.maxBody == 0 {
+		// The zero Parser behaves as New() does.
+		var d Parser
+		d.init(Options{})
+		p = &d
+	}
 	if len(body) > p.maxBody {
 		return nil, reject("", "body is "+strconv.Itoa(len(body))+" bytes, over the limit of "+strconv.Itoa(p.maxBody))
 	}

@@ -198,11 +198,14 @@ func (d *Document) stringTooLong(c, target int32, max int) *Error {
 	nd := d.nodes
 	if c == target {
 		n := &nd[c]
-		l := d.textLen(n)
+		l, off := d.textLen(n), int(n.off)
 		if int(n.keyLen) > max {
 			l = int(n.keyLen)
+			if n.flags&flagKeyEscaped == 0 {
+				off = int(n.keyOff) - 1 // the key's opening quote
+			}
 		}
-		return &Error{Offset: int(n.off), Err: ErrStringTooLong, Detail: strconv.Itoa(l) + " bytes, limit " + strconv.Itoa(max)}
+		return &Error{Offset: off, Err: ErrStringTooLong, Detail: strconv.Itoa(l) + " bytes, limit " + strconv.Itoa(max)}
 	}
 	p := &nd[c]
 	idx := 0

@@ -13,8 +13,12 @@ const (
 	DefaultMaxStringBytes = 64 << 10
 )
 
-// maxBytesCap keeps offsets and indexes within int32.
-const maxBytesCap = 1 << 30
+// maxBytesCap keeps offsets and indexes within int32; maxDepthCap keeps
+// the parser's recursion shallow.
+const (
+	maxBytesCap = 1 << 30
+	maxDepthCap = 10000
+)
 
 // Limits bound what Parse accepts. A zero or negative field takes its
 // default; there is no way to turn a limit off.
@@ -22,7 +26,7 @@ type Limits struct {
 	// MaxBytes is the longest document accepted, in bytes. At most 1 GiB.
 	MaxBytes int
 	// MaxDepth is the deepest nesting of objects and arrays accepted. The
-	// top-level object is depth 1.
+	// top-level object is depth 1. At most 10,000.
 	MaxDepth int
 	// MaxStringBytes is the longest string (decoded, in bytes), object key
 	// or number literal accepted.
@@ -38,6 +42,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxDepth <= 0 {
 		l.MaxDepth = DefaultMaxDepth
+	}
+	if l.MaxDepth > maxDepthCap {
+		l.MaxDepth = maxDepthCap
 	}
 	if l.MaxStringBytes <= 0 {
 		l.MaxStringBytes = DefaultMaxStringBytes
@@ -73,6 +80,7 @@ type Error struct {
 	segs []string // path segments, innermost first, while unwinding
 }
 
+// Error describes the failure: what, where in bytes, and at which path.
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("strictjson: ")
@@ -147,6 +155,7 @@ const (
 	Array
 )
 
+// String returns the kind's name as JSON spells it ("object", "null").
 func (k Kind) String() string {
 	switch k {
 	case Invalid:
