@@ -37,6 +37,14 @@ Usage:
   remedy decide [--policy FILE] [--summary] [FILE|DIR|-]...
       Decide each Wiz message body (raw or SNS-wrapped) with the policy and
       print one JSON line per input. Changes nothing.
+  remedy plan --endpoint URL [--policy FILE] FILE
+      Show what a fix would change for a finding, reading live state
+      (against moto or AWS). Changes nothing.
+  remedy iam-policy [--remediators a,b,...]
+      Print the least-privilege customer-role policy for the remediators.
+  remedy replay --dlq URL --to URL [--filter ...] [--dry-run]
+      List dead-letter messages with their last failure reason and re-send
+      the selected ones.
 
 Run 'remedy <command> -h' for a command's flags.
 `
@@ -56,6 +64,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	switch args[0] {
 	case "decide":
 		err = runDecide(ctx, args[1:], stdin, stdout, stderr)
+	case "plan":
+		err = runPlan(ctx, args[1:], stdout, stderr)
+	case "iam-policy":
+		err = runIAMPolicy(ctx, args[1:], stdout, stderr)
+	case "replay":
+		err = runReplay(ctx, args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return exitOK

@@ -1,0 +1,13 @@
+package main
+
+import (
+	"os"
+	"testing"
+
+	"github.com/remedy-sec/remedy/internal/mototest"
+)
+
+// moto is the moto server the integration tests of this package share.
+var moto *mototest.Server
+
+func TestMain(m *testing.M) { os.Exit(mototest.Main(m, &moto)) }
