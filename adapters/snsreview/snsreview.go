@@ -1,0 +1,369 @@
+package snsreview
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sns/types"
+
+	"github.com/remedy-sec/remedy/audit"
+)
+
+// PublishAPI is the part of the SNS client the sink calls; *sns.Client
+// implements it.
+type PublishAPI interface {
+	Publish(ctx context.Context, in *sns.PublishInput, optFns ...func(*sns.Options)) (*sns.PublishOutput, error)
+}
+
+var _ PublishAPI = (*sns.Client)(nil)
+
+// MessageType identifies the JSON document of a review notification.
+const MessageType = "remedy.review/v1"
+
+// Link is a named URL in a review notification.
+type Link struct {
+	Name string `json:"name"`
+	URL  string `json:"url"`
+}
+
+// Message is the JSON document published for a review or failed record:
+// what a person, or a bridge to a ticketing or chat tool, needs to act.
+type Message struct {
+	Type          string            `json:"type"`
+	Subject       string            `json:"subject"`
+	RecordID      string            `json:"record_id"`
+	Time          time.Time         `json:"time"`
+	Outcome       string            `json:"outcome"`
+	Decision      string            `json:"decision,omitempty"`
+	Action        string            `json:"action,omitempty"`
+	DryRun        bool              `json:"dry_run,omitempty"`
+	FailureReason string            `json:"failure_reason,omitempty"`
+	Reasons       []audit.Reason    `json:"reasons,omitempty"`
+	Finding       audit.Finding     `json:"finding"`
+	Resource      audit.Resource    `json:"resource"`
+	Links         []Link            `json:"links,omitempty"`
+	Correlation   audit.Correlation `json:"correlation"`
+	PolicyVersion string            `json:"policy_version,omitempty"`
+	Evidence      *audit.Evidence   `json:"evidence,omitempty"`
+	// EvidenceTruncated is set when evidence was left out to fit SNS's
+	// message size limit; the audit record holds all of it.
+	EvidenceTruncated bool `json:"evidence_truncated,omitempty"`
+}
+
+// Options configure a Sink.
+type Options struct {
+	// Outcomes are the record outcomes published; Write ignores the
+	// others, so the sink may also sit in an audit.Multi. Default
+	// "review" and "failed".
+	Outcomes []string
+	// WizURL is the base URL of the Wiz portal for issue links. Default
+	// "https://app.wiz.io"; set it for another Wiz data center.
+	WizURL string
+	// Links, if set, adds links for a record, such as a runbook or a
+	// ticket search.
+	Links func(r *audit.Record) []Link
+	// SubjectPrefix starts every subject. Default "Remedy".
+	SubjectPrefix string
+}
+
+// Sink publishes review and failed records to an SNS topic. It is safe
+// for concurrent use.
+type Sink struct {
+	c     PublishAPI
+	topic string
+	o     Options
+	fifo  bool
+}
+
+var _ audit.Sink = (*Sink)(nil)
+
+// New returns a sink publishing to topicARN.
+func New(client PublishAPI, topicARN string, optFns ...func(*Options)) *Sink {
+	o := Options{Outcomes: []string{"review", "failed"}, WizURL: "https://app.wiz.io", SubjectPrefix: "Remedy"}
+	for _, fn := range optFns {
+		fn(&o)
+	}
+	o.WizURL = strings.TrimRight(o.WizURL, "/")
+	return &Sink{c: client, topic: topicARN, o: o, fifo: strings.HasSuffix(topicARN, ".fifo")}
+}
+
+// maxMessageBytes keeps the published JSON structure under SNS's 256 KiB
+// limit, with room for the envelope SNS adds.
+const maxMessageBytes = 240 << 10
+
+// Write publishes r if its outcome is one of Options.Outcomes. It returns
+// an error if SNS did not accept the notification.
+func (s *Sink) Write(ctx context.Context, r *audit.Record) error {
+	if r == nil {
+		return errors.New("snsreview: nil record")
+	}
+	if !slices.Contains(s.o.Outcomes, r.Outcome) {
+		return nil
+	}
+	m := s.Message(r)
+	body, err := structure(m)
+	if err != nil {
+		return err
+	}
+	in := &sns.PublishInput{
+		TopicArn:          aws.String(s.topic),
+		Subject:           aws.String(m.Subject),
+		Message:           aws.String(body),
+		MessageStructure:  aws.String("json"),
+		MessageAttributes: attributes(r),
+	}
+	if s.fifo {
+		in.MessageGroupId = aws.String(cmp.Or(r.Resource.Account, "unknown-account"))
+		in.MessageDeduplicationId = aws.String(r.ID)
+	}
+	if _, err := s.c.Publish(ctx, in); err != nil {
+		return fmt.Errorf("snsreview: publish record %s to %s: %w", r.ID, s.topic, err)
+	}
+	return nil
+}
+
+// Message returns the notification published for r.
+func (s *Sink) Message(r *audit.Record) Message {
+	m := Message{
+		Type: MessageType, Subject: s.subject(r), RecordID: r.ID, Time: r.Time,
+		Outcome: r.Outcome, Decision: r.Decision, Action: r.Action, DryRun: r.DryRun,
+		FailureReason: r.FailureReason, Reasons: r.Reasons, Finding: r.Finding, Resource: r.Resource,
+		Links: s.links(r), Correlation: r.Correlation, PolicyVersion: r.PolicyVersion,
+	}
+	if !isZeroEvidence(r.Evidence) {
+		ev := r.Evidence
+		m.Evidence = &ev
+	}
+	return m
+}
+
+// structure returns the MessageStructure document: plain text for
+// email, the JSON Message for everything else. Evidence is shed, largest
+// first, if the whole would exceed SNS's limit.
+func structure(m Message) (string, error) {
+	for attempt := 0; ; attempt++ {
+		doc, err := json.Marshal(m)
+		if err != nil {
+			return "", fmt.Errorf("snsreview: encode record %s: %w", m.RecordID, err)
+		}
+		b, err := json.Marshal(map[string]string{"default": string(doc), "email": text(m)})
+		if err != nil {
+			return "", fmt.Errorf("snsreview: encode record %s: %w", m.RecordID, err)
+		}
+		if len(b) <= maxMessageBytes {
+			return string(b), nil
+		}
+		switch {
+		case attempt == 0 && m.Evidence != nil:
+			ev := *m.Evidence
+			ev.Before, ev.After, ev.Rollback = nil, nil, nil
+			m.Evidence, m.EvidenceTruncated = &ev, true
+		case attempt <= 1 && m.Evidence != nil:
+			m.Evidence, m.EvidenceTruncated = nil, true
+		case len(m.Reasons) > 10 || len(m.FailureReason) > 4096:
+			m.Reasons = m.Reasons[:min(len(m.Reasons), 10)]
+			m.FailureReason = truncate(m.FailureReason, 4096)
+			m.EvidenceTruncated = true
+		default:
+			return "", fmt.Errorf("snsreview: notification for record %s is %d bytes, over SNS's limit", m.RecordID, len(b))
+		}
+	}
+}
+
+func (s *Sink) subject(r *audit.Record) string {
+	var b strings.Builder
+	b.WriteString(s.o.SubjectPrefix)
+	b.WriteString(" ")
+	b.WriteString(cmp.Or(r.Outcome, "review"))
+	b.WriteString(":")
+	if r.Finding.Severity != "" {
+		b.WriteString(" " + r.Finding.Severity)
+	}
+	b.WriteString(" " + cmp.Or(r.Finding.ControlName, r.Action, "finding "+r.Finding.ID))
+	if res := cmp.Or(r.Resource.Name, r.Resource.ID); res != "" {
+		b.WriteString(" on " + res)
+	}
+	if r.Resource.Account != "" {
+		b.WriteString(" (" + r.Resource.Account + ")")
+	}
+	return Subject(b.String())
+}
+
+// Subject makes s a valid SNS subject: printable ASCII only (others
+// become '?'), spaces collapsed, at most 100 characters, ending in "..."
+// when cut.
+func Subject(s string) string {
+	var b strings.Builder
+	space := false
+	for _, r := range s {
+		switch {
+		case r == ' ' || r == '\t' || r == '\n' || r == '\r':
+			space = b.Len() > 0
+			continue
+		case r < 0x20 || r > 0x7e:
+			r = '?'
+		}
+		if space {
+			b.WriteByte(' ')
+			space = false
+		}
+		b.WriteRune(r)
+	}
+	out := b.String()
+	if len(out) > 100 {
+		out = strings.TrimRight(out[:97], " ") + "..."
+	}
+	if out == "" {
+		out = "Remedy review"
+	}
+	return out
+}
+
+func (s *Sink) links(r *audit.Record) []Link {
+	var out []Link
+	if strings.EqualFold(r.Finding.Source, "wiz") && r.Finding.ID != "" && s.o.WizURL != "" {
+		out = append(out, Link{Name: "Wiz issue", URL: s.o.WizURL + "/issues#~(issue~'" + url.PathEscape(r.Finding.ID) + ")"})
+	}
+	if u := ConsoleURL(r.Resource); u != "" {
+		out = append(out, Link{Name: "AWS console", URL: u})
+	}
+	if s.o.Links != nil {
+		out = append(out, s.o.Links(r)...)
+	}
+	return out
+}
+
+// ConsoleURL returns a link to the resource in the AWS console, or "" if
+// none can be derived. The reader must be signed in to the resource's
+// account.
+func ConsoleURL(res audit.Resource) string {
+	id := res.ID
+	switch {
+	case strings.HasPrefix(id, "arn:aws:s3:::") && !strings.Contains(id[len("arn:aws:s3:::"):], "/"):
+		u := "https://s3.console.aws.amazon.com/s3/buckets/" + url.PathEscape(id[len("arn:aws:s3:::"):])
+		if res.Region != "" {
+			u += "?region=" + url.QueryEscape(res.Region)
+		}
+		return u
+	case strings.HasPrefix(id, "arn:"):
+		return "https://console.aws.amazon.com/go/view?arn=" + url.QueryEscape(id)
+	case res.Region == "":
+		return ""
+	}
+	for _, e := range [...]struct{ prefix, frag string }{
+		{"sg-", "SecurityGroup:groupId="}, {"i-", "InstanceDetails:instanceId="},
+		{"vol-", "VolumeDetails:volumeId="}, {"snap-", "SnapshotDetails:snapshotId="},
+	} {
+		if strings.HasPrefix(id, e.prefix) {
+			r := url.QueryEscape(res.Region)
+			return "https://" + r + ".console.aws.amazon.com/ec2/home?region=" + r + "#" + e.frag + url.QueryEscape(id)
+		}
+	}
+	return ""
+}
+
+// attributes returns the string message attributes that subscription
+// filter policies match on.
+func attributes(r *audit.Record) map[string]types.MessageAttributeValue {
+	out := map[string]types.MessageAttributeValue{}
+	for name, v := range map[string]string{
+		"outcome": r.Outcome, "decision": r.Decision, "severity": r.Finding.Severity,
+		"account": r.Resource.Account, "region": r.Resource.Region, "action": r.Action,
+		"environment": r.Finding.Environment, "resource_type": r.Resource.Type,
+	} {
+		if v != "" { // SNS rejects empty attribute values
+			out[name] = types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
+		}
+	}
+	return out
+}
+
+// text is the plain-text notification for email subscribers.
+func text(m Message) string {
+	var b strings.Builder
+	line := func(label, v string) {
+		if v != "" {
+			fmt.Fprintf(&b, "%-13s %s\n", label+":", v)
+		}
+	}
+	switch m.Outcome {
+	case "failed":
+		b.WriteString("Remedy could not remediate a finding and needs a person to look at it.\n\n")
+	default:
+		b.WriteString("Remedy routed a finding to human review.\n\n")
+	}
+	line("Outcome", m.Outcome)
+	line("Decision", m.Decision)
+	line("Action", m.Action)
+	line("Finding", strings.TrimSpace(fmt.Sprintf("%s %s", m.Finding.ControlName, bracket(m.Finding.Severity))))
+	line("Finding ID", m.Finding.ID)
+	line("Source", strings.TrimSpace(m.Finding.Source+" "+m.Finding.TriggerSource+" "+m.Finding.TriggerType))
+	line("Resource", strings.TrimSpace(m.Resource.Type+" "+m.Resource.Name))
+	line("Resource ID", m.Resource.ID)
+	line("Account", m.Resource.Account)
+	line("Region", m.Resource.Region)
+	line("Environment", m.Finding.Environment)
+	line("Owner", m.Finding.Owner)
+	line("Failure", truncate(m.FailureReason, 4096))
+	if len(m.Reasons) > 0 {
+		b.WriteString("\nWhy:\n")
+		for _, r := range m.Reasons[:min(len(m.Reasons), 20)] {
+			fmt.Fprintf(&b, "  - %s (%s -> %s)\n", truncate(r.Message, 1024), r.Check, r.LeadsTo)
+		}
+	}
+	if m.Evidence != nil && len(m.Evidence.Changes) > 0 {
+		b.WriteString("\nChanges:\n")
+		for _, c := range m.Evidence.Changes[:min(len(m.Evidence.Changes), 20)] {
+			fmt.Fprintf(&b, "  - %s\n", truncate(c, 1024))
+		}
+	}
+	if len(m.Links) > 0 {
+		b.WriteString("\nLinks:\n")
+		for _, l := range m.Links {
+			fmt.Fprintf(&b, "  %s: %s\n", l.Name, l.URL)
+		}
+	}
+	b.WriteString("\n")
+	line("Record", m.RecordID)
+	line("Time", m.Time.UTC().Format(time.RFC3339))
+	line("Message", m.Correlation.MessageID)
+	line("Correlation", m.Correlation.CorrelationID)
+	if m.Correlation.ReceiveCount > 0 {
+		line("Deliveries", strconv.Itoa(m.Correlation.ReceiveCount))
+	}
+	line("Policy", m.PolicyVersion)
+	return b.String()
+}
+
+func bracket(s string) string {
+	if s == "" {
+		return ""
+	}
+	return "[" + s + "]"
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n - 3
+	for cut > 0 && s[cut]&0xc0 == 0x80 { // do not split a UTF-8 sequence
+		cut--
+	}
+	return s[:cut] + "..."
+}
+
+func isZeroEvidence(e audit.Evidence) bool {
+	return len(e.Before) == 0 && len(e.After) == 0 && len(e.Changes) == 0 &&
+		len(e.Rollback) == 0 && len(e.RequestIDs) == 0 && !e.Verified
+}
