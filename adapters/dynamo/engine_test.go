@@ -1,0 +1,123 @@
+package dynamo_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/remedy-sec/remedy/adapters/dynamo"
+	"github.com/remedy-sec/remedy/audit"
+	"github.com/remedy-sec/remedy/internal/mototest"
+	"github.com/remedy-sec/remedy/remediate"
+)
+
+// countingRemediator counts the changes it makes.
+type countingRemediator struct{ applied atomic.Int32 }
+
+func (r *countingRemediator) Spec() remediate.Spec {
+	return remediate.Spec{Action: "fix-flag", Description: "test fix", ResourceTypes: []string{"bucket"}, IAMActions: []string{"s3:PutBucketTagging"}}
+}
+
+func (r *countingRemediator) Plan(context.Context, remediate.Target) (remediate.Plan, error) {
+	return remediate.Plan{Changes: []string{"set flag"}}, nil
+}
+
+func (r *countingRemediator) Apply(context.Context, remediate.Target, remediate.Plan) (remediate.Result, error) {
+	time.Sleep(20 * time.Millisecond) // a change takes a while; others arrive meanwhile
+	r.applied.Add(1)
+	return remediate.Result{}, nil
+}
+
+type staticCreds struct{}
+
+func (staticCreds) Config(context.Context, *remediate.Finding, remediate.Spec) (aws.Config, error) {
+	return aws.Config{Region: "us-east-1"}, nil
+}
+
+// TestEnginesShareTheStore runs the engine's claim protocol on the
+// DynamoDB store: several workers receive the same message at once (SQS
+// at-least-once delivery), the resource changes once, one audit record is
+// written, and the losers either retry or are told it is done.
+func TestEnginesShareTheStore(t *testing.T) {
+	_, table := newTable(t, dynamo.CreateIdempotencyTable)
+	c := serialClient(t) // see serialClient for the moto gap it closes
+	ctx := mototest.Context(t)
+	rem := &countingRemediator{}
+	reg, err := remediate.NewRegistry(rem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var records atomic.Int32
+	newWorker := func() *remediate.Engine {
+		e, err := remediate.NewEngine(remediate.Options{
+			Parser: remediate.ParserFunc(func(body []byte) (*remediate.Finding, error) {
+				return &remediate.Finding{
+					ID: string(body), Source: "test", Revision: "1", Severity: remediate.SeverityHigh,
+					Resource: remediate.Resource{ID: "arn:aws:s3:::bucket-1", Type: "bucket", Account: "111111111111", Region: "us-east-1"},
+				}, nil
+			}),
+			Policy: remediate.PolicyFunc(func(context.Context, *remediate.Finding) (remediate.Decision, error) {
+				return remediate.Decision{Verdict: remediate.Remediate, Action: "fix-flag"}, nil
+			}),
+			Registry:    reg,
+			Credentials: staticCreds{},
+			Idempotency: dynamo.NewIdempotency(c, table), // each worker its own store on the shared table
+			Audit:       audit.SinkFunc(func(context.Context, *audit.Record) error { records.Add(1); return nil }),
+			Mode:        remediate.Apply,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+
+	const workers = 8
+	engines := make([]*remediate.Engine, workers)
+	for i := range engines {
+		engines[i] = newWorker()
+	}
+	msg := remediate.Message{ID: "m-1", Body: []byte("finding-1"), ReceiveCount: 1}
+	var (
+		wg         sync.WaitGroup
+		done, dups atomic.Int32
+		retry      atomic.Int32
+	)
+	for _, e := range engines {
+		wg.Go(func() {
+			rec, err := e.Process(ctx, msg)
+			switch {
+			case err != nil && errors.Is(err, remediate.ErrInProgress):
+				retry.Add(1)
+			case err != nil:
+				t.Errorf("Process: %v", err)
+			case rec == nil:
+				dups.Add(1)
+			default:
+				done.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if done.Load() != 1 || done.Load()+dups.Load()+retry.Load() != workers {
+		t.Errorf("concurrent deliveries: %d processed, %d duplicates, %d to retry; want 1 processed and the rest duplicates or retries",
+			done.Load(), dups.Load(), retry.Load())
+	}
+	// The retries come back later and are acknowledged as duplicates.
+	for _, e := range engines {
+		rec, err := e.Process(ctx, msg)
+		if err != nil || rec != nil {
+			t.Errorf("redelivery after completion = (%v, %v), want a duplicate (nil, nil)", rec, err)
+		}
+	}
+	if got := rem.applied.Load(); got != 1 {
+		t.Errorf("resource changed %d times, want once", got)
+	}
+	if got := records.Load(); got != 1 {
+		t.Errorf("%d audit records, want 1", got)
+	}
+}
