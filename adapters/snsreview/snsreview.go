@@ -39,22 +39,29 @@ type Link struct {
 // Message is the JSON document published for a review or failed record:
 // what a person, or a bridge to a ticketing or chat tool, needs to act.
 type Message struct {
-	Type          string            `json:"type"`
-	Subject       string            `json:"subject"`
-	RecordID      string            `json:"record_id"`
-	Time          time.Time         `json:"time"`
-	Outcome       string            `json:"outcome"`
-	Decision      string            `json:"decision,omitempty"`
-	Action        string            `json:"action,omitempty"`
-	DryRun        bool              `json:"dry_run,omitempty"`
-	FailureReason string            `json:"failure_reason,omitempty"`
-	Reasons       []audit.Reason    `json:"reasons,omitempty"`
-	Finding       audit.Finding     `json:"finding"`
-	Resource      audit.Resource    `json:"resource"`
-	Links         []Link            `json:"links,omitempty"`
+	Type     string    `json:"type"`      // MessageType
+	Subject  string    `json:"subject"`   // the SNS subject
+	RecordID string    `json:"record_id"` // the audit record's id, to find the full record
+	Time     time.Time `json:"time"`      // when the message was received
+	// Outcome is review or failed (or another routed outcome); Decision,
+	// Action and DryRun are the record's.
+	Outcome  string `json:"outcome"`
+	Decision string `json:"decision,omitempty"`
+	Action   string `json:"action,omitempty"`
+	DryRun   bool   `json:"dry_run,omitempty"`
+	// FailureReason and Reasons say why a person must look.
+	FailureReason string         `json:"failure_reason,omitempty"`
+	Reasons       []audit.Reason `json:"reasons,omitempty"`
+	// Finding and Resource identify what the finding is about.
+	Finding  audit.Finding  `json:"finding"`
+	Resource audit.Resource `json:"resource"`
+	// Links lead to the finding and the resource.
+	Links []Link `json:"links,omitempty"`
+	// Correlation joins the notification to the delivery and the source.
 	Correlation   audit.Correlation `json:"correlation"`
 	PolicyVersion string            `json:"policy_version,omitempty"`
-	Evidence      *audit.Evidence   `json:"evidence,omitempty"`
+	// Evidence is what the remediator read and did, if anything.
+	Evidence *audit.Evidence `json:"evidence,omitempty"`
 	// EvidenceTruncated is set when evidence was left out to fit SNS's
 	// message size limit; the audit record holds all of it.
 	EvidenceTruncated bool `json:"evidence_truncated,omitempty"`
