@@ -46,16 +46,6 @@ func (e *LoadError) Error() string {
 // maxLoadErrors caps how many problems one load reports.
 const maxLoadErrors = 25
 
-// The keys a policy file may hold, at each level.
-var (
-	topKeys       = []string{"name", "version", "approved_resource_types", "playbooks", "environment", "owner", "accounts", "exceptions", "rules"}
-	environKeys   = []string{"known", "restricted", "sources"}
-	ownerKeys     = []string{"sources"}
-	accountKeys   = []string{"id", "name", "environment", "owner"}
-	exceptionKeys = []string{"id", "resource", "control", "account", "owner", "reason", "expires"}
-	ruleKeys      = []string{"name", "expression", "leads_to", "message"}
-)
-
 var (
 	accountIDRe = regexp.MustCompile(`^[0-9]{12}$`)
 	ruleNameRe  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
@@ -178,7 +168,7 @@ func (l *loader) noAliases(n *yaml.Node) {
 
 // fields checks that n is a mapping whose keys are all in allowed, with
 // no duplicates, and returns the value node of each key present.
-func (l *loader) fields(n *yaml.Node, what string, allowed []string) map[string]*yaml.Node {
+func (l *loader) fields(n *yaml.Node, what string, allowed ...string) map[string]*yaml.Node {
 	if isNull(n) {
 		return map[string]*yaml.Node{}
 	}
@@ -325,7 +315,8 @@ func compile(data []byte, file string) (*Policy, error) {
 		byResource: map[string][]int{},
 		byControl:  map[string][]int{},
 	}
-	top := l.fields(root, "the policy", topKeys)
+	top := l.fields(root, "the policy",
+		"name", "version", "approved_resource_types", "playbooks", "environment", "owner", "accounts", "exceptions", "rules")
 	if n, ok := top["name"]; ok {
 		p.name, _ = l.ident(n, "name")
 	}
@@ -346,7 +337,7 @@ func compile(data []byte, file string) (*Policy, error) {
 }
 
 func (l *loader) environment(p *Policy, n *yaml.Node) {
-	f := l.fields(n, "environment", environKeys)
+	f := l.fields(n, "environment", "known", "restricted", "sources")
 	var names []string
 	add := func(list, what string, restricted bool) {
 		for _, it := range l.strs(f[list], what, l.str) {
@@ -369,7 +360,7 @@ func (l *loader) environment(p *Policy, n *yaml.Node) {
 }
 
 func (l *loader) owner(p *Policy, n *yaml.Node) {
-	f := l.fields(n, "owner", ownerKeys)
+	f := l.fields(n, "owner", "sources")
 	p.ownSources = l.sources(f["sources"], "owner.sources")
 	p.ownText = sourcesText(p.ownSources)
 }
@@ -456,7 +447,7 @@ func (l *loader) playbooks(p *Policy, n *yaml.Node) {
 
 func (l *loader) accounts(p *Policy, n *yaml.Node) {
 	for _, it := range l.seq(n, "accounts") {
-		f := l.fields(it, "an account", accountKeys)
+		f := l.fields(it, "an account", "id", "name", "environment", "owner")
 		idn, ok := f["id"]
 		if !ok {
 			l.errorf(it, "account: id is required")
@@ -497,7 +488,7 @@ func (l *loader) accounts(p *Policy, n *yaml.Node) {
 func (l *loader) exceptions(p *Policy, n *yaml.Node) {
 	ids := map[string]bool{}
 	for _, it := range l.seq(n, "exceptions") {
-		f := l.fields(it, "an exception", exceptionKeys)
+		f := l.fields(it, "an exception", "id", "resource", "control", "account", "owner", "reason", "expires")
 		var e exception
 		ok := true
 		req := func(key string, get func(*yaml.Node, string) (string, bool)) string {
@@ -585,7 +576,7 @@ func (l *loader) rules(p *Policy, n *yaml.Node) {
 	}
 	names := map[string]int{}
 	for _, it := range items {
-		f := l.fields(it, "a rule", ruleKeys)
+		f := l.fields(it, "a rule", "name", "expression", "leads_to", "message")
 		nn, ok := f["name"]
 		if !ok {
 			l.errorf(it, "rule: name is required")
