@@ -31,13 +31,16 @@ type Options struct {
 	// the invocation deadline; such records are reported as failures and
 	// redelivered. Default 10 seconds, a little more than one finding
 	// takes end to end (assume role, read, change, verify, audit). Set it
-	// to at least the engine's typical duration for one finding. Negative
-	// means no margin.
+	// to at least the engine's typical duration for one finding. It is
+	// capped at half the time left when the batch starts, so a function
+	// whose timeout is shorter than the margin still makes progress.
+	// Negative means no margin.
 	DeadlineMargin time.Duration
 	// ResponseReserve: records still running this long before the
 	// deadline are cancelled (they fail transiently and are redelivered),
 	// so the handler can return its response before Lambda stops it.
-	// Default 500 milliseconds. Negative means none.
+	// Default 500 milliseconds, capped at a tenth of the time left when
+	// the batch starts. Negative means none.
 	ResponseReserve time.Duration
 	// Logger receives one line per failed record and one per batch. Nil
 	// discards.
@@ -175,9 +178,14 @@ func (h *SNSHandler) Handle(ctx context.Context, ev events.SNSEvent) error {
 // run processes msgs with the deadline rules of Options.
 func run(ctx context.Context, p batch.Processor, msgs []remediate.Message, o Options, group func(remediate.Message) string) []batch.Result {
 	if deadline, ok := ctx.Deadline(); ok {
-		p = gate{p: p, startBy: deadline.Add(-o.DeadlineMargin)}
+		// Margins longer than a share of the invocation would stop a
+		// function with a short timeout from ever making progress.
+		left := time.Until(deadline)
+		margin := min(o.DeadlineMargin, left/2)
+		reserve := min(o.ResponseReserve, left/10)
+		p = gate{p: p, startBy: deadline.Add(-margin)}
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, deadline.Add(-o.ResponseReserve))
+		ctx, cancel = context.WithDeadline(ctx, deadline.Add(-reserve))
 		defer cancel()
 	}
 	return batch.Run(ctx, p, msgs, func(bo *batch.Options) {

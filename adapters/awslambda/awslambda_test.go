@@ -326,21 +326,24 @@ func TestSQSDeadlineCancelsRunningRecords(t *testing.T) {
 	}
 }
 
-func TestSQSDeadlineAlreadyTooClose(t *testing.T) {
-	p := &recorder{}
+func TestSQSDeadlineMarginCappedAtHalf(t *testing.T) {
+	// A 2 s invocation with the default 10 s margin: the margin becomes
+	// 1 s, so records start during the first second. Concurrency 1 and
+	// 600 ms per record: a1 at 0, a2 at 0.6 s, b1 (at 1.2 s) is refused.
+	p := &recorder{delay: 600 * time.Millisecond}
 	ev := events.SQSEvent{Records: []events.SQSMessage{
 		sqsRecord("a1", "{}", fifoARN, "A", 1), sqsRecord("a2", "{}", fifoARN, "A", 1), sqsRecord("b1", "{}", fifoARN, "B", 1),
 	}}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second) // under the default 10 s margin
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	resp, err := awslambda.NewSQSHandler(p).Handle(ctx, ev)
+	resp, err := awslambda.NewSQSHandler(p, func(o *awslambda.Options) { o.Concurrency = 1 }).Handle(ctx, ev)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(p.ids()) != 0 {
-		t.Errorf("records started with less than the margin left: %v", p.ids())
+	if diff := cmp.Diff([]string{"a1", "a2"}, p.ids()); diff != "" {
+		t.Errorf("started records (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]string{"a1", "a2", "b1"}, failures(resp)); diff != "" {
+	if diff := cmp.Diff([]string{"b1"}, failures(resp)); diff != "" {
 		t.Errorf("BatchItemFailures (-want +got):\n%s", diff)
 	}
 }
@@ -413,14 +416,18 @@ func TestSNSHandlerGivesEngineAnEnvelope(t *testing.T) {
 }
 
 func TestSNSHandlerDeadline(t *testing.T) {
-	p := &recorder{}
+	p := &recorder{delay: 300 * time.Millisecond}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	err := awslambda.NewSNSHandler(p).Handle(ctx, events.SNSEvent{Records: []events.SNSEventRecord{snsRecord("s1", "{}")}})
+	// The margin is capped at 0.5 s: s1 starts, s2 (at 0.3 s) starts, s3
+	// (at 0.6 s) does not.
+	recs := []events.SNSEventRecord{snsRecord("s1", "{}"), snsRecord("s2", "{}"), snsRecord("s3", "{}")}
+	h := awslambda.NewSNSHandler(p, func(o *awslambda.Options) { o.Concurrency = 1 })
+	err := h.Handle(ctx, events.SNSEvent{Records: recs})
 	if !errors.Is(err, awslambda.ErrDeadline) {
 		t.Errorf("Handle error = %v, want one wrapping ErrDeadline", err)
 	}
-	if len(p.ids()) != 0 {
-		t.Errorf("started %v with less than the margin left", p.ids())
+	if diff := cmp.Diff([]string{"s1", "s2"}, p.ids()); diff != "" {
+		t.Errorf("started records (-want +got):\n%s", diff)
 	}
 }

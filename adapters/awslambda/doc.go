@@ -39,7 +39,9 @@
 // less than Options.DeadlineMargin is left and reports the unstarted ones
 // as failures, and it cancels the records still running
 // Options.ResponseReserve before the deadline, which leaves time to
-// return the response. Nothing is lost: every record not acknowledged is
+// return the response. Both are capped at a share of the time left when
+// the batch starts (a half and a tenth), so a function with a short
+// timeout still makes progress. Nothing is lost: every record not acknowledged is
 // redelivered by SQS, and the engine's idempotency store keeps a record
 // that was finished from being acted on twice.
 //
