@@ -106,6 +106,11 @@ const (
 	OutcomeApplied   Outcome = "applied"   // changed and verified
 	OutcomePlanned   Outcome = "planned"   // dry run: plan recorded
 	OutcomeFailed    Outcome = "failed"    // permanent failure, sent to review
+
+	// OutcomeDeadLettered is not terminal: it records the last transient
+	// failure of a message on the delivery after which the queue moves it
+	// to its dead-letter queue. A replayed message is processed again.
+	OutcomeDeadLettered Outcome = "dead-lettered"
 )
 
 // NeedsReview reports whether the outcome is routed to a human.

@@ -65,6 +65,11 @@ type Options struct {
 	// Classify marks errors from credentials and remediators as permanent
 	// or transient. Nil means ClassifyAWS.
 	Classify func(error) error
+	// MaxReceiveCount is the queue's redrive maxReceiveCount. When a
+	// message fails transiently on that delivery, the engine writes a
+	// dead-lettered record (to Audit and Review) with the failure reason
+	// before returning the error. Zero disables it.
+	MaxReceiveCount int
 	// Timeout bounds the AWS stages of one finding. Zero means 2 minutes.
 	Timeout time.Duration
 	// Logger receives one line per outcome. Nil discards.
@@ -202,10 +207,44 @@ func bodyKey(body []byte) string {
 // case the record is nil. A non-nil error is transient: nothing was
 // acknowledged and the transport should retry the message.
 func (e *Engine) Process(ctx context.Context, m Message) (*audit.Record, error) {
-	now := e.o.Now()
 	if m.ReceivedAt.IsZero() {
-		m.ReceivedAt = now
+		m.ReceivedAt = e.o.Now()
 	}
+	rec, err := e.process(ctx, m)
+	if err != nil && e.o.MaxReceiveCount > 0 && m.ReceiveCount >= e.o.MaxReceiveCount {
+		e.deadLetter(ctx, m, err)
+	}
+	return rec, err
+}
+
+// deadLetter records the last failure of a message the queue is about to
+// move to its dead-letter queue, so that an operator (and remedy replay)
+// can see why. The record is not terminal: a replayed message is
+// processed again. Its writes are best effort: the message is not
+// acknowledged either way.
+func (e *Engine) deadLetter(ctx context.Context, m Message, cause error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	f, _ := e.o.Parser.Parse(m.Body)
+	r := e.newRecord(m, f, Decision{})
+	r.Decision = ""
+	r.Outcome = string(OutcomeDeadLettered)
+	r.FailureReason = cause.Error()
+	r.Timings.Completed = e.o.Now()
+	r.Timings.DurationMS = float64(r.Timings.Completed.Sub(r.Timings.Received).Microseconds()) / 1000
+	if e.o.Review != nil {
+		if err := e.o.Review.Write(ctx, r); err != nil {
+			e.o.Logger.LogAttrs(ctx, slog.LevelError, "dead-letter review failed", slog.String("message_id", m.ID), slog.Any("error", err))
+		}
+	}
+	if err := e.o.Audit.Write(ctx, r); err != nil {
+		e.o.Logger.LogAttrs(ctx, slog.LevelError, "dead-letter audit failed", slog.String("message_id", m.ID), slog.Any("error", err))
+	}
+	e.o.Logger.LogAttrs(ctx, slog.LevelWarn, "message goes to the dead-letter queue",
+		slog.String("message_id", m.ID), slog.Int("receive_count", m.ReceiveCount), slog.Any("error", cause))
+}
+
+func (e *Engine) process(ctx context.Context, m Message) (*audit.Record, error) {
 	f, d, err := e.Evaluate(ctx, m.Body)
 	if err != nil {
 		return nil, err

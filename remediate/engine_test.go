@@ -440,3 +440,36 @@ func TestMemoryIdempotencyExpiry(t *testing.T) {
 		t.Errorf("store holds %d entries, bound is 10", n)
 	}
 }
+
+func TestLastDeliveryRecordsDeadLetter(t *testing.T) {
+	s := newSetup(t, func(o *remediate.Options, r *fakeRemediator) {
+		o.MaxReceiveCount = 3
+		r.applyErr = errors.New("503 Service Unavailable")
+	})
+	for count := 1; count <= 3; count++ {
+		_, err := s.engine.Process(context.Background(), remediate.Message{ID: "m1", Body: []byte("f1"), ReceiveCount: count})
+		if err == nil {
+			t.Fatalf("delivery %d: want a transient error", count)
+		}
+		wantRecords := 0
+		if count == 3 {
+			wantRecords = 1
+		}
+		if got := s.audit.len(); got != wantRecords {
+			t.Fatalf("after delivery %d: %d audit records, want %d", count, got, wantRecords)
+		}
+	}
+	rec := s.audit.recs[0]
+	if rec.Outcome != string(remediate.OutcomeDeadLettered) || !strings.Contains(rec.FailureReason, "503 Service Unavailable") || rec.Finding.ID != "f1" {
+		t.Errorf("dead-letter record = outcome %q, reason %q, finding %q", rec.Outcome, rec.FailureReason, rec.Finding.ID)
+	}
+	if s.review.len() != 1 {
+		t.Errorf("dead-lettered message not routed to review")
+	}
+	// A replay from the DLQ is processed again.
+	s.rem.applyErr = nil
+	rec2, err := s.engine.Process(context.Background(), remediate.Message{ID: "m1", Body: []byte("f1"), ReceiveCount: 1})
+	if err != nil || rec2.Outcome != string(remediate.OutcomeApplied) {
+		t.Errorf("replay = %v, %v; want applied", rec2, err)
+	}
+}
