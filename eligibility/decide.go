@@ -76,7 +76,11 @@ func (p *Policy) checkTrigger(d *remediate.Decision, f *remediate.Finding) {
 	case t == "":
 		add(d, CheckTrigger, remediate.Review, "trigger type is missing: only CREATED or REOPENED may lead to a change")
 	case strings.EqualFold(t, "UPDATED"):
-		add(d, CheckTrigger, remediate.Review, "trigger type is UPDATED: only CREATED or REOPENED may lead to a change (acting on updates could loop on Remedy's own changes)")
+		// Wiz sends UPDATED for every note, ticket link or status change,
+		// including Remedy's own: acting on it could loop, and sending each
+		// one to a person would flood the review channel. The CREATED or
+		// REOPENED delivery is the one that counts.
+		add(d, CheckTrigger, remediate.Skip, "trigger type is UPDATED: only CREATED or REOPENED may lead to a change (acting on updates could loop on Remedy's own changes)")
 	default:
 		add(d, CheckTrigger, remediate.Review, "trigger type "+quote(t)+" is not CREATED or REOPENED")
 	}

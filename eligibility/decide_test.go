@@ -130,8 +130,8 @@ func TestDecideChecks(t *testing.T) {
 		// trigger type
 		{name: "trigger REOPENED", verdict: remediate.Remediate, edit: func(f *remediate.Finding) { f.TriggerType = "REOPENED" }},
 		{name: "trigger case-insensitive", verdict: remediate.Remediate, edit: func(f *remediate.Finding) { f.TriggerType = " created " }},
-		{name: "trigger UPDATED", verdict: review, edit: func(f *remediate.Finding) { f.TriggerType = "UPDATED" },
-			want: []reason{{CheckTrigger, review, "UPDATED"}}},
+		{name: "trigger UPDATED", verdict: skip, edit: func(f *remediate.Finding) { f.TriggerType = "UPDATED" },
+			want: []reason{{CheckTrigger, skip, "UPDATED"}}},
 		{name: "trigger RESOLVED", verdict: skip, edit: func(f *remediate.Finding) { f.TriggerType = "RESOLVED" },
 			want: []reason{{CheckTrigger, skip, "RESOLVED"}}},
 		{name: "trigger missing", verdict: review, edit: func(f *remediate.Finding) { f.TriggerType = "" },
@@ -317,7 +317,7 @@ func TestDecideCollectsEveryReason(t *testing.T) {
 	}
 	want := []reason{
 		{CheckPayload, review, "resource.region"},
-		{CheckTrigger, review, "UPDATED"},
+		{CheckTrigger, skip, "UPDATED"},
 		{CheckStatus, skip, "RESOLVED"},
 		{CheckSeverity, skip, "LOW"},
 		{CheckEnvironment, review, "restricted-production"},

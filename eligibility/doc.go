@@ -24,8 +24,8 @@
 //
 //	check          fails when                                            leads to
 //	payload        the parser or an enricher recorded a concern          review (one reason per concern)
-//	trigger_type   RESOLVED                                              skip
-//	               UPDATED (acting on it could loop), other, missing     review
+//	trigger_type   RESOLVED, UPDATED (acting on it could loop)           skip
+//	               other, missing                                        review
 //	status         RESOLVED, REJECTED                                    skip
 //	               other, missing                                        review
 //	severity       LOW, MEDIUM, INFORMATIONAL                            skip

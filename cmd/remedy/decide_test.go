@@ -40,7 +40,7 @@ func TestDecideSamples(t *testing.T) {
 		"07-low-severity":                 "skip",
 		"08-approved-exception":           "skip",
 		"09-resolved":                     "skip",
-		"10-updated-trigger-loop-guard":   "review",
+		"10-updated-trigger-loop-guard":   "skip",
 		"11-unknown-control":              "review",
 		"12-account-not-allowlisted":      "review",
 		"13-duplicate-key-smuggling":      "reject",
@@ -102,7 +102,7 @@ func TestDecideSummary(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	for _, want := range []string{"14 inputs", "remediate       4", "review          5", "skip            3", "reject          2", "payload → reject"} {
+	for _, want := range []string{"14 inputs", "remediate       4", "review          4", "skip            4", "reject          2", "payload → reject"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("summary lacks %q:\n%s", want, out)
 		}
