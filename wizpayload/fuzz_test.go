@@ -1,6 +1,8 @@
 package wizpayload
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -30,7 +32,8 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(`{"id":"x","entitySnapshot":{"providerId":"arn:aws:s3:::b","cloudPlatform":"AWS","subscriptionExternalId":"123456789012","region":"us-east-1"},"sourceRule":{"__typename":"Control","id":"c"},"projects":[{"name":"p"}]}`))
 	f.Add([]byte(`{"Type":"Notification","MessageId":"m","Message":"{\"issue\":{\"id\":\"i\"},\"resource\":{\"id\":\"r\",\"tags\":\"{\\\"a\\\":\\\"b\\\"}\"}}"}`))
 	p := New(func(o *Options) { o.MaxBodyBytes = 64 << 10 })
-	f.Fuzz(func(t *testing.T, body []byte) {
+	f.Fuzz(func(t *testing.T, input []byte) {
+		body := bytes.Clone(input)
 		fd, err := p.Parse(body)
 		if err != nil {
 			var rej *remediate.RejectError
@@ -72,6 +75,19 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("invalid UTF-8 tag %q=%q", k, v)
 			}
 		}
+		// The Finding shares no memory with the body.
+		before, err := json.Marshal(fd)
+		if err != nil {
+			t.Fatalf("Finding does not marshal: %v", err)
+		}
+		raw := bytes.Clone(fd.Raw)
+		for i := range body {
+			body[i] = 'x'
+		}
+		if after, _ := json.Marshal(fd); !bytes.Equal(before, after) || !bytes.Equal(raw, fd.Raw) {
+			t.Fatalf("Finding changed with the body:\n%s\n%s", before, after)
+		}
+		body = input
 		// Parsing is deterministic.
 		again, err := p.Parse(body)
 		if err != nil || again.CorrelationID != fd.CorrelationID || len(again.Concerns) != len(fd.Concerns) {

@@ -20,7 +20,7 @@ type top struct {
 	tags, environment, owner, proposedAction strictjson.Value
 }
 
-func (p *Parser) mapPayload(root strictjson.Value, f *remediate.Finding) error {
+func (p *parser) mapPayload(root strictjson.Value, f *remediate.Finding) error {
 	var t top
 	for k, v := range root.Members() {
 		switch k {
@@ -90,7 +90,7 @@ func (p *Parser) mapPayload(root strictjson.Value, f *remediate.Finding) error {
 
 // mapTemplate maps the automation-rule template: trigger, issue, resource
 // and control objects, every value a string.
-func (p *Parser) mapTemplate(t *top, f *remediate.Finding) error {
+func (p *parser) mapTemplate(t *top, f *remediate.Finding) error {
 	if err := p.mapTrigger(t.trigger, f); err != nil {
 		return err
 	}
@@ -221,7 +221,7 @@ func (p *Parser) mapTemplate(t *top, f *remediate.Finding) error {
 
 // mapTrigger reads the template's trigger. Its source must be accepted;
 // a missing trigger or an unknown type is a concern.
-func (p *Parser) mapTrigger(v strictjson.Value, f *remediate.Finding) error {
+func (p *parser) mapTrigger(v strictjson.Value, f *remediate.Finding) error {
 	trig, err := object(v, "trigger")
 	if err != nil {
 		return err
@@ -274,7 +274,7 @@ func (p *Parser) mapTrigger(v strictjson.Value, f *remediate.Finding) error {
 // mapGraphQL maps an issue as the Wiz GraphQL API returns it. It has no
 // trigger: TriggerSource is "API" and TriggerType is empty, so a policy
 // that acts only on CREATED or REOPENED sends it to review.
-func (p *Parser) mapGraphQL(t *top, f *remediate.Finding) error {
+func (p *parser) mapGraphQL(t *top, f *remediate.Finding) error {
 	f.TriggerSource = TriggerSourceAPI
 	var err error
 	if f.ID, err = issueID(t.id, "id"); err != nil {

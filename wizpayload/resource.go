@@ -47,7 +47,7 @@ func graphQLFields() resourceFields {
 // mapResource validates and maps the resource. Malformed identifiers are
 // rejected; missing or conflicting ones are concerns. topTags is the
 // top-level tags member a custom template may add.
-func (p *Parser) mapResource(f *remediate.Finding, in *resourceIn, n resourceFields, topTags strictjson.Value) error {
+func (p *parser) mapResource(f *remediate.Finding, in *resourceIn, n resourceFields, topTags strictjson.Value) error {
 	r := &f.Resource
 	id, err := str(in.id, n.id)
 	if err != nil {
@@ -155,7 +155,7 @@ func (p *Parser) mapResource(f *remediate.Finding, in *resourceIn, n resourceFie
 
 // mapTags reads resource tags from the resource (or entitySnapshot) or
 // the top level. Both at once is ambiguous: neither is used.
-func (p *Parser) mapTags(f *remediate.Finding, inner strictjson.Value, innerField string, outer strictjson.Value) error {
+func (p *parser) mapTags(f *remediate.Finding, inner strictjson.Value, innerField string, outer strictjson.Value) error {
 	a, err := p.tags(inner, innerField)
 	if err != nil {
 		return err
@@ -179,7 +179,7 @@ func (p *Parser) mapTags(f *remediate.Finding, inner strictjson.Value, innerFiel
 // one as JSON (parsed as strictly as the payload). Missing, null and an
 // empty string (a template that rendered nothing) are nil; "{}" is an
 // empty, non-nil map.
-func (p *Parser) tags(v strictjson.Value, field string) (map[string]string, error) {
+func (p *parser) tags(v strictjson.Value, field string) (map[string]string, error) {
 	switch v.Kind() {
 	case strictjson.Invalid, strictjson.Null:
 		return nil, nil
@@ -190,8 +190,9 @@ func (p *Parser) tags(v strictjson.Value, field string) (map[string]string, erro
 		if s == "" {
 			return nil, nil
 		}
-		doc, err := strictjson.ParseString(s, p.lim)
-		if err != nil {
+		doc := p.getDoc()
+		defer p.putDoc(doc)
+		if err := doc.ParseString(s, p.lim); err != nil {
 			return nil, jsonReject(field, "", "in the tags string: ", err)
 		}
 		return tagObject(doc.Root(), field)

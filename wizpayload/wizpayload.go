@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/remedy-sec/remedy/internal/strictjson"
@@ -47,14 +48,26 @@ type Options struct {
 	// as "ISSUES" or "CONTROL", compared case-insensitively. Payloads
 	// whose trigger.source is not listed are rejected. Nil means
 	// ["ISSUES"]; an empty non-nil slice rejects every payload that
-	// carries a trigger. It does not apply to the GraphQL issue shape,
-	// which carries no trigger.
+	// carries a trigger. It does not apply to payloads without a trigger:
+	// the GraphQL issue shape (TriggerSource "API") and a template
+	// without one (a concern, so review).
 	AcceptedTriggerSources []string
 }
 
 // Parser parses Wiz payloads into findings. It is immutable after New
 // and safe for concurrent use. The zero Parser uses the default options.
 type Parser struct {
+	p parser
+	// docs recycles parse trees between calls. It holds no state that
+	// outlives a call: a tree is emptied before it is put back.
+	docs sync.Pool
+}
+
+var _ remediate.Parser = (*Parser)(nil)
+
+// parser is a Parser's configuration and logic, without the pool, so
+// that the zero Parser and the function Parse need no allocation for it.
+type parser struct {
 	maxBody int
 	lim     strictjson.Limits
 	envLim  strictjson.Limits // the SNS envelope: Message may use the whole body
@@ -62,10 +75,32 @@ type Parser struct {
 	// customTriggers; otherwise DefaultTriggerSource alone.
 	triggers       []string
 	customTriggers bool
+	docs           *sync.Pool // nil: no reuse
+}
+
+// maxPooledNodes bounds the trees kept for reuse, so one large payload
+// does not pin its memory.
+const maxPooledNodes = 1024
+
+func (p *parser) getDoc() *strictjson.Document {
+	if p.docs != nil {
+		if d, ok := p.docs.Get().(*strictjson.Document); ok {
+			return d
+		}
+	}
+	return new(strictjson.Document)
+}
+
+func (p *parser) putDoc(d *strictjson.Document) {
+	if p.docs == nil || d.Cap() > maxPooledNodes {
+		return
+	}
+	d.Reset()
+	p.docs.Put(d)
 }
 
 // matchTrigger returns the accepted trigger source s names.
-func (p *Parser) matchTrigger(s string) (string, bool) {
+func (p *parser) matchTrigger(s string) (string, bool) {
 	if !p.customTriggers {
 		return matchEnum(s, DefaultTriggerSource)
 	}
@@ -73,7 +108,7 @@ func (p *Parser) matchTrigger(s string) (string, bool) {
 }
 
 // acceptedTriggers lists the accepted trigger sources for a message.
-func (p *Parser) acceptedTriggers() string {
+func (p *parser) acceptedTriggers() string {
 	if !p.customTriggers {
 		return DefaultTriggerSource
 	}
@@ -83,8 +118,6 @@ func (p *Parser) acceptedTriggers() string {
 	return strings.Join(p.triggers, ", ")
 }
 
-var _ remediate.Parser = (*Parser)(nil)
-
 // New returns a Parser configured by optFns, applied in order to a zero
 // Options.
 func New(optFns ...func(*Options)) *Parser {
@@ -92,12 +125,13 @@ func New(optFns ...func(*Options)) *Parser {
 	for _, fn := range optFns {
 		fn(&o)
 	}
-	p := new(Parser)
-	p.init(o)
-	return p
+	pp := new(Parser)
+	pp.p.init(o)
+	pp.p.docs = &pp.docs
+	return pp
 }
 
-func (p *Parser) init(o Options) {
+func (p *parser) init(o Options) {
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = DefaultMaxBodyBytes
 	}
@@ -110,11 +144,9 @@ func (p *Parser) init(o Options) {
 	if o.MaxStringBytes <= 0 {
 		o.MaxStringBytes = DefaultMaxStringBytes
 	}
-	*p = Parser{
-		maxBody: o.MaxBodyBytes,
-		lim:     strictjson.Limits{MaxBytes: o.MaxBodyBytes, MaxDepth: o.MaxDepth, MaxStringBytes: o.MaxStringBytes},
-		envLim:  strictjson.Limits{MaxBytes: o.MaxBodyBytes, MaxDepth: o.MaxDepth, MaxStringBytes: o.MaxBodyBytes},
-	}
+	p.maxBody = o.MaxBodyBytes
+	p.lim = strictjson.Limits{MaxBytes: o.MaxBodyBytes, MaxDepth: o.MaxDepth, MaxStringBytes: o.MaxStringBytes}
+	p.envLim = strictjson.Limits{MaxBytes: o.MaxBodyBytes, MaxDepth: o.MaxDepth, MaxStringBytes: o.MaxBodyBytes}
 	if o.AcceptedTriggerSources != nil {
 		p.customTriggers = true
 		p.triggers = make([]string, 0, len(o.AcceptedTriggerSources))
@@ -128,8 +160,9 @@ func (p *Parser) init(o Options) {
 
 // Parse parses body with the default options. See Parser.Parse.
 func Parse(body []byte) (*remediate.Finding, error) {
-	var p Parser // the zero Parser uses the defaults; no package-level state
-	return p.Parse(body)
+	var p parser // no package-level state
+	p.init(Options{})
+	return p.parse(body)
 }
 
 // Parse parses a message body, either a Wiz payload (raw delivery) or an
@@ -139,18 +172,22 @@ func Parse(body []byte) (*remediate.Finding, error) {
 // wrapping *remediate.RejectError naming the offending field. A payload
 // that is well formed but ambiguous returns a Finding with Concerns, one
 // per problem, which a policy turns into review.
-func (p *Parser) Parse(body []byte) (*remediate.Finding, error) {
-	if p.maxBody == 0 {
-		// The zero Parser behaves as New() does.
-		var d Parser
-		d.init(Options{})
-		p = &d
+func (pp *Parser) Parse(body []byte) (*remediate.Finding, error) {
+	if pp.p.maxBody == 0 {
+		return Parse(body) // the zero Parser
 	}
+	return pp.p.parse(body)
+}
+
+func (p *parser) parse(body []byte) (*remediate.Finding, error) {
 	if len(body) > p.maxBody {
 		return nil, reject("", "body is "+strconv.Itoa(len(body))+" bytes, over the limit of "+strconv.Itoa(p.maxBody))
 	}
-	outer, err := strictjson.Parse(body, p.envLim)
-	if err != nil {
+	// The trees are used only within this call: the Finding's strings
+	// point into the documents' text, never into the trees.
+	outer := p.getDoc()
+	defer p.putDoc(outer)
+	if err := outer.Parse(body, p.envLim); err != nil {
 		return nil, jsonReject("", "", "", err)
 	}
 	root := outer.Root()
@@ -161,8 +198,9 @@ func (p *Parser) Parse(body []byte) (*remediate.Finding, error) {
 		if err != nil {
 			return nil, err
 		}
-		inner, err := strictjson.ParseString(msg, p.lim)
-		if err != nil {
+		inner := p.getDoc()
+		defer p.putDoc(inner)
+		if err := inner.ParseString(msg, p.lim); err != nil {
 			return nil, jsonReject("", "Message", "in the SNS Message: ", err)
 		}
 		root = inner.Root()

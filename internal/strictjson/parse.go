@@ -10,52 +10,91 @@ import (
 // Parse parses data, which must hold exactly one JSON object. The
 // returned Document does not refer to data.
 func Parse(data []byte, lim Limits) (*Document, error) {
-	lim = lim.withDefaults()
-	if len(data) > lim.MaxBytes {
-		return nil, tooLarge(len(data), lim.MaxBytes)
+	d := new(Document)
+	if err := d.Parse(data, lim); err != nil {
+		return nil, err
 	}
-	return parse(string(data), lim)
+	return d, nil
 }
 
 // ParseString is Parse for a document held in a string. The returned
 // Document shares memory with s.
 func ParseString(s string, lim Limits) (*Document, error) {
+	d := new(Document)
+	if err := d.ParseString(s, lim); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// Parse parses data into d, reusing d's storage; see the function Parse.
+// Values from d's previous contents must no longer be used (strings they
+// returned stay valid). On error d is left empty.
+func (d *Document) Parse(data []byte, lim Limits) error {
+	lim = lim.withDefaults()
+	if len(data) > lim.MaxBytes {
+		d.Reset()
+		return tooLarge(len(data), lim.MaxBytes)
+	}
+	return d.parse(string(data), lim)
+}
+
+// ParseString parses s into d, reusing d's storage; see Document.Parse.
+func (d *Document) ParseString(s string, lim Limits) error {
 	lim = lim.withDefaults()
 	if len(s) > lim.MaxBytes {
-		return nil, tooLarge(len(s), lim.MaxBytes)
+		d.Reset()
+		return tooLarge(len(s), lim.MaxBytes)
 	}
-	return parse(s, lim)
+	return d.parse(s, lim)
 }
+
+// Reset empties d, keeping its node storage for reuse and dropping its
+// reference to the document's text.
+func (d *Document) Reset() {
+	d.src, d.keys, d.nodes = "", "", d.nodes[:0]
+}
+
+// Cap reports how many values d can hold without growing, for callers
+// that pool Documents and want to drop oversized ones.
+func (d *Document) Cap() int { return cap(d.nodes) }
 
 func tooLarge(n, max int) *Error {
 	return &Error{Offset: max, Err: ErrTooLarge, Detail: strconv.Itoa(n) + " bytes, limit " + strconv.Itoa(max)}
 }
 
-func parse(s string, lim Limits) (*Document, error) {
-	p := parser{s: s, lim: lim}
+func (d *Document) parse(s string, lim Limits) error {
+	p := parser{s: s, lim: lim, nodes: d.nodes[:0]}
+	d.Reset()
 	// Typical payloads, indented or not, hold one value per 30 to 60
 	// bytes; a close guess avoids regrowing the slice.
-	p.nodes = make([]node, 0, len(s)/32+8)
+	if want := len(s)/32 + 8; cap(p.nodes) < want {
+		p.nodes = make([]node, 0, want)
+	}
 	p.skipSpace()
 	if p.pos >= len(s) || s[p.pos] != '{' {
 		detail := "document is empty"
 		if p.pos < len(s) {
 			detail = "starts with " + quoteByteAt(s, p.pos)
 		}
-		return nil, (&Error{Offset: p.pos, Err: ErrNotObject, Detail: detail}).finish("")
+		return (&Error{Offset: p.pos, Err: ErrNotObject, Detail: detail}).finish("")
 	}
-	if err := p.value(keyRef{}, 1); err != nil {
-		return nil, err.finish("")
+	err := p.value(keyRef{}, 1)
+	if err == nil {
+		p.skipSpace()
+		if p.pos != len(s) {
+			err = &Error{Offset: p.pos, Err: ErrTrailingData, Detail: "found " + quoteByteAt(s, p.pos)}
+		}
 	}
-	p.skipSpace()
-	if p.pos != len(s) {
-		return nil, (&Error{Offset: p.pos, Err: ErrTrailingData, Detail: "found " + quoteByteAt(s, p.pos)}).finish("")
+	if err != nil {
+		d.nodes = p.nodes[:0]
+		return err.finish("")
 	}
-	d := &Document{src: s, nodes: p.nodes}
+	d.src, d.nodes = s, p.nodes
 	if len(p.keyBuf) > 0 {
 		d.keys = string(p.keyBuf)
 	}
-	return d, nil
+	return nil
 }
 
 type parser struct {

@@ -349,3 +349,34 @@ func BenchmarkParse(b *testing.B) {
 		}
 	})
 }
+
+func TestDocumentReuse(t *testing.T) {
+	var d Document
+	if err := d.ParseString(`{"a":"first","b":[1,2]}`, Limits{}); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := d.Root().Get("a")
+	first := a.Text()
+	if err := d.Parse([]byte(`{"x":{"y":"second"}}`), Limits{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := dump(d.Root()); !cmp.Equal(got, [][2]any{{"x", [][2]any{{"y", "string:second"}}}}) {
+		t.Errorf("reused Document = %v", got)
+	}
+	if first != "first" {
+		t.Errorf("a string from the earlier parse changed: %q", first)
+	}
+	if err := d.ParseString(`{"x":1,"x":2}`, Limits{}); err == nil {
+		t.Fatal("duplicate accepted")
+	}
+	if d.Root().Exists() {
+		t.Error("Document not empty after a failed parse")
+	}
+	if err := d.ParseString(`{"a":1}`, Limits{MaxBytes: 3}); !errors.Is(err, ErrTooLarge) || d.Root().Exists() {
+		t.Errorf("too large: %v", err)
+	}
+	d.Reset()
+	if d.Root().Exists() || d.Cap() == 0 {
+		t.Errorf("Reset: root %v, cap %d", d.Root().Exists(), d.Cap())
+	}
+}
