@@ -19,11 +19,24 @@ const (
 	SeverityCritical      Severity = "CRITICAL"
 )
 
-// ParseSeverity trims and upper-cases s and reports whether it names a
+// ParseSeverity trims s, folds ASCII case and reports whether it names a
 // known severity. Unknown values return "" and false: a caller must not
-// guess a severity it cannot read.
+// guess a severity it cannot read. Only ASCII letters fold, so a
+// look-alike such as "hıgh" (dotless i) is unknown, not HIGH.
 func ParseSeverity(s string) (Severity, bool) {
-	switch v := Severity(strings.ToUpper(strings.TrimSpace(s))); v {
+	s = strings.TrimSpace(s)
+	b := make([]byte, len(s))
+	for i := range len(s) {
+		c := s[i]
+		if c >= 0x80 {
+			return "", false
+		}
+		if 'a' <= c && c <= 'z' {
+			c -= 'a' - 'A'
+		}
+		b[i] = c
+	}
+	switch v := Severity(b); v {
 	case SeverityInformational, SeverityLow, SeverityMedium, SeverityHigh, SeverityCritical:
 		return v, true
 	}

@@ -107,3 +107,25 @@ func TestVerdictOrderAndZero(t *testing.T) {
 		t.Error("UnmarshalText accepted \"unset\"")
 	}
 }
+
+func TestParseSeverity(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want remediate.Severity
+		ok   bool
+	}{
+		{"HIGH", remediate.SeverityHigh, true},
+		{" high ", remediate.SeverityHigh, true},
+		{"Critical", remediate.SeverityCritical, true},
+		{"informational", remediate.SeverityInformational, true},
+		{"hıgh", "", false}, // dotless i: a look-alike, not HIGH
+		{"ＨＩＧＨ", "", false},
+		{"SEVERE", "", false},
+		{"", "", false},
+	} {
+		got, ok := remediate.ParseSeverity(tt.in)
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("ParseSeverity(%q) = %q, %v; want %q, %v", tt.in, got, ok, tt.want, tt.ok)
+		}
+	}
+}
