@@ -1,0 +1,278 @@
+// Package deploy builds the engine of Remedy's reference deployment —
+// examples/lambda, examples/worker and the demo — from environment
+// variables, so that the Lambda function and the worker are configured
+// the same way and by the same code.
+//
+//	cfg, err := deploy.FromEnv(os.Getenv)
+//	d, err := cfg.Build(ctx, os.Stdout)   // loads the policy and accounts, builds the engine
+//	h := awslambda.NewSQSHandler(d.Engine)
+//
+// The variables (all optional unless said otherwise):
+//
+//	REMEDY_POLICY_FILE        policy YAML (default policy.yaml in $LAMBDA_TASK_ROOT or the working directory)
+//	REMEDY_ACCOUNTS_FILE      account registry YAML (default accounts.yaml, same place)
+//	REMEDY_MODE               dry-run (default), apply or decide-only
+//	REMEDY_REVIEW_TOPIC_ARN   SNS topic of the review route; empty sends review records to audit only
+//	REMEDY_AUDIT_TABLE        DynamoDB table of the durable audit sink (records also go to stdout)
+//	REMEDY_IDEMPOTENCY_TABLE  DynamoDB table of the idempotency store (default: in memory, one process)
+//	REMEDY_MAX_RECEIVE_COUNT  the queue's redrive maxReceiveCount: the last failure is audited there
+//	REMEDY_SESSION_MODE       shared (default) or strict sessions in customer accounts
+//	REMEDY_STS_REGION         region of the STS endpoint (default: AWS_REGION)
+//	REMEDY_S3_PATH_STYLE      true to address buckets by path (moto, LocalStack)
+//	REMEDY_CONCURRENCY        findings processed at once (default 8)
+//	REMEDY_QUEUE_URL          the queue a worker reads (worker only; required there)
+//	REMEDY_RETRY_BASE         the worker's first retry back-off, a Go duration (default 10s)
+//	REMEDY_LOG_LEVEL          debug, info (default), warn or error; logs go to stderr as JSON
+//
+// The AWS SDK reads its own variables as usual: AWS_REGION, credentials,
+// AWS_MAX_ATTEMPTS, and AWS_ENDPOINT_URL, which sends every call
+// (including the customer-account calls) to one endpoint such as moto.
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"github.com/remedy-sec/remedy/adapters/dynamo"
+	"github.com/remedy-sec/remedy/adapters/snsreview"
+	"github.com/remedy-sec/remedy/audit"
+	"github.com/remedy-sec/remedy/crossaccount"
+	"github.com/remedy-sec/remedy/eligibility"
+	"github.com/remedy-sec/remedy/remediate"
+	"github.com/remedy-sec/remedy/remediators/ebssnapshot"
+	"github.com/remedy-sec/remedy/remediators/kmsrotation"
+	"github.com/remedy-sec/remedy/remediators/s3encryption"
+	"github.com/remedy-sec/remedy/remediators/s3publicaccess"
+	"github.com/remedy-sec/remedy/remediators/sgingress"
+	"github.com/remedy-sec/remedy/wizpayload"
+)
+
+// Config is the deployment's configuration, as read by FromEnv.
+type Config struct {
+	PolicyFile, AccountsFile     string
+	Mode                         remediate.Mode
+	ReviewTopicARN               string
+	AuditTable, IdempotencyTable string
+	MaxReceiveCount              int
+	SessionMode                  crossaccount.Mode
+	STSRegion                    string
+	PathStyleS3                  bool
+	Concurrency                  int
+	QueueURL                     string
+	RetryBase                    time.Duration
+	LogLevel                     slog.Level
+}
+
+// FromEnv reads the configuration from getenv (usually os.Getenv). Every
+// malformed value is reported, joined into one error that names the
+// variable.
+func FromEnv(getenv func(string) string) (Config, error) {
+	dir := getenv("LAMBDA_TASK_ROOT")
+	if dir == "" {
+		dir = "."
+	}
+	c := Config{
+		PolicyFile:       or(getenv("REMEDY_POLICY_FILE"), filepath.Join(dir, "policy.yaml")),
+		AccountsFile:     or(getenv("REMEDY_ACCOUNTS_FILE"), filepath.Join(dir, "accounts.yaml")),
+		ReviewTopicARN:   getenv("REMEDY_REVIEW_TOPIC_ARN"),
+		AuditTable:       getenv("REMEDY_AUDIT_TABLE"),
+		IdempotencyTable: getenv("REMEDY_IDEMPOTENCY_TABLE"),
+		STSRegion:        getenv("REMEDY_STS_REGION"),
+		QueueURL:         getenv("REMEDY_QUEUE_URL"),
+		Concurrency:      8,
+		RetryBase:        10 * time.Second,
+	}
+	var errs []error
+	bad := func(name, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s=%q: "+format, append([]any{name, getenv(name)}, args...)...))
+	}
+	switch v := getenv("REMEDY_MODE"); v {
+	case "", "dry-run":
+		c.Mode = remediate.DryRun
+	case "apply":
+		c.Mode = remediate.Apply
+	case "decide-only":
+		c.Mode = remediate.DecideOnly
+	default:
+		bad("REMEDY_MODE", "want dry-run, apply or decide-only")
+	}
+	switch v := getenv("REMEDY_SESSION_MODE"); v {
+	case "", "shared":
+		c.SessionMode = crossaccount.Shared
+	case "strict":
+		c.SessionMode = crossaccount.Strict
+	default:
+		bad("REMEDY_SESSION_MODE", "want shared or strict")
+	}
+	if v := getenv("REMEDY_MAX_RECEIVE_COUNT"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			bad("REMEDY_MAX_RECEIVE_COUNT", "want a count (the queue's redrive maxReceiveCount)")
+		}
+		c.MaxReceiveCount = n
+	}
+	if v := getenv("REMEDY_CONCURRENCY"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1024 {
+			bad("REMEDY_CONCURRENCY", "want 1 to 1024")
+		}
+		c.Concurrency = n
+	}
+	if v := getenv("REMEDY_S3_PATH_STYLE"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			bad("REMEDY_S3_PATH_STYLE", "want true or false")
+		}
+		c.PathStyleS3 = b
+	}
+	if v := getenv("REMEDY_RETRY_BASE"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			bad("REMEDY_RETRY_BASE", "want a positive duration such as 10s")
+		}
+		c.RetryBase = d
+	}
+	if v := getenv("REMEDY_LOG_LEVEL"); v != "" {
+		if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
+			bad("REMEDY_LOG_LEVEL", "want debug, info, warn or error")
+		}
+	}
+	if len(errs) > 0 {
+		return Config{}, fmt.Errorf("deploy: configuration: %w", errors.Join(errs...))
+	}
+	return c, nil
+}
+
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// Deployment is a built engine and what it was built with.
+type Deployment struct {
+	// Engine processes messages; hand it to an adapter.
+	Engine *remediate.Engine
+	// AWS is the platform account's configuration (the function's or
+	// worker's own credentials).
+	AWS aws.Config
+	// Logger writes JSON lines to the log writer given to Build.
+	Logger *slog.Logger
+	// Config is what the deployment was built from.
+	Config Config
+}
+
+// Build loads the AWS configuration, the policy and the account registry
+// and returns the engine. Audit records are written as JSON lines to
+// auditOut (stdout on Lambda, where CloudWatch Logs keeps them) and to
+// the DynamoDB audit table when one is configured; logs go to logOut.
+func (c Config) Build(ctx context.Context, auditOut, logOut io.Writer) (*Deployment, error) {
+	logger := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: c.LogLevel}))
+	awsCfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("deploy: load AWS configuration: %w", err)
+	}
+	if awsCfg.Region == "" {
+		return nil, errors.New("deploy: no AWS region: set AWS_REGION")
+	}
+	policy, err := eligibility.Load(c.PolicyFile)
+	if err != nil {
+		return nil, fmt.Errorf("deploy: %w", err)
+	}
+	f, err := os.Open(c.AccountsFile)
+	if err != nil {
+		return nil, fmt.Errorf("deploy: account registry: %w", err)
+	}
+	accounts, err := crossaccount.ReadAccounts(ctx, f, func(o *crossaccount.LoadOptions) {
+		o.Resolvers = map[string]crossaccount.Resolver{"ssm": crossaccount.SSMResolver{Client: ssm.NewFromConfig(awsCfg)}}
+	})
+	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("deploy: %s: %w", c.AccountsFile, err)
+	}
+	creds, err := crossaccount.New(sts.NewFromConfig(awsCfg), accounts, func(o *crossaccount.Options) {
+		o.Mode = c.SessionMode
+		o.Region = c.STSRegion
+		o.Logger = logger
+		// Customer-account calls share the platform's transport, retry
+		// settings and endpoint (AWS_ENDPOINT_URL), nothing else.
+		o.Base = aws.Config{
+			HTTPClient: awsCfg.HTTPClient, Retryer: awsCfg.Retryer, RetryMaxAttempts: awsCfg.RetryMaxAttempts,
+			RetryMode: awsCfg.RetryMode, BaseEndpoint: awsCfg.BaseEndpoint, AppID: awsCfg.AppID,
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("deploy: %w", err)
+	}
+	reg, err := Registry(c.PathStyleS3)
+	if err != nil {
+		return nil, err
+	}
+	var db *dynamodb.Client
+	if c.AuditTable != "" || c.IdempotencyTable != "" {
+		db = dynamodb.NewFromConfig(awsCfg)
+	}
+	sinks := []audit.Sink{audit.NewJSONLines(auditOut, false)}
+	if c.AuditTable != "" {
+		sinks = append(sinks, dynamo.NewAuditSink(db, c.AuditTable))
+	}
+	opts := remediate.Options{
+		Parser:          wizpayload.New(),
+		Enricher:        policy,
+		Policy:          policy,
+		Registry:        reg,
+		Credentials:     creds,
+		Audit:           audit.Multi(sinks...),
+		Mode:            c.Mode,
+		MaxReceiveCount: c.MaxReceiveCount,
+		Logger:          logger,
+	}
+	if c.IdempotencyTable != "" {
+		opts.Idempotency = dynamo.NewIdempotency(db, c.IdempotencyTable)
+	}
+	if c.ReviewTopicARN != "" {
+		opts.Review = snsreview.New(sns.NewFromConfig(awsCfg), c.ReviewTopicARN)
+	} else {
+		logger.Warn("REMEDY_REVIEW_TOPIC_ARN is not set: review and failed findings are only audited")
+	}
+	eng, err := remediate.NewEngine(opts)
+	if err != nil {
+		return nil, fmt.Errorf("deploy: %w", err)
+	}
+	logger.Info("remedy engine ready",
+		slog.String("mode", c.Mode.String()), slog.String("policy", policy.Version()),
+		slog.Any("accounts", accounts), slog.Any("actions", reg.Actions()),
+		slog.Bool("durable_audit", c.AuditTable != ""), slog.Bool("shared_idempotency", c.IdempotencyTable != ""))
+	return &Deployment{Engine: eng, AWS: awsCfg, Logger: logger, Config: c}, nil
+}
+
+// Registry returns the built-in remediators. pathStyleS3 addresses
+// buckets by path, as emulators need.
+func Registry(pathStyleS3 bool) (*remediate.Registry, error) {
+	reg, err := remediate.NewRegistry(
+		s3publicaccess.New(func(o *s3publicaccess.Options) { o.UsePathStyle = pathStyleS3 }),
+		s3encryption.New(func(o *s3encryption.Options) { o.UsePathStyle = pathStyleS3 }),
+		sgingress.New(),
+		kmsrotation.New(),
+		ebssnapshot.New(),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("deploy: built-in remediators: %w", err)
+	}
+	return reg, nil
+}

@@ -1,0 +1,274 @@
+// Package rietest runs a Lambda function binary under the AWS Lambda
+// Runtime Interface Emulator (aws-lambda-rie) on 127.0.0.1, the way
+// Lambda's provided.al2023 runtime runs it, for end-to-end tests and
+// cold-start benchmarks.
+//
+//	bootstrap := rietest.Build(t, "./examples/lambda")
+//	fn := rietest.Start(t, bootstrap, []string{"AWS_REGION=us-east-1", ...})
+//	inv, err := fn.Invoke(ctx, event)
+//	// inv.Response is the handler's JSON; inv.Init is the cold start.
+//
+// Emulator installs aws-lambda-rie with `go install` when it is missing.
+// When it cannot, tests skip with a message naming `make check`, or fail
+// under REMEDY_REQUIRE_MOTO=1 (which make check sets).
+package rietest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Module is the emulator's Go package and version, as go install takes it.
+const Module = "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@v0.0.0-20261030222936-bef5c4ba774d"
+
+// requireEnv turns a missing emulator into a failure instead of a skip.
+const requireEnv = "REMEDY_REQUIRE_MOTO"
+
+// Emulator returns the path of aws-lambda-rie: from PATH, from
+// $(go env GOPATH)/bin, or installed there now with go install.
+func Emulator(t testing.TB) string {
+	t.Helper()
+	path, err := findOrInstall()
+	if err != nil {
+		if os.Getenv(requireEnv) == "1" {
+			t.Fatalf("rietest: %v", err)
+		}
+		t.Skipf("rietest: %v; run `make check` to install it and run this test", err)
+	}
+	return path
+}
+
+func findOrInstall() (string, error) {
+	if p, err := exec.LookPath("aws-lambda-rie"); err == nil {
+		return p, nil
+	}
+	gopath, err := exec.Command("go", "env", "GOPATH").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOPATH: %w", err)
+	}
+	bin := filepath.Join(strings.TrimSpace(strings.SplitN(string(gopath), string(os.PathListSeparator), 2)[0]), "bin", "aws-lambda-rie")
+	if _, err := os.Stat(bin); err == nil {
+		return bin, nil
+	}
+	// Concurrent installs are safe: go install replaces the file atomically.
+	out, err := exec.Command("go", "install", Module).CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("aws-lambda-rie is not installed and `go install %s` failed: %v\n%s", Module, err, out)
+	}
+	return bin, nil
+}
+
+// Build compiles the main package pkg (a path relative to the test's
+// directory or an import path) as Lambda runs it on provided.al2023 —
+// static, stripped, without the legacy RPC mode — into a file named
+// bootstrap in a temporary directory, and returns its path.
+func Build(t testing.TB, pkg string) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "bootstrap")
+	cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-trimpath", "-ldflags", "-s -w", "-o", out, pkg)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("rietest: build %s: %v\n%s", pkg, err, b)
+	}
+	return out
+}
+
+// Function is a Lambda binary running under the emulator.
+type Function struct {
+	// URL is the invoke endpoint.
+	URL  string
+	cmd  *exec.Cmd
+	logs *syncBuffer
+	done chan struct{}
+}
+
+// Start runs bootstrap under the emulator on free 127.0.0.1 ports with
+// env added to a minimal environment (PATH, HOME), and waits until the
+// emulator accepts connections. The function itself starts (its init
+// phase) on the first Invoke, as on Lambda. It stops when the test ends.
+func Start(t testing.TB, bootstrap string, env []string) *Function {
+	t.Helper()
+	rie := Emulator(t)
+	f, err := start(rie, bootstrap, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		f.Close()
+		if t.Failed() {
+			t.Logf("emulator and function output:\n%s", f.Logs())
+		}
+	})
+	return f
+}
+
+func start(rie, bootstrap string, env []string) (*Function, error) {
+	apiPort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	cmd := exec.Command(rie,
+		"--runtime-interface-emulator-address", addr,
+		"--runtime-api-address", "127.0.0.1:"+strconv.Itoa(apiPort),
+		"--log-level", "error",
+		bootstrap)
+	cmd.Dir = filepath.Dir(bootstrap)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "LAMBDA_TASK_ROOT=" + filepath.Dir(bootstrap)}, env...)
+	logs := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	// Its own process group, so that Close stops the function too.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("rietest: start %s: %w", rie, err)
+	}
+	f := &Function{URL: "http://" + addr + "/2015-03-31/functions/function/invocations", cmd: cmd, logs: logs, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(f.done) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return f, nil
+		}
+		select {
+		case <-f.done:
+			return nil, fmt.Errorf("rietest: the emulator exited during start-up:\n%s", logs.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			f.Close()
+			return nil, fmt.Errorf("rietest: the emulator did not listen on %s within 10s:\n%s", addr, logs.String())
+		}
+	}
+}
+
+// Invocation is the result of one Invoke.
+type Invocation struct {
+	// Response is the body the handler returned (JSON), or the error
+	// document of a failed invocation.
+	Response []byte
+	// Status is the emulator's HTTP status.
+	Status int
+	// Wall is the invoke request's round trip as the caller saw it; on a
+	// cold start it includes Init.
+	Wall time.Duration
+	// Init is the init duration the emulator reported, zero when the
+	// function was already initialized.
+	Init time.Duration
+	// Duration is the invoke duration the emulator reported.
+	Duration time.Duration
+	// RequestID is the invocation's request id.
+	RequestID string
+}
+
+var reportRE = regexp.MustCompile(`REPORT RequestId: (\S+)\t(?:Init Duration: ([0-9.]+) ms\t)?Duration: ([0-9.]+) ms`)
+
+// Invoke sends payload (the event, as JSON) and waits for the handler's
+// response and the emulator's REPORT line.
+func (f *Function) Invoke(ctx context.Context, payload []byte) (Invocation, error) {
+	reqID := fmt.Sprintf("rietest-%d", time.Now().UnixNano())
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, f.URL, bytes.NewReader(payload))
+	if err != nil {
+		return Invocation{}, err
+	}
+	req.Header.Set("X-Amzn-RequestId", reqID)
+	start := time.Now()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return Invocation{}, fmt.Errorf("rietest: invoke: %w", err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	inv := Invocation{Response: body, Status: resp.StatusCode, Wall: time.Since(start), RequestID: reqID}
+	if err != nil {
+		return inv, fmt.Errorf("rietest: read response: %w", err)
+	}
+	// The REPORT line is printed just before the response is written.
+	for range 100 {
+		for _, m := range reportRE.FindAllStringSubmatch(f.logs.String(), -1) {
+			if m[1] != reqID {
+				continue
+			}
+			if m[2] != "" {
+				inv.Init = ms(m[2])
+			}
+			inv.Duration = ms(m[3])
+			if resp.StatusCode != http.StatusOK {
+				return inv, fmt.Errorf("rietest: invoke: HTTP %d: %s", resp.StatusCode, body)
+			}
+			return inv, nil
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return inv, fmt.Errorf("rietest: no REPORT line for request %s (HTTP %d: %s)", reqID, resp.StatusCode, body)
+}
+
+func ms(s string) time.Duration {
+	v, _ := strconv.ParseFloat(s, 64)
+	return time.Duration(v * float64(time.Millisecond))
+}
+
+// Logs returns everything the emulator and the function wrote so far:
+// the function's stdout (audit records, on Lambda CloudWatch Logs) and
+// stderr, and the emulator's START/END/REPORT lines.
+func (f *Function) Logs() string { return f.logs.String() }
+
+// Close stops the emulator and the function.
+func (f *Function) Close() {
+	if f.cmd.Process == nil {
+		return
+	}
+	_ = syscall.Kill(-f.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-f.done:
+	case <-time.After(5 * time.Second):
+		_ = syscall.Kill(-f.cmd.Process.Pid, syscall.SIGKILL)
+		<-f.done
+	}
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("rietest: find a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// syncBuffer is a bytes.Buffer safe for the writers of a process.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
