@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/remedy-sec/remedy/internal/ascii"
 	"github.com/remedy-sec/remedy/remediate"
 )
 
@@ -70,12 +71,12 @@ func (p *Policy) Decide(ctx context.Context, f *remediate.Finding) (remediate.De
 func (p *Policy) checkTrigger(d *remediate.Decision, f *remediate.Finding) {
 	t := strings.TrimSpace(f.TriggerType)
 	switch {
-	case strings.EqualFold(t, "CREATED"), strings.EqualFold(t, "REOPENED"):
-	case strings.EqualFold(t, "RESOLVED"):
+	case ascii.EqualFold(t, "CREATED"), ascii.EqualFold(t, "REOPENED"):
+	case ascii.EqualFold(t, "RESOLVED"):
 		add(d, CheckTrigger, remediate.Skip, "trigger type is RESOLVED: the finding no longer needs a fix")
 	case t == "":
 		add(d, CheckTrigger, remediate.Review, "trigger type is missing: only CREATED or REOPENED may lead to a change")
-	case strings.EqualFold(t, "UPDATED"):
+	case ascii.EqualFold(t, "UPDATED"):
 		// Wiz sends UPDATED for every note, ticket link or status change,
 		// including Remedy's own: acting on it could loop, and sending each
 		// one to a person would flood the review channel. The CREATED or
@@ -89,10 +90,10 @@ func (p *Policy) checkTrigger(d *remediate.Decision, f *remediate.Finding) {
 func (p *Policy) checkStatus(d *remediate.Decision, f *remediate.Finding) {
 	s := strings.TrimSpace(f.Status)
 	switch {
-	case strings.EqualFold(s, "OPEN"), strings.EqualFold(s, "IN_PROGRESS"):
-	case strings.EqualFold(s, "RESOLVED"):
+	case ascii.EqualFold(s, "OPEN"), ascii.EqualFold(s, "IN_PROGRESS"):
+	case ascii.EqualFold(s, "RESOLVED"):
 		add(d, CheckStatus, remediate.Skip, "status is RESOLVED: nothing to fix")
-	case strings.EqualFold(s, "REJECTED"):
+	case ascii.EqualFold(s, "REJECTED"):
 		add(d, CheckStatus, remediate.Skip, "status is REJECTED: the finding was dismissed")
 	case s == "":
 		add(d, CheckStatus, remediate.Review, "status is missing: only OPEN or IN_PROGRESS findings are fixed")
@@ -122,7 +123,7 @@ func (p *Policy) checkEnvironment(d *remediate.Decision, f *remediate.Finding) {
 		add(d, CheckEnvironment, remediate.Review, "environment is unknown: no configured source ("+orNone(p.envText)+") named one")
 		return
 	}
-	key := strings.ToLower(env)
+	key := ascii.Lower(env)
 	if _, ok := p.known[key]; !ok {
 		add(d, CheckEnvironment, remediate.Review, "environment "+quote(env)+" is not one the policy knows (known: "+orNone(p.knownList)+")")
 		return

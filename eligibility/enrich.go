@@ -2,9 +2,11 @@ package eligibility
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/remedy-sec/remedy/internal/ascii"
 	"github.com/remedy-sec/remedy/remediate"
 )
 
@@ -59,11 +61,17 @@ func (p *Policy) resolve(f *remediate.Finding, field string, sources []source, i
 		if v == "" {
 			continue
 		}
+		if !ascii.Visible(v) {
+			// An invisible or control-laden value must not count as an
+			// owner or environment: it is missing, and suspicious.
+			f.AddConcern(field, s.text+" gives an unreadable "+field+" "+quote(v)+" (no letter or digit, or a control or format character)")
+			continue
+		}
 		seen = append(seen, s.text+" says "+quote(v))
 		switch {
 		case first == "":
 			first = v
-		case isEnv && !strings.EqualFold(v, first), !isEnv && v != first:
+		case isEnv && !ascii.EqualFold(v, first), !isEnv && v != first:
 			conflict = true
 		}
 	}
@@ -72,7 +80,7 @@ func (p *Policy) resolve(f *remediate.Finding, field string, sources []source, i
 		return ""
 	}
 	if isEnv && first != "" {
-		if canon, ok := p.known[strings.ToLower(first)]; ok {
+		if canon, ok := p.known[ascii.Lower(first)]; ok {
 			return canon
 		}
 	}
@@ -120,8 +128,8 @@ func (p *Policy) matchException(f *remediate.Finding, now time.Time) (*exception
 		}
 		return nil
 	}
-	if f.Resource.ID != "" {
-		if e := try(p.byResource[f.Resource.ID]); e != nil {
+	for _, id := range resourceSpellings(f.Resource.ID, f.Resource.ARN, f.Resource.Name) {
+		if e := try(p.byResource[id]); e != nil {
 			return e, remediate.ExceptionApproved
 		}
 	}
@@ -143,7 +151,7 @@ func (p *Policy) matchException(f *remediate.Finding, now time.Time) (*exception
 
 // matches reports whether e covers f, ignoring expiry.
 func (e *exception) matches(f *remediate.Finding) bool {
-	if e.resource != "" && e.resource != f.Resource.ID {
+	if e.resource != "" && !e.coversResource(f) {
 		return false
 	}
 	if e.control != "" && e.control != f.Control.ID && e.control != f.Control.SourceRuleID {
@@ -165,4 +173,49 @@ func (e *exception) scope() string {
 		parts = append(parts, "account "+e.account)
 	}
 	return strings.Join(parts, ", ")
+}
+
+// coversResource reports whether e's resource names f's resource in any
+// spelling: the id, the ARN, the name, or the id inside the ARN. An
+// exception written as "www-example-com" covers a finding about
+// "arn:aws:s3:::www-example-com" and the other way round; matching too
+// broadly only skips, matching too narrowly would change an excepted
+// resource.
+func (e *exception) coversResource(f *remediate.Finding) bool {
+	for _, a := range resourceSpellings(e.resource) {
+		for _, b := range resourceSpellings(f.Resource.ID, f.Resource.ARN, f.Resource.Name) {
+			if a == b {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// resourceSpellings returns the distinct non-empty ways to name a
+// resource given ids, ARNs or names: each value itself and, for an ARN,
+// its resource part ("bucket", "security-group/sg-1") and the id after
+// the last slash ("sg-1").
+func resourceSpellings(ids ...string) []string {
+	out := make([]string, 0, 2*len(ids))
+	add := func(s string) {
+		if s != "" && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	for _, id := range ids {
+		add(id)
+		if !strings.HasPrefix(id, "arn:") {
+			continue
+		}
+		parts := strings.SplitN(id, ":", 6)
+		if len(parts) != 6 {
+			continue
+		}
+		add(parts[5])
+		if i := strings.LastIndexByte(parts[5], '/'); i >= 0 {
+			add(parts[5][i+1:])
+		}
+	}
+	return out
 }

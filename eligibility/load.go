@@ -15,6 +15,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/remedy-sec/remedy/internal/ascii"
 	"github.com/remedy-sec/remedy/remediate"
 )
 
@@ -342,7 +343,7 @@ func (l *loader) environment(p *Policy, n *yaml.Node) {
 	add := func(list, what string, restricted bool) {
 		for _, it := range l.strs(f[list], what, l.str) {
 			name := strings.TrimSpace(it.s)
-			key := strings.ToLower(name)
+			key := ascii.Lower(name)
 			if _, dup := p.known[key]; dup {
 				l.errorf(it.n, "environment %q is listed twice (names compare without case)", name)
 				continue
@@ -474,7 +475,7 @@ func (l *loader) accounts(p *Policy, n *yaml.Node) {
 		}
 		if v, ok := f["environment"]; ok {
 			if env, ok := l.str(v, "account environment"); ok {
-				canon, known := p.known[strings.ToLower(strings.TrimSpace(env))]
+				canon, known := p.known[ascii.Lower(strings.TrimSpace(env))]
 				if !known {
 					l.errorf(v, "account %s: environment %q is not listed under environment.known or environment.restricted", id, env)
 				}
@@ -543,7 +544,9 @@ func (l *loader) exceptions(p *Policy, n *yaml.Node) {
 		i := len(p.exceptions)
 		p.exceptions = append(p.exceptions, e)
 		if e.resource != "" {
-			p.byResource[e.resource] = append(p.byResource[e.resource], i)
+			for _, id := range resourceSpellings(e.resource) {
+				p.byResource[id] = append(p.byResource[id], i)
+			}
 		} else {
 			p.byControl[e.control] = append(p.byControl[e.control], i)
 		}
@@ -598,7 +601,7 @@ func (l *loader) rules(p *Policy, n *yaml.Node) {
 		r := rule{name: name, check: CheckRulePrefix + name, leadsTo: remediate.Review}
 		if v, ok := f["leads_to"]; ok {
 			s, _ := l.str(v, "leads_to")
-			switch strings.ToLower(strings.TrimSpace(s)) {
+			switch ascii.Lower(strings.TrimSpace(s)) {
 			case "review":
 				r.leadsTo = remediate.Review
 			case "skip":
