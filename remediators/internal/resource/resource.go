@@ -1,6 +1,8 @@
 package resource
 
 import (
+	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws/arn"
@@ -22,10 +24,16 @@ type Kind struct {
 }
 
 // ID returns the identifier of the resource f is about. region is the
-// region the caller's AWS configuration acts in; an ARN in another region
-// is rejected, so a fix never lands in a region nobody asked for. Every
-// error is permanent: a finding that does not say which resource it means
-// does not get better on retry.
+// region the caller's AWS configuration acts in; an ARN in another region,
+// or in another partition than region's (see partition), is rejected,
+// so a fix never lands where nobody asked for it.
+//
+// Every identifier the finding gives is read: its ARN, its id and, for a
+// kind named by name, its name. One that is present but cannot be read
+// (an object key, a URL, an upper-case "ARN:" prefix, an id of another
+// form) is an error, as are two that disagree: the others are never used
+// in its place. Every error is permanent: a finding that does not say
+// which resource it means does not get better on retry.
 func (k Kind) ID(f *remediate.Finding, region string) (string, error) {
 	if f == nil {
 		return "", remediate.Permanentf("%s: no finding", k.Service)
@@ -34,69 +42,89 @@ func (k Kind) ID(f *remediate.Finding, region string) (string, error) {
 	if r.Cloud != "" && !strings.EqualFold(r.Cloud, "AWS") {
 		return "", remediate.Permanentf("%s: resource is in cloud %q, not AWS", k.Service, r.Cloud)
 	}
-	var ids []string
-	var unknown []string
-	for _, s := range []string{r.ARN, r.ID} {
-		s = strings.TrimSpace(s)
-		switch {
-		case s == "":
-		case arn.IsARN(s):
-			id, err := k.fromARN(s, r.Account, region)
-			if err != nil {
-				return "", err
-			}
-			ids = append(ids, id)
-		case k.Valid(s):
-			ids = append(ids, s)
-		default:
-			unknown = append(unknown, s)
-		}
-	}
+	type field struct{ name, value string }
+	fields := []field{{"ARN", r.ARN}, {"id", r.ID}}
 	if k.ByName {
-		if n := strings.TrimSpace(r.Name); n != "" && k.Valid(n) {
-			ids = append(ids, n)
-		}
+		fields = append(fields, field{"name", r.Name})
 	}
-	if len(ids) == 0 {
-		if len(unknown) > 0 {
-			return "", remediate.Permanentf("%s: cannot tell which resource %q names", k.Service, unknown[0])
+	var id, from string
+	for _, fl := range fields {
+		if fl.value == "" {
+			continue
 		}
+		got, err := k.read(fl.value, r.Account, region)
+		if err != nil {
+			return "", remediate.Permanentf("%s: resource %s %q %s", k.Service, fl.name, fl.value, err)
+		}
+		if id != "" && got != id {
+			return "", remediate.Permanentf("%s: finding names two resources: %s %q and %s %q", k.Service, from, id, fl.name, got)
+		}
+		id, from = got, fl.name
+	}
+	if id == "" {
 		return "", remediate.Permanentf("%s: finding names no resource", k.Service)
 	}
-	for _, id := range ids[1:] {
-		if id != ids[0] {
-			return "", remediate.Permanentf("%s: finding names two resources, %q and %q", k.Service, ids[0], id)
-		}
-	}
-	return ids[0], nil
+	return id, nil
 }
 
-func (k Kind) fromARN(s, account, region string) (string, error) {
+// read returns the identifier s names, an ARN or a bare identifier, or
+// why it names none. s is read exactly as given: a value with spaces
+// around it is not trimmed into one that reads.
+func (k Kind) read(s, account, region string) (string, error) {
+	if !strings.HasPrefix(s, "arn:") {
+		if !k.Valid(s) {
+			return "", errors.New("is neither an ARN nor a well-formed bare identifier")
+		}
+		return s, nil
+	}
 	a, err := arn.Parse(s)
 	if err != nil {
-		return "", remediate.Permanentf("%s: resource ARN %q: %v", k.Service, s, err)
+		return "", fmt.Errorf("is not a well-formed ARN (%v)", err)
+	}
+	if want := partition(region); a.Partition != want {
+		return "", fmt.Errorf("is in partition %q, but the target acts in %q", a.Partition, want)
 	}
 	if a.Service != k.Service {
-		return "", remediate.Permanentf("%s: resource ARN %q is for service %q", k.Service, s, a.Service)
+		return "", fmt.Errorf("is for service %q", a.Service)
 	}
 	if a.Region != "" && region != "" && a.Region != region {
-		return "", remediate.Permanentf("%s: resource ARN %q is in region %s, but the target acts in %s", k.Service, s, a.Region, region)
+		return "", fmt.Errorf("is in region %s, but the target acts in %s", a.Region, region)
 	}
 	if a.AccountID != "" && account != "" && a.AccountID != account {
-		return "", remediate.Permanentf("%s: resource ARN %q is in account %s, but the finding says %s", k.Service, s, a.AccountID, account)
+		return "", fmt.Errorf("is in account %s, but the finding says %s", a.AccountID, account)
 	}
 	id := a.Resource
 	if k.Type != "" {
 		var ok bool
-		id, ok = strings.CutPrefix(id, k.Type+"/")
-		if !ok {
-			return "", remediate.Permanentf("%s: resource ARN %q is not a %s", k.Service, s, k.Type)
+		if id, ok = strings.CutPrefix(id, k.Type+"/"); !ok {
+			return "", fmt.Errorf("is not a %s", k.Type)
 		}
 	}
 	if !k.Valid(id) {
-		return "", remediate.Permanentf("%s: resource ARN %q does not name one %s", k.Service, s, k.describe())
+		return "", fmt.Errorf("does not name one %s", k.describe())
 	}
 	return id, nil
+}
+
+// partition returns the ARN partition of region: the only partition whose
+// resources a client acting in region reaches. It follows the region
+// patterns of the SDK's partition table; a region of no other partition,
+// and the empty region, are in "aws".
+func partition(region string) string {
+	for _, p := range [...]struct{ prefix, id string }{
+		{"cn-", "aws-cn"},
+		{"us-gov-", "aws-us-gov"},
+		{"us-iso-", "aws-iso"},
+		{"us-isob-", "aws-iso-b"},
+		{"eu-isoe-", "aws-iso-e"},
+		{"us-isof-", "aws-iso-f"},
+		{"eusc-", "aws-eusc"},
+	} {
+		if strings.HasPrefix(region, p.prefix) {
+			return p.id
+		}
+	}
+	return "aws"
 }
 
 func (k Kind) describe() string {
