@@ -32,6 +32,8 @@ type Record struct {
 	DryRun  bool   `json:"dry_run,omitempty"`
 	// FailureReason says why a failed, rejected or review outcome ended so.
 	FailureReason string `json:"failure_reason,omitempty"`
+	// ReviewRouted is true when the review route accepted the record.
+	ReviewRouted bool `json:"review_routed,omitempty"`
 
 	Evidence    Evidence    `json:"evidence,omitzero"`
 	Correlation Correlation `json:"correlation"`

@@ -12,17 +12,20 @@ import (
 // isPermanentCode reports whether an AWS error code means retrying cannot
 // help: the caller lacks permission, the request is invalid, or the
 // resource is gone. Anything else (throttling, 5xx, an expired token,
-// unknown codes) stays transient.
+// unknown codes) stays transient. InvalidClientTokenId is transient too:
+// it means the platform's own credentials are wrong, which an operator
+// fixes, after which the dead-letter queue can be replayed.
 func isPermanentCode(code string) bool {
 	switch code {
 	case "AccessDenied", "AccessDeniedException", "UnauthorizedOperation",
-		"AuthorizationError", "InvalidClientTokenId", "MalformedPolicyDocument",
+		"AuthorizationError", "MalformedPolicyDocument",
 		"PackedPolicyTooLarge", "RegionDisabledException", "ValidationError",
 		"ValidationException", "InvalidParameterValue", "InvalidParameterCombination",
 		"NoSuchBucket", "NotFoundException", "NoSuchEntity", "InvalidGroup.NotFound",
 		"InvalidGroupId.Malformed", "InvalidSnapshot.NotFound", "InvalidSnapshotID.Malformed",
 		"KMSInvalidStateException", "DisabledException", "UnsupportedOperationException",
-		"OptInRequired":
+		"OptInRequired", "PermanentRedirect", "AuthorizationHeaderMalformed",
+		"IllegalLocationConstraintException":
 		return true
 	}
 	return strings.HasSuffix(code, ".NotFound")

@@ -262,23 +262,39 @@ func (e *Engine) process(ctx context.Context, m Message) (*audit.Record, error) 
 	case err != nil:
 		return nil, fmt.Errorf("remediate: claim message %s: %w", m.ID, err)
 	}
-	if f != nil {
-		if err := e.act(ctx, f, d, r); err != nil {
-			e.release(ctx, key)
-			return nil, err
-		}
-	}
-	r.Timings.Completed = e.o.Now()
-	r.Timings.DurationMS = float64(r.Timings.Completed.Sub(r.Timings.Received).Microseconds()) / 1000
-	if Outcome(r.Outcome).NeedsReview() && e.o.Review != nil {
-		if err := e.o.Review.Write(ctx, r); err != nil {
-			e.release(ctx, key)
-			return nil, fmt.Errorf("remediate: route finding %s to review: %w", r.Finding.ID, err)
-		}
-	}
-	if err := e.o.Audit.Write(ctx, r); err != nil {
+	keeper, _ := e.o.Idempotency.(RecordKeeper)
+	kept, err := e.kept(ctx, keeper, key)
+	if err != nil {
 		e.release(ctx, key)
-		return nil, fmt.Errorf("remediate: write audit record for message %s: %w", m.ID, err)
+		return nil, err
+	}
+	if kept != nil {
+		// An earlier delivery reached its outcome but could not write the
+		// record: write that record, rather than processing again and
+		// finding the change already made.
+		kept.Correlation.ReceiveCount = m.ReceiveCount
+		r = kept
+	} else {
+		if f != nil {
+			if err := e.act(ctx, f, d, r); err != nil {
+				e.release(ctx, key)
+				return nil, err
+			}
+		}
+		r.Timings.Completed = e.o.Now()
+		r.Timings.DurationMS = float64(r.Timings.Completed.Sub(r.Timings.Received).Microseconds()) / 1000
+	}
+	if err := e.writeRecord(ctx, r); err != nil {
+		if keeper != nil {
+			kctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			if kerr := keeper.Keep(kctx, key, r); kerr != nil {
+				e.o.Logger.LogAttrs(ctx, slog.LevelError, "could not keep the unwritten record; the retry processes the finding again",
+					slog.String("message_id", m.ID), slog.Any("error", kerr))
+			}
+			cancel()
+		}
+		e.release(ctx, key)
+		return nil, err
 	}
 	if err := e.o.Idempotency.Complete(ctx, key); err != nil {
 		// The record is durable; a failed Complete only risks a second,
@@ -290,6 +306,51 @@ func (e *Engine) process(ctx context.Context, m Message) (*audit.Record, error) 
 		slog.String("finding_id", r.Finding.ID), slog.String("decision", r.Decision),
 		slog.String("outcome", r.Outcome), slog.String("action", r.Action))
 	return r, nil
+}
+
+// kept returns the record an earlier delivery of key kept, if the store
+// keeps records.
+func (e *Engine) kept(ctx context.Context, keeper RecordKeeper, key string) (*audit.Record, error) {
+	if keeper == nil {
+		return nil, nil
+	}
+	r, err := keeper.Kept(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("remediate: read kept record: %w", err)
+	}
+	return r, nil
+}
+
+// writeRecord routes r to review when its outcome needs a person, then
+// audits it. A change may already have been made, so a failed write is
+// retried a few times (even past the message's own context) before the
+// message is given back to the queue.
+func (e *Engine) writeRecord(ctx context.Context, r *audit.Record) error {
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	var err error
+	for attempt, backoff := 0, 100*time.Millisecond; attempt < 3; attempt, backoff = attempt+1, backoff*4 {
+		if attempt > 0 {
+			select {
+			case <-time.After(backoff):
+			case <-wctx.Done():
+				return err
+			}
+		}
+		if Outcome(r.Outcome).NeedsReview() && e.o.Review != nil && !r.ReviewRouted {
+			if err = e.o.Review.Write(wctx, r); err != nil {
+				err = fmt.Errorf("remediate: route finding %s to review: %w", r.Finding.ID, err)
+				continue
+			}
+			r.ReviewRouted = true
+		}
+		if err = e.o.Audit.Write(wctx, r); err != nil {
+			err = fmt.Errorf("remediate: write audit record for message %s: %w", r.Correlation.MessageID, err)
+			continue
+		}
+		return nil
+	}
+	return err
 }
 
 func (e *Engine) release(ctx context.Context, key string) {

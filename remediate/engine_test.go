@@ -473,3 +473,61 @@ func TestLastDeliveryRecordsDeadLetter(t *testing.T) {
 		t.Errorf("replay = %v, %v; want applied", rec2, err)
 	}
 }
+
+// failOnce is a sink that fails its first n writes.
+type failOnce struct {
+	recorder
+	failures int
+}
+
+func (f *failOnce) Write(ctx context.Context, r *audit.Record) error {
+	f.mu.Lock()
+	if f.failures > 0 {
+		f.failures--
+		f.mu.Unlock()
+		return errors.New("audit table unavailable")
+	}
+	f.mu.Unlock()
+	return f.recorder.Write(ctx, r)
+}
+
+// TestAppliedEvidenceSurvivesAuditOutage: when the audit write fails
+// after a change was made, the retry writes the applied record (with its
+// rollback data) instead of re-planning and recording "compliant".
+func TestAppliedEvidenceSurvivesAuditOutage(t *testing.T) {
+	sink := &failOnce{failures: 3} // more than the in-process retries
+	s := newSetup(t, func(o *remediate.Options, _ *fakeRemediator) { o.Audit = sink })
+	msg := remediate.Message{ID: "m1", Body: []byte("f1"), ReceiveCount: 1}
+	if _, err := s.engine.Process(context.Background(), msg); err == nil {
+		t.Fatal("first delivery: want a transient error while the audit sink is down")
+	}
+	msg.ReceiveCount = 2
+	rec, err := s.engine.Process(context.Background(), msg)
+	if err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	if rec.Outcome != string(remediate.OutcomeApplied) || len(rec.Evidence.Rollback) == 0 {
+		t.Errorf("retry recorded outcome %q rollback %s; want the applied record with its rollback data", rec.Outcome, rec.Evidence.Rollback)
+	}
+	if got := s.rem.applies.Load(); got != 1 {
+		t.Errorf("applies = %d, want 1", got)
+	}
+	if got := s.rem.plans.Load(); got != 1 {
+		t.Errorf("plans = %d, want 1: the retry must not process the finding again", got)
+	}
+	if got := sink.len(); got != 1 {
+		t.Errorf("audit records = %d, want 1", got)
+	}
+	if rec.Correlation.ReceiveCount != 2 {
+		t.Errorf("record receive count = %d, want 2", rec.Correlation.ReceiveCount)
+	}
+}
+
+func TestAuditWriteRetriedInProcess(t *testing.T) {
+	sink := &failOnce{failures: 1}
+	s := newSetup(t, func(o *remediate.Options, _ *fakeRemediator) { o.Audit = sink })
+	rec, err := s.engine.Process(context.Background(), remediate.Message{ID: "m1", Body: []byte("f1")})
+	if err != nil || rec.Outcome != string(remediate.OutcomeApplied) {
+		t.Fatalf("one failed audit write: got %v, %v; want applied after an in-process retry", rec, err)
+	}
+}

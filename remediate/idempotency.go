@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/remedy-sec/remedy/audit"
 )
 
 // MemoryIdempotencyOptions configure a MemoryIdempotency.
@@ -34,9 +36,13 @@ type MemoryIdempotency struct {
 type idemEntry struct {
 	done    bool
 	expires time.Time
+	kept    *audit.Record // see RecordKeeper
 }
 
-var _ IdempotencyStore = (*MemoryIdempotency)(nil)
+var (
+	_ IdempotencyStore = (*MemoryIdempotency)(nil)
+	_ RecordKeeper     = (*MemoryIdempotency)(nil)
+)
 
 // NewMemoryIdempotency returns an empty store.
 func NewMemoryIdempotency(optFns ...func(*MemoryIdempotencyOptions)) *MemoryIdempotency {
@@ -49,6 +55,12 @@ func NewMemoryIdempotency(optFns ...func(*MemoryIdempotencyOptions)) *MemoryIdem
 	}
 	if o.MaxEntries <= 0 {
 		o.MaxEntries = 100_000
+	}
+	if o.ClaimTTL <= 0 {
+		o.ClaimTTL = 5 * time.Minute
+	}
+	if o.DoneTTL <= 0 {
+		o.DoneTTL = 24 * time.Hour
 	}
 	return &MemoryIdempotency{o: o, entries: make(map[string]idemEntry)}
 }
@@ -67,7 +79,7 @@ func (s *MemoryIdempotency) Begin(_ context.Context, key string) error {
 	if len(s.entries) >= s.o.MaxEntries {
 		s.evict(now)
 	}
-	s.entries[key] = idemEntry{expires: now.Add(s.o.ClaimTTL)}
+	s.entries[key] = idemEntry{expires: now.Add(s.o.ClaimTTL), kept: s.entries[key].kept}
 	return nil
 }
 
@@ -86,10 +98,37 @@ func (s *MemoryIdempotency) Complete(_ context.Context, key string) error {
 func (s *MemoryIdempotency) Release(_ context.Context, key string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if e, ok := s.entries[key]; ok && !e.done {
+	e, ok := s.entries[key]
+	switch {
+	case !ok || e.done:
+	case e.kept != nil:
+		// Keep the record for the retry; only the claim ends.
+		e.expires = s.o.Now()
+		s.entries[key] = e
+	default:
 		delete(s.entries, key)
 	}
 	return nil
+}
+
+// Keep stores r for the retry of key.
+func (s *MemoryIdempotency) Keep(_ context.Context, key string, r *audit.Record) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.entries[key]
+	if !ok || e.done {
+		return fmt.Errorf("remediate: idempotency: keep for unclaimed key %q", key)
+	}
+	e.kept = r
+	s.entries[key] = e
+	return nil
+}
+
+// Kept returns the record kept for key, or nil.
+func (s *MemoryIdempotency) Kept(_ context.Context, key string) (*audit.Record, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.entries[key].kept, nil
 }
 
 // Len reports how many keys are remembered.
@@ -103,7 +142,7 @@ func (s *MemoryIdempotency) Len() int {
 // the completed ones that expire soonest. Claims in progress are kept.
 func (s *MemoryIdempotency) evict(now time.Time) {
 	for k, e := range s.entries {
-		if !now.Before(e.expires) {
+		if !now.Before(e.expires) && e.kept == nil {
 			delete(s.entries, k)
 		}
 	}

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/remedy-sec/remedy/audit"
 )
 
 // Message is one delivery as an adapter received it.
@@ -66,6 +68,19 @@ func (fn PolicyFunc) Decide(ctx context.Context, f *Finding) (Decision, error) {
 // allowlisted.
 type CredentialSource interface {
 	Config(ctx context.Context, f *Finding, s Spec) (aws.Config, error)
+}
+
+// RecordKeeper is an optional extension of an IdempotencyStore: it keeps
+// the record of a delivery whose review or audit write failed, under the
+// delivery's key, so that the retry writes that record instead of
+// processing the finding again — which would find the change already made
+// and record it as compliant, losing the evidence of the change.
+// MemoryIdempotency implements it.
+//
+// Kept returns nil, nil when nothing is kept. Complete drops the record.
+type RecordKeeper interface {
+	Keep(ctx context.Context, key string, r *audit.Record) error
+	Kept(ctx context.Context, key string) (*audit.Record, error)
 }
 
 // IdempotencyStore guards against processing one delivery twice.
