@@ -121,3 +121,73 @@ func TestEnginesShareTheStore(t *testing.T) {
 		t.Errorf("%d audit records, want 1", got)
 	}
 }
+
+// TestKeptRecordSurvivesAuditOutage: the audit sink is down after a
+// change; a different worker (another store on the same table) gets the
+// redelivery and writes the applied record the first worker kept, without
+// changing anything again.
+func TestKeptRecordSurvivesAuditOutage(t *testing.T) {
+	_, table := newTable(t, dynamo.CreateIdempotencyTable)
+	c := serialClient(t)
+	ctx := mototest.Context(t)
+	rem := &countingRemediator{}
+	reg, err := remediate.NewRegistry(rem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sinkDown atomic.Bool
+	var written []*audit.Record
+	var mu sync.Mutex
+	newWorker := func() *remediate.Engine {
+		e, err := remediate.NewEngine(remediate.Options{
+			Parser: remediate.ParserFunc(func(body []byte) (*remediate.Finding, error) {
+				return &remediate.Finding{
+					ID: string(body), Source: "test", Revision: "1",
+					Resource: remediate.Resource{ID: "arn:aws:s3:::bucket-1", Type: "bucket", Account: "111111111111", Region: "us-east-1"},
+				}, nil
+			}),
+			Policy: remediate.PolicyFunc(func(context.Context, *remediate.Finding) (remediate.Decision, error) {
+				return remediate.Decision{Verdict: remediate.Remediate, Action: "fix-flag"}, nil
+			}),
+			Registry: reg, Credentials: staticCreds{}, Mode: remediate.Apply,
+			Idempotency: dynamo.NewIdempotency(c, table),
+			Audit: audit.SinkFunc(func(_ context.Context, r *audit.Record) error {
+				if sinkDown.Load() {
+					return errors.New("audit table throttled")
+				}
+				mu.Lock()
+				written = append(written, r)
+				mu.Unlock()
+				return nil
+			}),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	msg := remediate.Message{ID: "m-1", Body: []byte("finding-kept"), ReceiveCount: 1}
+	sinkDown.Store(true)
+	if _, err := newWorker().Process(ctx, msg); err == nil {
+		t.Fatal("first delivery: want a transient error while the audit sink is down")
+	}
+	sinkDown.Store(false)
+	msg.ReceiveCount = 2
+	rec, err := newWorker().Process(ctx, msg)
+	if err != nil {
+		t.Fatalf("redelivery to another worker: %v", err)
+	}
+	if rec.Outcome != string(remediate.OutcomeApplied) {
+		t.Errorf("redelivery recorded %q, want the kept applied record", rec.Outcome)
+	}
+	if got := rem.applied.Load(); got != 1 {
+		t.Errorf("resource changed %d times, want once", got)
+	}
+	if len(written) != 1 {
+		t.Errorf("%d audit records, want 1", len(written))
+	}
+	// And the key is done now.
+	if rec, err := newWorker().Process(ctx, msg); err != nil || rec != nil {
+		t.Errorf("third delivery = (%v, %v), want a duplicate", rec, err)
+	}
+}

@@ -3,6 +3,7 @@ package dynamo
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/remedy-sec/remedy/audit"
 	"github.com/remedy-sec/remedy/remediate"
 )
 
@@ -53,7 +55,10 @@ type Idempotency struct {
 	owners map[string]string
 }
 
-var _ remediate.IdempotencyStore = (*Idempotency)(nil)
+var (
+	_ remediate.IdempotencyStore = (*Idempotency)(nil)
+	_ remediate.RecordKeeper     = (*Idempotency)(nil)
+)
 
 // Attribute names and values of the idempotency table.
 const (
@@ -62,6 +67,7 @@ const (
 	attrExpiresAt = "expires_at"
 	attrOwner     = "owner"
 	attrTTL       = "ttl"
+	attrKept      = "kept_record" // JSON of a record whose audit write failed
 
 	statusInProgress = "in_progress"
 	statusDone       = "done"
@@ -94,18 +100,23 @@ func (s *Idempotency) Begin(ctx context.Context, key string) error {
 	now := s.o.Now()
 	exp := now.Add(s.o.ClaimTTL)
 	token := rand.Text()
-	_, err := s.c.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName: aws.String(s.table),
-		Item: map[string]types.AttributeValue{
-			attrKey:       &types.AttributeValueMemberS{Value: key},
-			attrStatus:    &types.AttributeValueMemberS{Value: statusInProgress},
-			attrOwner:     &types.AttributeValueMemberS{Value: token},
-			attrExpiresAt: millis(exp),
-			attrTTL:       epochSeconds(exp),
+	// An update, not a put, so that a record kept by an earlier claim
+	// (see Keep) survives into this one.
+	_, err := s.c.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:           aws.String(s.table),
+		Key:                 map[string]types.AttributeValue{attrKey: &types.AttributeValueMemberS{Value: key}},
+		UpdateExpression:    aws.String("SET #st = :inprogress, #owner = :owner, #exp = :exp, #ttl = :ttl"),
+		ConditionExpression: aws.String("attribute_not_exists(#pk) OR #exp <= :now"),
+		ExpressionAttributeNames: map[string]string{
+			"#pk": attrKey, "#st": attrStatus, "#owner": attrOwner, "#exp": attrExpiresAt, "#ttl": attrTTL,
 		},
-		ConditionExpression:                 aws.String("attribute_not_exists(#pk) OR #exp <= :now"),
-		ExpressionAttributeNames:            map[string]string{"#pk": attrKey, "#exp": attrExpiresAt},
-		ExpressionAttributeValues:           map[string]types.AttributeValue{":now": millis(now)},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":inprogress": &types.AttributeValueMemberS{Value: statusInProgress},
+			":owner":      &types.AttributeValueMemberS{Value: token},
+			":exp":        millis(exp),
+			":ttl":        epochSeconds(exp),
+			":now":        millis(now),
+		},
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
 	var ccf *types.ConditionalCheckFailedException
@@ -148,9 +159,9 @@ func (s *Idempotency) Complete(ctx context.Context, key string) error {
 	_, err := s.c.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:        aws.String(s.table),
 		Key:              map[string]types.AttributeValue{attrKey: &types.AttributeValueMemberS{Value: key}},
-		UpdateExpression: aws.String("SET #st = :done, #exp = :exp, #ttl = :ttl REMOVE #owner"),
+		UpdateExpression: aws.String("SET #st = :done, #exp = :exp, #ttl = :ttl REMOVE #owner, #kept"),
 		ExpressionAttributeNames: map[string]string{
-			"#st": attrStatus, "#exp": attrExpiresAt, "#ttl": attrTTL, "#owner": attrOwner,
+			"#st": attrStatus, "#exp": attrExpiresAt, "#ttl": attrTTL, "#owner": attrOwner, "#kept": attrKept,
 		},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":done": &types.AttributeValueMemberS{Value: statusDone},
@@ -166,29 +177,99 @@ func (s *Idempotency) Complete(ctx context.Context, key string) error {
 
 // Release drops this store's claim on key so that a retry can take it.
 // It does nothing when the key is done, or claimed by someone else after
-// this store's claim expired.
+// this store's claim expired. A kept record stays for the retry: the
+// claim then only expires.
 func (s *Idempotency) Release(ctx context.Context, key string) error {
 	token := s.forget(key)
-	cond := "#st = :inprogress"
-	names := map[string]string{"#st": attrStatus}
-	values := map[string]types.AttributeValue{":inprogress": &types.AttributeValueMemberS{Value: statusInProgress}}
-	if token != "" {
-		cond += " AND #owner = :owner"
-		names["#owner"] = attrOwner
-		values[":owner"] = &types.AttributeValueMemberS{Value: token}
+	if token == "" {
+		// Not claimed through this store: releasing it could end another
+		// worker's claim.
+		return nil
+	}
+	cond := "#st = :inprogress AND #owner = :owner"
+	names := map[string]string{"#st": attrStatus, "#owner": attrOwner, "#kept": attrKept}
+	values := map[string]types.AttributeValue{
+		":inprogress": &types.AttributeValueMemberS{Value: statusInProgress},
+		":owner":      &types.AttributeValueMemberS{Value: token},
 	}
 	_, err := s.c.DeleteItem(ctx, &dynamodb.DeleteItemInput{
 		TableName:                 aws.String(s.table),
 		Key:                       map[string]types.AttributeValue{attrKey: &types.AttributeValueMemberS{Value: key}},
-		ConditionExpression:       aws.String(cond),
+		ConditionExpression:       aws.String(cond + " AND attribute_not_exists(#kept)"),
 		ExpressionAttributeNames:  names,
 		ExpressionAttributeValues: values,
 	})
 	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		// Either not ours to release, or a record is kept: expire the
+		// claim and leave the record.
+		names["#exp"], names["#own"] = attrExpiresAt, attrOwner
+		values[":now"] = millis(s.o.Now())
+		_, err = s.c.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName:                 aws.String(s.table),
+			Key:                       map[string]types.AttributeValue{attrKey: &types.AttributeValueMemberS{Value: key}},
+			UpdateExpression:          aws.String("SET #exp = :now REMOVE #own"),
+			ConditionExpression:       aws.String(cond + " AND attribute_exists(#kept)"),
+			ExpressionAttributeNames:  names,
+			ExpressionAttributeValues: values,
+		})
+	}
 	if err != nil && !errors.As(err, &ccf) {
 		return fmt.Errorf("dynamo: release idempotency key in %s: %w", s.table, err)
 	}
 	return nil
+}
+
+// Keep stores r with this store's claim on key, for the retry (see
+// remediate.RecordKeeper). The record must fit in a DynamoDB item.
+func (s *Idempotency) Keep(ctx context.Context, key string, r *audit.Record) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("dynamo: encode kept record: %w", err)
+	}
+	s.mu.Lock()
+	token := s.owners[key]
+	s.mu.Unlock()
+	if token == "" {
+		return fmt.Errorf("dynamo: keep record: this store holds no claim on %q", key)
+	}
+	_, err = s.c.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                aws.String(s.table),
+		Key:                      map[string]types.AttributeValue{attrKey: &types.AttributeValueMemberS{Value: key}},
+		UpdateExpression:         aws.String("SET #kept = :rec"),
+		ConditionExpression:      aws.String("#st = :inprogress AND #owner = :owner"),
+		ExpressionAttributeNames: map[string]string{"#kept": attrKept, "#st": attrStatus, "#owner": attrOwner},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":rec":        &types.AttributeValueMemberS{Value: string(b)},
+			":inprogress": &types.AttributeValueMemberS{Value: statusInProgress},
+			":owner":      &types.AttributeValueMemberS{Value: token},
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("dynamo: keep record in %s: %w", s.table, err)
+	}
+	return nil
+}
+
+// Kept returns the record kept for key, or nil.
+func (s *Idempotency) Kept(ctx context.Context, key string) (*audit.Record, error) {
+	out, err := s.c.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:      aws.String(s.table),
+		Key:            map[string]types.AttributeValue{attrKey: &types.AttributeValueMemberS{Value: key}},
+		ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("dynamo: read kept record in %s: %w", s.table, err)
+	}
+	v, ok := out.Item[attrKept].(*types.AttributeValueMemberS)
+	if !ok {
+		return nil, nil
+	}
+	var r audit.Record
+	if err := json.Unmarshal([]byte(v.Value), &r); err != nil {
+		return nil, fmt.Errorf("dynamo: decode kept record for %q: %w", key, err)
+	}
+	return &r, nil
 }
 
 // forget removes and returns the token of this store's claim on key.
