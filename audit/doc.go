@@ -11,7 +11,8 @@
 //		durable,                             // e.g. a DynamoDB or S3 sink
 //	)
 //
-// Records carry a schema version (SchemaVersion) and never hold
-// credentials or external IDs. Package audittest has a conformance suite
+// Records carry a schema version (SchemaVersion), published as a JSON
+// Schema (JSONSchema, record.schema.json) for consumers outside Go, and
+// never hold credentials or external IDs. Package audittest has a conformance suite
 // for people who write their own Sink.
 package audit
