@@ -38,7 +38,7 @@ func client(cfg aws.Config) *s3.Client {
 func finding(bucket string) *remediate.Finding {
 	return &remediate.Finding{
 		ID: "finding-" + bucket, Source: "test",
-		Resource: remediate.Resource{ID: "arn:aws:s3:::" + bucket, ARN: "arn:aws:s3:::" + bucket, Name: bucket, Type: s3encryption.ResourceType, Cloud: "AWS"},
+		Resource: remediate.Resource{ID: "arn:aws:s3:::" + bucket, ARN: "arn:aws:s3:::" + bucket, Name: bucket, Type: s3encryption.ResourceType, Cloud: "AWS", Account: mototest.DefaultAccount},
 	}
 }
 

@@ -141,11 +141,11 @@ func (r *Remediator) Spec() remediate.Spec {
 // Plan reads the bucket's default encryption and returns what Apply would
 // set. It changes nothing.
 func (r *Remediator) Plan(ctx context.Context, t remediate.Target) (remediate.Plan, error) {
-	bucket, err := bucketOf(t)
+	bucket, owner, err := bucketOf(t)
 	if err != nil {
 		return remediate.Plan{}, err
 	}
-	before, err := r.read(ctx, r.client(t), bucket)
+	before, err := r.read(ctx, r.client(t), bucket, owner)
 	if err != nil {
 		return remediate.Plan{}, err
 	}
@@ -163,7 +163,7 @@ func (r *Remediator) Plan(ctx context.Context, t remediate.Target) (remediate.Pl
 // Apply sets the default encryption. It does nothing when p is compliant.
 // Result.Rollback holds the prior configuration.
 func (r *Remediator) Apply(ctx context.Context, t remediate.Target, p remediate.Plan) (remediate.Result, error) {
-	bucket, err := bucketOf(t)
+	bucket, owner, err := bucketOf(t)
 	if err != nil {
 		return remediate.Result{}, err
 	}
@@ -180,6 +180,7 @@ func (r *Remediator) Apply(ctx context.Context, t remediate.Target, p remediate.
 	after := r.opts.want(bucket)
 	out, err := r.client(t).PutBucketEncryption(ctx, &s3.PutBucketEncryptionInput{
 		Bucket:                            aws.String(bucket),
+		ExpectedBucketOwner:               aws.String(owner),
 		ServerSideEncryptionConfiguration: config(after),
 	})
 	if err != nil {
@@ -195,11 +196,11 @@ func (r *Remediator) Apply(ctx context.Context, t remediate.Target, p remediate.
 // Verify reads the default encryption back and returns an error wrapping
 // ErrNotCompliant unless it satisfies the options.
 func (r *Remediator) Verify(ctx context.Context, t remediate.Target, _ remediate.Plan) error {
-	bucket, err := bucketOf(t)
+	bucket, owner, err := bucketOf(t)
 	if err != nil {
 		return err
 	}
-	s, err := r.read(ctx, r.client(t), bucket)
+	s, err := r.read(ctx, r.client(t), bucket, owner)
 	if err != nil {
 		return err
 	}
@@ -213,7 +214,7 @@ func (r *Remediator) Verify(ctx context.Context, t remediate.Target, _ remediate
 // Result.Rollback): it writes the prior rules back, or deletes the
 // configuration when the bucket had none.
 func (r *Remediator) Rollback(ctx context.Context, t remediate.Target, rollback json.RawMessage) error {
-	bucket, err := bucketOf(t)
+	bucket, owner, err := bucketOf(t)
 	if err != nil {
 		return err
 	}
@@ -226,10 +227,14 @@ func (r *Remediator) Rollback(ctx context.Context, t remediate.Target, rollback 
 	}
 	c := r.client(t)
 	if !prior.Configured || len(prior.Rules) == 0 {
-		_, err = c.DeleteBucketEncryption(ctx, &s3.DeleteBucketEncryptionInput{Bucket: aws.String(bucket)})
+		_, err = c.DeleteBucketEncryption(ctx, &s3.DeleteBucketEncryptionInput{
+			Bucket:              aws.String(bucket),
+			ExpectedBucketOwner: aws.String(owner),
+		})
 	} else {
 		_, err = c.PutBucketEncryption(ctx, &s3.PutBucketEncryptionInput{
 			Bucket:                            aws.String(bucket),
+			ExpectedBucketOwner:               aws.String(owner),
 			ServerSideEncryptionConfiguration: config(prior),
 		})
 	}
@@ -246,8 +251,11 @@ func (r *Remediator) client(t remediate.Target) *s3.Client {
 	return s3.NewFromConfig(t.AWS, fns...)
 }
 
-func (r *Remediator) read(ctx context.Context, c *s3.Client, bucket string) (State, error) {
-	out, err := c.GetBucketEncryption(ctx, &s3.GetBucketEncryptionInput{Bucket: aws.String(bucket)})
+func (r *Remediator) read(ctx context.Context, c *s3.Client, bucket, owner string) (State, error) {
+	out, err := c.GetBucketEncryption(ctx, &s3.GetBucketEncryptionInput{
+		Bucket:              aws.String(bucket),
+		ExpectedBucketOwner: aws.String(owner),
+	})
 	var ae smithy.APIError
 	if errors.As(err, &ae) && ae.ErrorCode() == "ServerSideEncryptionConfigurationNotFoundError" {
 		return State{Bucket: bucket}, nil
@@ -286,6 +294,15 @@ func config(s State) *types.ServerSideEncryptionConfiguration {
 	return c
 }
 
-func bucketOf(t remediate.Target) (string, error) {
-	return resource.Bucket().ID(t.Finding, t.AWS.Region)
+// bucketOf returns the bucket t is about and the account that must own
+// it, which every S3 call names as ExpectedBucketOwner.
+func bucketOf(t remediate.Target) (bucket, owner string, err error) {
+	k := resource.Bucket()
+	if bucket, err = k.ID(t.Finding, t.AWS.Region); err != nil {
+		return "", "", err
+	}
+	if owner, err = k.Account(t.Finding); err != nil {
+		return "", "", err
+	}
+	return bucket, owner, nil
 }

@@ -4,7 +4,11 @@
 //
 // The remediator's action is "s3-block-public-access"; it fixes resources
 // of the native type "bucket". The finding's resource is read from its
-// ARN (arn:aws:s3:::NAME), its id or its name; they must agree.
+// ARN (arn:aws:s3:::NAME), its id or its name; they must agree. The
+// finding must name the bucket's account: every S3 call passes it as
+// ExpectedBucketOwner, so S3 refuses a bucket of that name owned by any
+// other account, whatever the role may reach. A finding without a
+// 12-digit account gets a permanent error and makes no call.
 //
 //	r := s3publicaccess.New()
 //	plan, err := r.Plan(ctx, target)   // s3:GetBucketPublicAccessBlock

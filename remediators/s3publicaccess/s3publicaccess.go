@@ -113,11 +113,11 @@ func (r *Remediator) Spec() remediate.Spec {
 // Plan reads the bucket's configuration and returns the flags it would
 // turn on. It changes nothing.
 func (r *Remediator) Plan(ctx context.Context, t remediate.Target) (remediate.Plan, error) {
-	bucket, err := bucketOf(t)
+	bucket, owner, err := bucketOf(t)
 	if err != nil {
 		return remediate.Plan{}, err
 	}
-	before, err := r.read(ctx, r.client(t), bucket)
+	before, err := r.read(ctx, r.client(t), bucket, owner)
 	if err != nil {
 		return remediate.Plan{}, err
 	}
@@ -138,7 +138,7 @@ func (r *Remediator) Plan(ctx context.Context, t remediate.Target) (remediate.Pl
 // Apply turns all four flags on. It does nothing when p is compliant.
 // Result.Rollback holds the prior configuration.
 func (r *Remediator) Apply(ctx context.Context, t remediate.Target, p remediate.Plan) (remediate.Result, error) {
-	bucket, err := bucketOf(t)
+	bucket, owner, err := bucketOf(t)
 	if err != nil {
 		return remediate.Result{}, err
 	}
@@ -156,6 +156,7 @@ func (r *Remediator) Apply(ctx context.Context, t remediate.Target, p remediate.
 	}
 	out, err := r.client(t).PutPublicAccessBlock(ctx, &s3.PutPublicAccessBlockInput{
 		Bucket:                         aws.String(bucket),
+		ExpectedBucketOwner:            aws.String(owner),
 		PublicAccessBlockConfiguration: config(blocked(bucket)),
 	})
 	if err != nil {
@@ -171,11 +172,11 @@ func (r *Remediator) Apply(ctx context.Context, t remediate.Target, p remediate.
 // Verify reads the configuration back and returns an error wrapping
 // ErrNotCompliant unless all four flags are on.
 func (r *Remediator) Verify(ctx context.Context, t remediate.Target, _ remediate.Plan) error {
-	bucket, err := bucketOf(t)
+	bucket, owner, err := bucketOf(t)
 	if err != nil {
 		return err
 	}
-	s, err := r.read(ctx, r.client(t), bucket)
+	s, err := r.read(ctx, r.client(t), bucket, owner)
 	if err != nil {
 		return err
 	}
@@ -189,7 +190,7 @@ func (r *Remediator) Verify(ctx context.Context, t remediate.Target, _ remediate
 // Result.Rollback): it writes the prior flags back, or deletes the
 // configuration when the bucket had none.
 func (r *Remediator) Rollback(ctx context.Context, t remediate.Target, rollback json.RawMessage) error {
-	bucket, err := bucketOf(t)
+	bucket, owner, err := bucketOf(t)
 	if err != nil {
 		return err
 	}
@@ -202,10 +203,14 @@ func (r *Remediator) Rollback(ctx context.Context, t remediate.Target, rollback 
 	}
 	c := r.client(t)
 	if !prior.Configured {
-		_, err = c.DeletePublicAccessBlock(ctx, &s3.DeletePublicAccessBlockInput{Bucket: aws.String(bucket)})
+		_, err = c.DeletePublicAccessBlock(ctx, &s3.DeletePublicAccessBlockInput{
+			Bucket:              aws.String(bucket),
+			ExpectedBucketOwner: aws.String(owner),
+		})
 	} else {
 		_, err = c.PutPublicAccessBlock(ctx, &s3.PutPublicAccessBlockInput{
 			Bucket:                         aws.String(bucket),
+			ExpectedBucketOwner:            aws.String(owner),
 			PublicAccessBlockConfiguration: config(prior),
 		})
 	}
@@ -222,8 +227,11 @@ func (r *Remediator) client(t remediate.Target) *s3.Client {
 	return s3.NewFromConfig(t.AWS, fns...)
 }
 
-func (r *Remediator) read(ctx context.Context, c *s3.Client, bucket string) (State, error) {
-	out, err := c.GetPublicAccessBlock(ctx, &s3.GetPublicAccessBlockInput{Bucket: aws.String(bucket)})
+func (r *Remediator) read(ctx context.Context, c *s3.Client, bucket, owner string) (State, error) {
+	out, err := c.GetPublicAccessBlock(ctx, &s3.GetPublicAccessBlockInput{
+		Bucket:              aws.String(bucket),
+		ExpectedBucketOwner: aws.String(owner),
+	})
 	var ae smithy.APIError
 	if errors.As(err, &ae) && ae.ErrorCode() == "NoSuchPublicAccessBlockConfiguration" {
 		return State{Bucket: bucket}, nil
@@ -250,6 +258,15 @@ func config(s State) *types.PublicAccessBlockConfiguration {
 	}
 }
 
-func bucketOf(t remediate.Target) (string, error) {
-	return resource.Bucket().ID(t.Finding, t.AWS.Region)
+// bucketOf returns the bucket t is about and the account that must own
+// it, which every S3 call names as ExpectedBucketOwner.
+func bucketOf(t remediate.Target) (bucket, owner string, err error) {
+	k := resource.Bucket()
+	if bucket, err = k.ID(t.Finding, t.AWS.Region); err != nil {
+		return "", "", err
+	}
+	if owner, err = k.Account(t.Finding); err != nil {
+		return "", "", err
+	}
+	return bucket, owner, nil
 }

@@ -67,6 +67,25 @@ func (k Kind) ID(f *remediate.Finding, region string) (string, error) {
 	return id, nil
 }
 
+// Account returns the account f says its resource is in. S3 calls name
+// it as the expected bucket owner, so that S3 itself refuses a bucket of
+// that name in any other account (one deleted and created again by
+// someone else), however broad the role. A finding that names no account,
+// or not a 12-digit one, gets a permanent error.
+func (k Kind) Account(f *remediate.Finding) (string, error) {
+	if f == nil {
+		return "", remediate.Permanentf("%s: no finding", k.Service)
+	}
+	a := f.Resource.Account
+	if a == "" {
+		return "", remediate.Permanentf("%s: finding names no account, so the resource's owner cannot be checked", k.Service)
+	}
+	if len(a) != 12 || strings.Trim(a, "0123456789") != "" {
+		return "", remediate.Permanentf("%s: account %q is not 12 digits", k.Service, a)
+	}
+	return a, nil
+}
+
 // read returns the identifier s names, an ARN or a bare identifier, or
 // why it names none. s is read exactly as given: a value with spaces
 // around it is not trimmed into one that reads.
