@@ -40,7 +40,9 @@
 // value of the wrong JSON type (null counts as missing), a missing issue
 // id or resource id, an issue id that is not 1-128 letters, digits and
 // . _ : -, a resource id or type with whitespace, quotes, control or
-// format characters, an AWS account id that is not exactly 12 digits, an
+// format characters, a resource id holding a wildcard (* or ?) or
+// starting with "ARN:" in any case but lower, an AWS account id that is
+// not exactly 12 digits, an
 // AWS region of the wrong shape, an ARN without its six fields, a control
 // or rule id or proposedAction with such characters, an empty tag key or
 // a tag key or value with control characters, a time that is not RFC
@@ -53,8 +55,13 @@
 // review: a missing or unknown severity, status or trigger type; no
 // trigger at all; a missing resource type, account, region or cloud
 // platform; a platform other than AWS; a resource ARN whose account or
-// region disagrees with the payload's; a composite id (bucket##md5##key)
-// or S3 object ARN naming a sub-resource; a region of "global"; tags in
+// region disagrees with the payload's; a resource ARN in a partition
+// other than "aws" (only "aws-cn" and "aws-us-gov", spelled exactly, are
+// other AWS partitions; without a cloud platform no other makes the
+// resource AWS); an AWS resource id that is neither an ARN nor a bare
+// identifier of letters, digits and . _ - (an object key, an s3:// URL);
+// a composite id (bucket##md5##key) or S3 object ARN naming a
+// sub-resource; a region of "global"; tags in
 // two places; and a top-level environment or owner that is present but
 // empty.
 //

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"unicode/utf8"
 
@@ -58,6 +59,9 @@ func FuzzParse(f *testing.F) {
 		}
 		if checkIdent(fd.Resource.ID, maxResourceIDBytes) != "" || checkToken(fd.ID, maxIDBytes) != "" {
 			t.Fatalf("malformed id accepted: %q %q", fd.ID, fd.Resource.ID)
+		}
+		if id := fd.Resource.ID; strings.ContainsAny(id, "*?") || len(id) >= 4 && equalFoldASCII(id[:4], "ARN:") && id[:4] != "arn:" {
+			t.Fatalf("wildcard or upper-case ARN accepted: %q", id)
 		}
 		if fd.Environment != "" || fd.Owner != "" || fd.Exception != remediate.ExceptionNone {
 			t.Fatalf("parser set trusted context: %+v", fd)

@@ -59,6 +59,12 @@ func (p *parser) mapResource(f *remediate.Finding, in *resourceIn, n resourceFie
 	if why := checkIdent(id, maxResourceIDBytes); why != "" {
 		return reject(n.id, "resource id "+why)
 	}
+	if strings.ContainsAny(id, "*?") {
+		return reject(n.id, "resource id "+quote(id)+" holds a wildcard; it must name one resource")
+	}
+	if len(id) >= 4 && equalFoldASCII(id[:4], "ARN:") && !strings.HasPrefix(id, "arn:") {
+		return reject(n.id, "resource id "+quote(id)+" starts with "+quote(id[:4])+"; an ARN starts with lower-case arn:")
+	}
 	r.ID = id
 	var arn arnParts
 	if strings.HasPrefix(id, "arn:") {
@@ -95,7 +101,7 @@ func (p *parser) mapResource(f *remediate.Finding, in *resourceIn, n resourceFie
 	}
 	// Validate AWS identifiers when the payload says AWS, or says nothing
 	// and the id is an AWS ARN.
-	aws := r.Cloud == "AWS" || (cloud == "" && strings.HasPrefix(arn.partition, "aws"))
+	aws := r.Cloud == "AWS" || (cloud == "" && isPartition(arn.partition))
 
 	account, err := str(in.account, n.account)
 	if err != nil {
@@ -133,8 +139,12 @@ func (p *parser) mapResource(f *remediate.Finding, in *resourceIn, n resourceFie
 
 	if r.ARN != "" {
 		// A platform other than AWS is a concern already.
-		if (r.Cloud == "" || r.Cloud == "AWS") && !strings.HasPrefix(arn.partition, "aws") {
+		switch {
+		case r.Cloud != "" && r.Cloud != "AWS":
+		case !isPartition(arn.partition):
 			f.AddConcern(n.id, "The resource ARN's partition "+quote(arn.partition)+" is not an AWS partition.")
+		case arn.partition != "aws":
+			f.AddConcern(n.id, "The resource ARN is in partition "+quote(arn.partition)+", not the commercial partition \"aws\".")
 		}
 		if arn.account != "" && r.Account != "" && arn.account != r.Account {
 			f.AddConcern(n.account, "The resource ARN names account "+quote(arn.account)+" but the payload says "+quote(r.Account)+".")
@@ -146,8 +156,11 @@ func (p *parser) mapResource(f *remediate.Finding, in *resourceIn, n resourceFie
 			f.AddConcern(n.id, "The resource ARN names an object inside a bucket, not the bucket itself.")
 		}
 	}
-	if strings.Contains(id, "##") {
+	switch {
+	case strings.Contains(id, "##"):
 		f.AddConcern(n.id, "The resource id is composite and names a sub-resource, not the resource to change.")
+	case aws && r.ARN == "" && !isBareID(id):
+		f.AddConcern(n.id, "The resource id "+quote(id)+" is neither an ARN nor a bare AWS identifier, so which resource it names is unclear.")
 	}
 
 	return p.mapTags(f, in.tags, n.tags, topTags)
@@ -253,6 +266,25 @@ func childField(field, key string) string {
 		}
 	}
 	return field + "." + key
+}
+
+// isPartition reports whether p is, exactly, an AWS partition Remedy
+// knows.
+func isPartition(p string) bool {
+	return p == "aws" || p == "aws-cn" || p == "aws-us-gov"
+}
+
+// isBareID reports whether s looks like a bare AWS identifier (a bucket
+// name, sg-…, a key id): letters, digits and . _ - only. A path, a URL
+// (s3://bucket) or an object key (bucket/key) is not one.
+func isBareID(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // arnParts are the fields of arn:partition:service:region:account:resource.

@@ -634,3 +634,67 @@ func TestValidators(t *testing.T) {
 		t.Errorf("cutUTF8 split a rune: %q", got)
 	}
 }
+
+// TestParseResourceIDShape holds an AWS resource id to the shapes the
+// remediators can read: a lower-case ARN in a known partition, or a bare
+// identifier. A wildcard or an upper-case "ARN:" is rejected; an object
+// key, a URL or another partition is a concern, so review.
+func TestParseResourceIDShape(t *testing.T) {
+	base := sample(t, "default.json")
+	const arnID = `"arn:aws:s3:::payments-exports"`
+	withID := func(id string) string { return edit(t, base, arnID, `"`+id+`"`) }
+	type result struct {
+		Rejected string   // the rejected field, or ""
+		Concerns []string // the concern fields
+		Cloud    string
+	}
+	tests := []struct {
+		name string
+		body string
+		want result
+	}{
+		{"ARN", base, result{Cloud: "AWS"}},
+		{"bare bucket name", withID("payments-exports"), result{Cloud: "AWS"}},
+		{"bare security group id", withID("sg-0123456789abcdef0"), result{Cloud: "AWS"}},
+		{"object key", withID("payments-exports/reports/q3.csv"), result{Concerns: []string{"resource.id"}, Cloud: "AWS"}},
+		{"bucket and page", withID("www-example-com/index.html"), result{Concerns: []string{"resource.id"}, Cloud: "AWS"}},
+		{"s3 URL", withID("s3://other-bucket"), result{Concerns: []string{"resource.id"}, Cloud: "AWS"}},
+		{"alias", withID("alias/my-key"), result{Concerns: []string{"resource.id"}, Cloud: "AWS"}},
+		{"upper-case ARN prefix", withID("ARN:aws:s3:::other-bucket"), result{Rejected: "resource.id"}},
+		{"mixed-case ARN prefix", withID("Arn:aws:s3:::other-bucket"), result{Rejected: "resource.id"}},
+		{"wildcard ARN", withID("arn:aws:s3:::*"), result{Rejected: "resource.id"}},
+		{"wildcard in bucket name", withID("payments-*"), result{Rejected: "resource.id"}},
+		{"single-character wildcard", withID("arn:aws:s3:::payments-export?"), result{Rejected: "resource.id"}},
+		{"China partition", withID("arn:aws-cn:s3:::victim"), result{Concerns: []string{"resource.id"}, Cloud: "AWS"}},
+		{"GovCloud partition", withID("arn:aws-us-gov:s3:::victim"), result{Concerns: []string{"resource.id"}, Cloud: "AWS"}},
+		{"partition with aws prefix", withID("arn:aws-evil:s3:::victim"), result{Concerns: []string{"resource.id"}, Cloud: "AWS"}},
+		{"partition upper case", withID("arn:AWS:s3:::victim"), result{Concerns: []string{"resource.id"}, Cloud: "AWS"}},
+		// Without a cloud platform only a known partition makes the
+		// resource AWS, so its account is held to 12 digits.
+		{"no cloud, aws-prefixed partition", edit(t, edit(t, withID("arn:awsx:s3:::victim"), `"cloudPlatform": "aws",`, ``), `"111111111111"`, `"acct-1"`),
+			result{Concerns: []string{"resource.cloudPlatform", "resource.id"}}},
+		{"no cloud, China partition", edit(t, edit(t, withID("arn:aws-cn:s3:::victim"), `"cloudPlatform": "aws",`, ``), `"111111111111"`, `"acct-1"`),
+			result{Rejected: "resource.subscriptionId"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got result
+			f, err := Parse([]byte(tt.body))
+			var rej *remediate.RejectError
+			switch {
+			case errors.As(err, &rej):
+				got.Rejected = rej.Field
+			case err != nil:
+				t.Fatalf("Parse: %v", err)
+			default:
+				for _, c := range f.Concerns {
+					got.Concerns = append(got.Concerns, c.Field)
+				}
+				got.Cloud = f.Resource.Cloud
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("Parse mismatch (-want +got):\n%s\nerror: %v", diff, err)
+			}
+		})
+	}
+}
