@@ -76,8 +76,22 @@
 // never set: top-level environment and owner go to Finding.Declared for
 // an enricher to weigh, and a payload cannot grant itself an exception.
 // Revision is the trigger type, a colon and the issue's update time (or
-// creation time) in RFC 3339 UTC; CorrelationID is the SNS MessageId or
-// "wiz:<issue id>:<revision>". Raw holds the Wiz payload's bytes.
+// creation time) in RFC 3339 UTC. The default automation-rule template
+// carries no update time, so two REOPENED events of one issue would share
+// a revision and the second would be taken for a duplicate: when the
+// payload has no update time and came through SNS, the envelope's
+// Timestamp (RFC 3339, or the body is rejected) is appended as
+// "/sns:<time>":
+//
+//	REOPENED:2026-11-02T10:11:12Z/sns:2026-11-05T09:00:00.123Z
+//
+// SNS stamps a message once, so a redelivery of the same message (an SQS
+// retry) keeps its revision, while a new notification gets a new one.
+// CREATED is the exception: an issue is created once, its creation time
+// identifies the event, and a second notification of it stays a
+// duplicate. A raw delivery carries no Timestamp. CorrelationID is the
+// SNS MessageId or "wiz:<issue id>:<revision>". Raw holds the Wiz
+// payload's bytes.
 //
 // A [Parser] is immutable and safe for concurrent use:
 //

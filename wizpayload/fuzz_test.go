@@ -32,6 +32,7 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Add([]byte(`{"id":"x","entitySnapshot":{"providerId":"arn:aws:s3:::b","cloudPlatform":"AWS","subscriptionExternalId":"123456789012","region":"us-east-1"},"sourceRule":{"__typename":"Control","id":"c"},"projects":[{"name":"p"}]}`))
 	f.Add([]byte(`{"Type":"Notification","MessageId":"m","Message":"{\"issue\":{\"id\":\"i\"},\"resource\":{\"id\":\"r\",\"tags\":\"{\\\"a\\\":\\\"b\\\"}\"}}"}`))
+	f.Add([]byte(`{"Type":"Notification","MessageId":"m","Timestamp":"2026-11-05T09:00:00.123Z","Message":"{\"trigger\":{\"source\":\"ISSUES\",\"type\":\"REOPENED\"},\"issue\":{\"id\":\"i\",\"created\":\"2026-11-02T10:11:12Z\"},\"resource\":{\"id\":\"arn:aws:s3:::b\"}}"}`))
 	p := New(func(o *Options) { o.MaxBodyBytes = 64 << 10 })
 	f.Fuzz(func(t *testing.T, input []byte) {
 		body := bytes.Clone(input)

@@ -192,9 +192,10 @@ func (p *parser) parse(body []byte) (*remediate.Finding, error) {
 	}
 	root := outer.Root()
 	var correlation string
+	var delivered time.Time // the SNS Timestamp, if any
 	var raw []byte
 	if isEnvelope(root) {
-		msg, id, err := envelope(root)
+		msg, id, ts, err := envelope(root)
 		if err != nil {
 			return nil, err
 		}
@@ -207,7 +208,7 @@ func (p *parser) parse(body []byte) (*remediate.Finding, error) {
 		if isEnvelope(root) {
 			return nil, reject("Message", "the SNS Message holds another SNS envelope")
 		}
-		correlation = id
+		correlation, delivered = id, ts
 		raw = []byte(msg)
 	} else {
 		// The outer parse let strings run to the body limit, for an SNS
@@ -222,17 +223,31 @@ func (p *parser) parse(body []byte) (*remediate.Finding, error) {
 	if err := p.mapPayload(root, f); err != nil {
 		return nil, err
 	}
-	finish(f, correlation)
+	finish(f, correlation, delivered)
 	return f, nil
 }
 
 // finish sets the revision (the trigger type, a colon, and the update or
 // else creation time) and, without an SNS MessageId, the correlation id
 // "wiz:<issue id>:<revision>", sharing one allocation.
-func finish(f *remediate.Finding, correlation string) {
+//
+// Without an update time, two events of one issue other than its creation
+// (a second REOPENED) would share a revision, so the second would be
+// taken for a duplicate of the first and never processed: then the SNS
+// Timestamp of the delivery, when there is one, is appended as
+// "/sns:<time>". SNS stamps each message once, so a redelivery of the
+// same message (an SQS retry) keeps its revision. CREATED happens once
+// per issue and its creation time tells it apart: it gets no SNS time, so
+// a second notification of the same creation is still a duplicate.
+func finish(f *remediate.Finding, correlation string, delivered time.Time) {
 	t := f.UpdatedAt
 	if t.IsZero() {
 		t = f.DetectedAt
+		if f.TriggerType == "CREATED" {
+			delivered = time.Time{}
+		}
+	} else {
+		delivered = time.Time{}
 	}
 	var buf [128]byte
 	b := buf[:0]
@@ -246,6 +261,10 @@ func finish(f *remediate.Finding, correlation string) {
 	b = append(b, ':')
 	if !t.IsZero() {
 		b = t.AppendFormat(b, time.RFC3339Nano)
+	}
+	if !delivered.IsZero() {
+		b = append(b, "/sns:"...)
+		b = delivered.AppendFormat(b, time.RFC3339Nano)
 	}
 	s := string(b)
 	f.Revision = s[rev:]
@@ -268,11 +287,11 @@ func isEnvelope(root strictjson.Value) bool {
 	return false
 }
 
-// envelope checks an SNS envelope and returns its Message and MessageId.
-// Only Notification is processed: a SubscriptionConfirmation's URLs are
-// never fetched.
-func envelope(root strictjson.Value) (msg, id string, err error) {
-	var typ, mid, m strictjson.Value
+// envelope checks an SNS envelope and returns its Message, MessageId and
+// Timestamp (zero when absent). Only Notification is processed: a
+// SubscriptionConfirmation's URLs are never fetched.
+func envelope(root strictjson.Value) (msg, id string, ts time.Time, err error) {
+	var typ, mid, m, stamp strictjson.Value
 	for k, v := range root.Members() {
 		switch k {
 		case "Type":
@@ -281,37 +300,42 @@ func envelope(root strictjson.Value) (msg, id string, err error) {
 			mid = v
 		case "Message":
 			m = v
+		case "Timestamp":
+			stamp = v
 		}
 	}
 	t, err := str(typ, "Type")
 	if err != nil {
-		return "", "", err
+		return "", "", time.Time{}, err
 	}
 	switch t {
 	case "Notification":
 	case "":
-		return "", "", reject("Type", "SNS envelope has no Type")
+		return "", "", time.Time{}, reject("Type", "SNS envelope has no Type")
 	default:
-		return "", "", reject("Type", "SNS message type "+quote(t)+" is not processed; only Notification is")
+		return "", "", time.Time{}, reject("Type", "SNS message type "+quote(t)+" is not processed; only Notification is")
 	}
 	id, err = str(mid, "MessageId")
 	if err != nil {
-		return "", "", err
+		return "", "", time.Time{}, err
 	}
 	if id == "" {
-		return "", "", reject("MessageId", "SNS envelope has no MessageId")
+		return "", "", time.Time{}, reject("MessageId", "SNS envelope has no MessageId")
 	}
 	if why := checkToken(id, maxIDBytes); why != "" {
-		return "", "", reject("MessageId", "SNS MessageId "+why)
+		return "", "", time.Time{}, reject("MessageId", "SNS MessageId "+why)
 	}
 	msg, err = str(m, "Message")
 	if err != nil {
-		return "", "", err
+		return "", "", time.Time{}, err
 	}
 	if msg == "" {
-		return "", "", reject("Message", "SNS envelope has no Message")
+		return "", "", time.Time{}, reject("Message", "SNS envelope has no Message")
 	}
-	return msg, id, nil
+	if ts, err = timeField(stamp, "Timestamp"); err != nil {
+		return "", "", time.Time{}, err
+	}
+	return msg, id, ts, nil
 }
 
 // reject returns an error wrapping a *remediate.RejectError.

@@ -698,3 +698,70 @@ func TestParseResourceIDShape(t *testing.T) {
 		})
 	}
 }
+
+// TestParseRevisionSNSTimestamp checks that two REOPENED notifications of
+// one issue without an update time get different revisions (and so
+// different idempotency keys) from their SNS Timestamps, while the same
+// SNS message delivered again keeps its revision.
+func TestParseRevisionSNSTimestamp(t *testing.T) {
+	reopened := edit(t, sample(t, "default.json"), `"type": "Created"`, `"type": "REOPENED"`)
+	updated := edit(t, reopened, `"created": "2026-11-02T10:11:12.345Z",`, `"created": "2026-11-02T10:11:12.345Z", "updated": "2026-11-03T08:00:00Z",`)
+	created := sample(t, "default.json")
+	// sns wraps payload as SNS delivers it: message id and Timestamp.
+	sns := func(payload, id, ts string) string {
+		msg, err := json.Marshal(payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return `{"Type":"Notification","MessageId":"` + id + `","TopicArn":"arn:aws:sns:us-east-1:999999999999:wiz-findings",` +
+			`"Message":` + string(msg) + `,"Timestamp":"` + ts + `"}`
+	}
+	const (
+		first  = "2026-11-05T09:00:00.123Z"
+		second = "2026-11-09T14:30:00.5Z"
+	)
+	tests := []struct {
+		name string
+		body string
+		want string
+	}{
+		{"raw REOPENED", reopened, "REOPENED:2026-11-02T10:11:12.345Z"},
+		{"SNS REOPENED", sns(reopened, "m-1", first), "REOPENED:2026-11-02T10:11:12.345Z/sns:2026-11-05T09:00:00.123Z"},
+		{"SNS REOPENED again, same message", sns(reopened, "m-1", first), "REOPENED:2026-11-02T10:11:12.345Z/sns:2026-11-05T09:00:00.123Z"},
+		{"SNS REOPENED later", sns(reopened, "m-2", second), "REOPENED:2026-11-02T10:11:12.345Z/sns:2026-11-09T14:30:00.5Z"},
+		{"SNS Timestamp with offset", sns(reopened, "m-3", "2026-11-05T10:00:00.123+01:00"), "REOPENED:2026-11-02T10:11:12.345Z/sns:2026-11-05T09:00:00.123Z"},
+		{"SNS without Timestamp", wrapSNS(t, reopened), "REOPENED:2026-11-02T10:11:12.345Z"},
+		{"SNS with update time", sns(updated, "m-4", first), "REOPENED:2026-11-03T08:00:00Z"},
+		{"SNS CREATED", sns(created, "m-5", first), "CREATED:2026-11-02T10:11:12.345Z"},
+	}
+	keys := map[string]string{} // revision -> idempotency key
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, err := Parse([]byte(tt.body))
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			if diff := cmp.Diff(tt.want, f.Revision); diff != "" {
+				t.Errorf("Revision mismatch (-want +got):\n%s", diff)
+			}
+			k := remediate.IdempotencyKey(f, "s3-block-public-access")
+			for rev, other := range keys {
+				if (rev == f.Revision) != (other == k) {
+					t.Errorf("revisions %q and %q: keys equal = %t", rev, f.Revision, other == k)
+				}
+			}
+			keys[f.Revision] = k
+		})
+	}
+
+	for _, bad := range []struct{ name, ts string }{{"not RFC 3339", `"yesterday"`}, {"number", `1762333200`}} {
+		t.Run("Timestamp "+bad.name, func(t *testing.T) {
+			body := strings.Replace(sns(reopened, "m-6", first), `"`+first+`"`, bad.ts, 1)
+			_, err := Parse([]byte(body))
+			var rej *remediate.RejectError
+			if !errors.As(err, &rej) || rej.Field != "Timestamp" {
+				t.Errorf("Parse error = %v, want a rejection of Timestamp", err)
+			}
+		})
+	}
+}
