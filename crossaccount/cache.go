@@ -228,10 +228,12 @@ func New(client AssumeRoleAPI, accounts *Accounts, optFns ...func(*Options)) (*C
 // id of every response with remediate.RecordRequestID.
 //
 // Errors: an account not allowlisted (ErrNotAllowlisted), a region not
-// allowed (ErrRegionNotAllowed), a Spec that no session policy can hold
+// allowed (ErrRegionNotAllowed), a resource ARN (in Resource.ARN or
+// Resource.ID) in another partition than the account's role
+// (ErrWrongPartition), a Spec that no session policy can hold
 // (ErrPolicyTooLarge) and STS's AccessDenied, MalformedPolicyDocument,
 // PackedPolicyTooLarge and RegionDisabledException are permanent; the
-// first three never reach STS, and a permanent STS error is returned
+// first four never reach STS, and a permanent STS error is returned
 // again, without a call, to the session's lookups of the next 30 seconds.
 // Throttling, 5xx and network errors are transient.
 func (c *Cache) Config(ctx context.Context, f *remediate.Finding, s remediate.Spec) (aws.Config, error) {
@@ -247,6 +249,15 @@ func (c *Cache) Config(ctx context.Context, f *remediate.Finding, s remediate.Sp
 	}
 	if a, ok := arnAccount(f.Resource.ARN); ok && a != "" && a != acc.id {
 		return aws.Config{}, remediate.Permanentf("crossaccount: finding %s names account %s but its resource %s belongs to %s", f.ID, acc.id, f.Resource.ARN, a)
+	}
+	// Checked in both modes: a shared session's policy names the
+	// account's partition, but a bucket ARN carries no account, so only
+	// the partition tells an aws-cn bucket from an aws one of that name.
+	for _, id := range [...]string{f.Resource.ARN, f.Resource.ID} {
+		if p, ok := arnPartition(id); ok && p != acc.partition {
+			return aws.Config{}, remediate.Permanent(fmt.Errorf("%w: finding %s names resource %s in partition %q, but account %s is in %q",
+				ErrWrongPartition, f.ID, id, p, acc.id, acc.partition))
+		}
 	}
 	k := entryKey{account: acc.id, action: s.Action}
 	if c.o.Mode == Strict {

@@ -22,6 +22,11 @@
 // or referenced ("env:NAME", "ssm:/name", or any scheme with a Resolver)
 // and resolved once at start-up. An entry without one does not load.
 //
+// A finding whose resource ARN is in another partition (aws-cn,
+// aws-us-gov, ...) than its account's role fails with ErrWrongPartition,
+// also permanent and before any STS call, in both modes: a bucket ARN
+// names no account, so its partition is what ties it to the account.
+//
 // # Sessions
 //
 // Every AssumeRole call sends the ExternalId, a RoleSessionName built by

@@ -11,6 +11,10 @@ var (
 	// ErrRegionNotAllowed: the finding's region is not among the
 	// account's allowed regions, or the finding names none.
 	ErrRegionNotAllowed = errors.New("crossaccount: region not allowed for account")
+	// ErrWrongPartition: the finding's resource ARN is in another
+	// partition (aws-cn, aws-us-gov, ...) than the account's role.
+	// Nothing is sent to STS.
+	ErrWrongPartition = errors.New("crossaccount: resource in another partition than its account")
 	// ErrPolicyTooLarge: the remediator declares more than a session
 	// policy can hold, even at the coarsest resource scope.
 	ErrPolicyTooLarge = errors.New("crossaccount: session policy exceeds 2048 characters")

@@ -389,6 +389,18 @@ func arnAccount(s string) (string, bool) {
 	return "", false
 }
 
+// arnPartition returns the partition field of an ARN: what follows
+// "arn:" up to the next colon. Like arnAccount it runs on every lookup
+// and does not allocate.
+func arnPartition(s string) (string, bool) {
+	rest, ok := strings.CutPrefix(s, "arn:")
+	if !ok {
+		return "", false
+	}
+	p, _, ok := strings.Cut(rest, ":")
+	return p, ok
+}
+
 func (a arn) String() string {
 	return "arn:" + a.partition + ":" + a.service + ":" + a.region + ":" + a.account + ":" + a.resource
 }
