@@ -23,7 +23,8 @@ type Scope struct {
 	// holding "*", means any region.
 	Regions []string
 	// ResourceARN, when set, is the one resource the session is for
-	// (strict mode): actions of its service are allowed on it alone.
+	// (strict mode): actions of its service are allowed on it alone. It
+	// may not hold * or ?, which IAM would read as wildcards.
 	ResourceARN string
 }
 
@@ -104,6 +105,10 @@ func newPolicyBuilder(s remediate.Spec, sc Scope) (*policyBuilder, error) {
 	if sc.ResourceARN != "" {
 		a, ok := parseARN(sc.ResourceARN)
 		switch {
+		case strings.ContainsAny(sc.ResourceARN, "*?"):
+			// IAM reads * and ? in a Resource as wildcards: the policy
+			// would allow every resource the pattern matches.
+			return nil, fmt.Errorf("crossaccount: session policy: resource %q holds a wildcard; it must name one resource", sc.ResourceARN)
 		case !ok:
 			return nil, fmt.Errorf("crossaccount: session policy: resource %q is not an ARN", sc.ResourceARN)
 		case a.partition != b.partition:

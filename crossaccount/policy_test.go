@@ -1,12 +1,14 @@
 package crossaccount
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/remedy-sec/remedy/remediate"
@@ -286,5 +288,52 @@ func TestARNAccount(t *testing.T) {
 		if got != tt.want || ok != tt.ok {
 			t.Errorf("arnAccount(%q) = %q, %v; want %q, %v", tt.in, got, ok, tt.want, tt.ok)
 		}
+	}
+}
+
+// TestSessionPolicyRefusesWildcardResource checks that a resource ARN
+// holding an IAM wildcard never widens a strict session to every resource
+// it matches: SessionPolicy fails, and Config makes no AssumeRole call.
+func TestSessionPolicyRefusesWildcardResource(t *testing.T) {
+	accs, err := LoadAccounts(context.Background(), AccountsConfig{Regions: []string{"*"}, Accounts: []Account{{ID: acct, ExternalID: "ext-1"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		spec remediate.Spec
+		arn  string
+	}{
+		{"every bucket", s3Spec, "arn:aws:s3:::*"},
+		{"bucket prefix", s3Spec, "arn:aws:s3:::payments-*"},
+		{"one-character wildcard", s3Spec, "arn:aws:s3:::payments-export?"},
+		{"every security group", sgSpec, "arn:aws:ec2:us-east-1:" + acct + ":security-group/*"},
+		{"wildcard region", sgSpec, "arn:aws:ec2:*:" + acct + ":security-group/sg-0123456789abcdef0"},
+	}
+	type result struct {
+		Policy    string
+		Permanent bool
+		Calls     int
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			policy, err := SessionPolicy(tt.spec, Scope{Account: acct, Regions: []string{"us-east-1"}, ResourceARN: tt.arn})
+			calls := 0
+			api := AssumeRoleAPIFunc(func(context.Context, *sts.AssumeRoleInput, ...func(*sts.Options)) (*sts.AssumeRoleOutput, error) {
+				calls++
+				return nil, errors.New("unreachable")
+			})
+			c, cerr := New(api, accs, func(o *Options) { o.Mode = Strict })
+			if cerr != nil {
+				t.Fatal(cerr)
+			}
+			f := &remediate.Finding{ID: "f1", Resource: remediate.Resource{ID: tt.arn, ARN: tt.arn, Account: acct, Region: "us-east-1"}}
+			_, cerr = c.Config(context.Background(), f, tt.spec)
+			want := result{Permanent: true}
+			got := result{Policy: policy, Permanent: remediate.IsPermanent(err) && remediate.IsPermanent(cerr), Calls: calls}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("mismatch (-want +got):\n%s\nSessionPolicy error: %v\nConfig error: %v", diff, err, cerr)
+			}
+		})
 	}
 }
