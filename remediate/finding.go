@@ -91,7 +91,8 @@ type Finding struct {
 	// CorrelationID joins every record about this delivery together.
 	CorrelationID string `json:"correlation_id,omitempty"`
 	// Revision distinguishes deliveries of the same finding that should be
-	// processed separately (for Wiz: trigger type and update time).
+	// processed separately (for Wiz: trigger type and update time, or the SNS
+	// delivery time when the payload has no update time).
 	Revision string `json:"revision,omitempty"`
 
 	DetectedAt time.Time `json:"detected_at,omitzero"`
