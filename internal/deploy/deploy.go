@@ -246,7 +246,10 @@ func (c Config) Build(ctx context.Context, auditOut, logOut io.Writer) (*Deploym
 		opts.Idempotency = dynamo.NewIdempotency(db, c.IdempotencyTable)
 	}
 	if c.ReviewTopicARN != "" {
-		opts.Review = snsreview.New(sns.NewFromConfig(awsCfg), c.ReviewTopicARN)
+		opts.Review = snsreview.New(sns.NewFromConfig(awsCfg), c.ReviewTopicARN, func(o *snsreview.Options) {
+			// A message about to be dead-lettered needs a person too.
+			o.Outcomes = []string{string(remediate.OutcomeReview), string(remediate.OutcomeFailed), string(remediate.OutcomeDeadLettered)}
+		})
 	} else {
 		logger.Warn("REMEDY_REVIEW_TOPIC_ARN is not set: review and failed findings are only audited")
 	}

@@ -20,6 +20,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -94,6 +96,10 @@ type Function struct {
 	cmd  *exec.Cmd
 	logs *syncBuffer
 	done chan struct{}
+	api  *http.Server
+
+	mu        sync.Mutex
+	firstNext time.Time // when the runtime first asked for an event: init done
 }
 
 // Start runs bootstrap under the emulator on free 127.0.0.1 ports with
@@ -126,11 +132,44 @@ func start(rie, bootstrap string, env []string) (*Function, error) {
 		return nil, err
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
+	f := &Function{URL: "http://" + addr + "/2015-03-31/functions/function/invocations", done: make(chan struct{})}
+
+	// The emulator's own "Init Duration" only times handing the init to
+	// its sandbox, which is asynchronous. Lambda's init phase ends when
+	// the runtime first asks for an event, so the function talks to the
+	// Runtime API through a proxy that notes when that happens. A wrapper
+	// script points the function at it (the emulator sets
+	// AWS_LAMBDA_RUNTIME_API itself); its exec costs about a millisecond,
+	// which the measured init includes.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("rietest: listen: %w", err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: "127.0.0.1:" + strconv.Itoa(apiPort)})
+	rp.FlushInterval = -1
+	f.api = &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/runtime/invocation/next") {
+			f.mu.Lock()
+			if f.firstNext.IsZero() {
+				f.firstNext = time.Now()
+			}
+			f.mu.Unlock()
+		}
+		rp.ServeHTTP(w, r)
+	})}
+	go func() { _ = f.api.Serve(l) }()
+	wrapper := filepath.Join(filepath.Dir(bootstrap), "rietest-bootstrap")
+	script := "#!/bin/sh\nAWS_LAMBDA_RUNTIME_API=" + l.Addr().String() + " exec " + shellQuote(bootstrap) + "\n"
+	if err := os.WriteFile(wrapper, []byte(script), 0o700); err != nil {
+		f.api.Close()
+		return nil, fmt.Errorf("rietest: %w", err)
+	}
+
 	cmd := exec.Command(rie,
 		"--runtime-interface-emulator-address", addr,
 		"--runtime-api-address", "127.0.0.1:"+strconv.Itoa(apiPort),
 		"--log-level", "error",
-		bootstrap)
+		wrapper)
 	cmd.Dir = filepath.Dir(bootstrap)
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "LAMBDA_TASK_ROOT=" + filepath.Dir(bootstrap)}, env...)
 	logs := &syncBuffer{}
@@ -138,9 +177,10 @@ func start(rie, bootstrap string, env []string) (*Function, error) {
 	// Its own process group, so that Close stops the function too.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
+		f.api.Close()
 		return nil, fmt.Errorf("rietest: start %s: %w", rie, err)
 	}
-	f := &Function{URL: "http://" + addr + "/2015-03-31/functions/function/invocations", cmd: cmd, logs: logs, done: make(chan struct{})}
+	f.cmd, f.logs = cmd, logs
 	go func() { _ = cmd.Wait(); close(f.done) }()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -171,8 +211,10 @@ type Invocation struct {
 	// Wall is the invoke request's round trip as the caller saw it; on a
 	// cold start it includes Init.
 	Wall time.Duration
-	// Init is the init duration the emulator reported, zero when the
-	// function was already initialized.
+	// Init is the function's init phase on a cold start, as Lambda counts
+	// it: from the invoke that started the function to its first request
+	// for an event (everything main does before lambda.Start, and Go's
+	// start-up). Zero when the function was already initialized.
 	Init time.Duration
 	// Duration is the invoke duration the emulator reported.
 	Duration time.Duration
@@ -180,7 +222,7 @@ type Invocation struct {
 	RequestID string
 }
 
-var reportRE = regexp.MustCompile(`REPORT RequestId: (\S+)\t(?:Init Duration: ([0-9.]+) ms\t)?Duration: ([0-9.]+) ms`)
+var reportRE = regexp.MustCompile(`REPORT RequestId: (\S+)\t(?:Init Duration: [0-9.]+ ms\t)?Duration: ([0-9.]+) ms`)
 
 // Invoke sends payload (the event, as JSON) and waits for the handler's
 // response and the emulator's REPORT line.
@@ -191,6 +233,9 @@ func (f *Function) Invoke(ctx context.Context, payload []byte) (Invocation, erro
 		return Invocation{}, err
 	}
 	req.Header.Set("X-Amzn-RequestId", reqID)
+	f.mu.Lock()
+	cold := f.firstNext.IsZero()
+	f.mu.Unlock()
 	start := time.Now()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -202,16 +247,20 @@ func (f *Function) Invoke(ctx context.Context, payload []byte) (Invocation, erro
 	if err != nil {
 		return inv, fmt.Errorf("rietest: read response: %w", err)
 	}
+	if cold {
+		f.mu.Lock()
+		if !f.firstNext.IsZero() {
+			inv.Init = f.firstNext.Sub(start)
+		}
+		f.mu.Unlock()
+	}
 	// The REPORT line is printed just before the response is written.
 	for range 100 {
 		for _, m := range reportRE.FindAllStringSubmatch(f.logs.String(), -1) {
 			if m[1] != reqID {
 				continue
 			}
-			if m[2] != "" {
-				inv.Init = ms(m[2])
-			}
-			inv.Duration = ms(m[3])
+			inv.Duration = ms(m[2])
 			if resp.StatusCode != http.StatusOK {
 				return inv, fmt.Errorf("rietest: invoke: HTTP %d: %s", resp.StatusCode, body)
 			}
@@ -234,6 +283,7 @@ func (f *Function) Logs() string { return f.logs.String() }
 
 // Close stops the emulator and the function.
 func (f *Function) Close() {
+	defer f.api.Close()
 	if f.cmd.Process == nil {
 		return
 	}
@@ -245,6 +295,8 @@ func (f *Function) Close() {
 		<-f.done
 	}
 }
+
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")

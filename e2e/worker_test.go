@@ -1,0 +1,74 @@
+package e2e
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/remedy-sec/remedy/internal/faultproxy"
+	"github.com/remedy-sec/remedy/internal/mototest"
+	"github.com/remedy-sec/remedy/internal/scenario"
+)
+
+// TestWorker runs the same scenario through examples/worker, a separate
+// process reading the queue: the flaky finding fails its first delivery
+// and is applied on the retry; a poison finding fails every delivery, is
+// audited as dead-lettered on its last one (and sent to review) and ends
+// in the dead-letter queue. The worker exits 0 on SIGTERM.
+func TestWorker(t *testing.T) {
+	bin := buildWorker(t)
+	x := newWorld(t, "worker", scenario.Options{MaxReceiveCount: 2})
+	ctx := mototest.Context(t)
+	poison := x.Name + "-poison"
+	if err := x.CreatePublicBucket(ctx, prod, poison); err != nil {
+		t.Fatal(err)
+	}
+	x.bodies = append(x.bodies, x.Payload(scenario.Finding{ID: poison, Account: prod, Bucket: poison, Owner: "payments-team@example.com"}))
+	// AWS_MAX_ATTEMPTS=2: the first delivery's two attempts fail.
+	x.proxy.Add(faultproxy.Rule{Match: faultproxy.PathContains("/" + x.flakyBucket), Status: 503, Code: "SlowDown", Times: 2})
+	x.proxy.Add(faultproxy.Rule{Match: faultproxy.PathContains("/" + poison), Status: 500, Code: "InternalError"})
+
+	if _, err := x.Publish(ctx, x.bodies...); err != nil {
+		t.Fatal(err)
+	}
+	env := append(x.Env(x.proxy.URL), "REMEDY_RETRY_BASE=1s", "REMEDY_CONCURRENCY=4")
+	w := startProcess(t, bin, env)
+
+	// Drained: nothing left in the queue, the poison message in the DLQ.
+	if err := x.WaitDepth(ctx, x.DLQURL, func(v, _ int) bool { return v == 1 }); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.WaitDepth(ctx, x.QueueURL, func(v, f int) bool { return v == 0 && f == 0 }); err != nil {
+		t.Fatal(err)
+	}
+	recs := x.checkOutcomes(t, ctx, []string{poison})
+	for _, r := range recs {
+		switch r.Finding.ID {
+		case x.flaky:
+			if r.Correlation.ReceiveCount != 2 {
+				t.Errorf("flaky finding applied on receive %d, want 2", r.Correlation.ReceiveCount)
+			}
+		case poison:
+			if r.Correlation.ReceiveCount != 2 || !strings.Contains(r.FailureReason, "InternalError") {
+				t.Errorf("dead-lettered record: receive %d, reason %q; want 2 and the injected InternalError", r.Correlation.ReceiveCount, r.FailureReason)
+			}
+		}
+	}
+	x.checkResources(t, ctx)
+	x.checkReviews(t, ctx, poison)
+	x.checkAssumed(t, map[string]int{roleOf(prod): 1, roleOf(staging): 2})
+
+	start := time.Now()
+	if err := w.stop(t, 30*time.Second); err != nil {
+		t.Fatalf("worker after SIGTERM: %v", err)
+	}
+	t.Logf("worker stopped %v after SIGTERM", time.Since(start).Round(time.Millisecond))
+	if !strings.Contains(w.out.String(), `"msg":"worker stopped"`) {
+		t.Errorf("the worker did not log its shutdown")
+	}
+	if lines := strings.Count(w.out.String(), `{"schema":"remedy.audit/v1"`); lines != len(x.bodies)+0 {
+		// One terminal record per message, plus the poison message's
+		// dead-lettered record, minus the poison message's (it has none).
+		t.Errorf("%d audit lines on the worker's stdout, want %d", lines, len(x.bodies))
+	}
+}
