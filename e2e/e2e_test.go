@@ -240,6 +240,16 @@ func buildWorker(t *testing.T) string {
 	return out
 }
 
+// buildRemedy builds the operator CLI.
+func buildRemedy(t *testing.T) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "remedy")
+	if b, err := exec.Command("go", "build", "-o", out, "../cmd/remedy").CombinedOutput(); err != nil {
+		t.Fatalf("build remedy: %v\n%s", err, b)
+	}
+	return out
+}
+
 // process is a running binary with its output captured.
 type process struct {
 	cmd  *exec.Cmd

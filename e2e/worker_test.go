@@ -1,10 +1,14 @@
 package e2e
 
 import (
+	"os"
+	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/remedy-sec/remedy/audit"
 	"github.com/remedy-sec/remedy/internal/faultproxy"
 	"github.com/remedy-sec/remedy/internal/mototest"
 	"github.com/remedy-sec/remedy/internal/scenario"
@@ -14,7 +18,9 @@ import (
 // process reading the queue: the flaky finding fails its first delivery
 // and is applied on the retry; a poison finding fails every delivery, is
 // audited as dead-lettered on its last one (and sent to review) and ends
-// in the dead-letter queue. The worker exits 0 on SIGTERM.
+// in the dead-letter queue, from where `remedy replay` sends it back once
+// the fault is gone, and the worker applies it. The worker exits 0 on
+// SIGTERM.
 func TestWorker(t *testing.T) {
 	bin := buildWorker(t)
 	x := newWorld(t, "worker", scenario.Options{MaxReceiveCount: 2})
@@ -58,6 +64,50 @@ func TestWorker(t *testing.T) {
 	x.checkReviews(t, ctx, poison)
 	x.checkAssumed(t, map[string]int{roleOf(prod): 1, roleOf(staging): 2})
 
+	// The operator looks at the dead-letter queue, sees why, fixes the
+	// cause (the fault goes away) and replays the message.
+	remedy := buildRemedy(t)
+	replay := func(extra ...string) string {
+		t.Helper()
+		args := append([]string{"replay", "--dlq", x.DLQURL, "--to", x.QueueURL, "--endpoint", x.Moto.URL,
+			"--audit-table", x.AuditTable, "--audit-index", scenario.AuditMessageIndex}, extra...)
+		cmd := exec.CommandContext(ctx, remedy, args...)
+		cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID=testing", "AWS_SECRET_ACCESS_KEY=testing", "AWS_REGION="+x.Region)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("remedy %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	out := replay("--dry-run")
+	if !strings.Contains(out, "would-replay") || !strings.Contains(out, poison) || !strings.Contains(out, "InternalError") {
+		t.Errorf("remedy replay --dry-run does not show the poison message with its failure:\n%s", out)
+	}
+	x.proxy.Reset()
+	out = replay()
+	if !strings.Contains(out, "replayed 1/1") {
+		t.Errorf("remedy replay:\n%s", out)
+	}
+	if err := x.WaitDepth(ctx, x.DLQURL, func(v, f int) bool { return v == 0 && f == 0 }); err != nil {
+		t.Fatal(err)
+	}
+	x.want[poison] = "applied"
+	deadline := time.Now().Add(time.Minute)
+	for {
+		recs, err := x.AuditRecords(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if slices.ContainsFunc(recs, func(r audit.Record) bool { return r.Finding.ID == poison && r.Outcome == "applied" }) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	x.checkOutcomes(t, ctx, []string{poison})
+	if ok, err := x.BucketBlocksPublicAccess(ctx, prod, poison); err != nil || !ok {
+		t.Errorf("replayed poison bucket blocks public access: %v, %v; want true", ok, err)
+	}
+
 	start := time.Now()
 	if err := w.stop(t, 30*time.Second); err != nil {
 		t.Fatalf("worker after SIGTERM: %v", err)
@@ -66,9 +116,9 @@ func TestWorker(t *testing.T) {
 	if !strings.Contains(w.out.String(), `"msg":"worker stopped"`) {
 		t.Errorf("the worker did not log its shutdown")
 	}
-	if lines := strings.Count(w.out.String(), `{"schema":"remedy.audit/v1"`); lines != len(x.bodies)+0 {
-		// One terminal record per message, plus the poison message's
-		// dead-lettered record, minus the poison message's (it has none).
-		t.Errorf("%d audit lines on the worker's stdout, want %d", lines, len(x.bodies))
+	// One terminal record per message, plus the poison message's
+	// dead-lettered one.
+	if lines := strings.Count(w.out.String(), `{"schema":"remedy.audit/v1"`); lines != len(x.bodies)+1 {
+		t.Errorf("%d audit lines on the worker's stdout, want %d", lines, len(x.bodies)+1)
 	}
 }
