@@ -12,10 +12,10 @@ BENCHCOUNT  ?= 6
 
 export REMEDY_REQUIRE_MOTO ?= 1
 
-.PHONY: check tools fmt-check vet lint test fuzz example bench demo-local
+.PHONY: check tools fmt-check vet lint test fuzz example bench demo-local cfn-lint demo bench-e2e lambda-zip
 
 ## check: everything CI runs — format, vet, staticcheck, race tests (with moto), a short fuzz run, the example.
-check: tools fmt-check vet lint test fuzz example
+check: tools fmt-check vet lint cfn-lint test fuzz example
 	@echo "make check: all passed"
 
 ## tools: install staticcheck and moto server if they are missing.
@@ -55,3 +55,28 @@ bench:
 ## demo-local: decide and audit the bundled sample findings, no AWS needed.
 demo-local:
 	$(GO) run ./examples/local
+
+## cfn-lint: lint the reference deployment's CloudFormation templates (installs cfn-lint with pip if missing).
+CFN_TEMPLATES := examples/lambda/template.yaml examples/lambda/customer-role.yaml
+cfn-lint:
+	@command -v cfn-lint >/dev/null 2>&1 || { \
+		echo "installing cfn-lint (needs pip and PyPI)"; \
+		$(PYTHON) -m pip install --quiet cfn-lint || { echo "could not install cfn-lint: pip install cfn-lint, then rerun"; exit 1; }; }
+	cfn-lint $(CFN_TEMPLATES)
+
+## demo: the whole pipeline on moto — accounts, misconfigured resources, SNS → SQS → worker → fixes, audit trail.
+demo: tools
+	$(GO) run ./examples/demo
+
+## bench-e2e: end-to-end numbers on moto: CPU per finding, AssumeRole calls, Lambda cold start, binary size, worker throughput and RSS.
+bench-e2e: tools
+	$(GO) test -run='^$$' -bench=. -benchtime=1x -count=1 -timeout=60m -v ./e2e
+
+## lambda-zip: build the Lambda function for provided.al2023 (arm64) into $(LAMBDA_BUILD)/function.zip.
+LAMBDA_BUILD ?= $(or $(TMPDIR),/tmp)/remedy-lambda
+lambda-zip:
+	mkdir -p $(LAMBDA_BUILD)
+	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags='-s -w' -o $(LAMBDA_BUILD)/bootstrap ./examples/lambda
+	cp examples/lambda/policy.yaml examples/lambda/accounts.yaml $(LAMBDA_BUILD)/
+	cd $(LAMBDA_BUILD) && rm -f function.zip && zip -q function.zip bootstrap policy.yaml accounts.yaml
+	@ls -l $(LAMBDA_BUILD)/bootstrap $(LAMBDA_BUILD)/function.zip
