@@ -35,12 +35,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
@@ -183,7 +185,17 @@ type Deployment struct {
 // the DynamoDB audit table when one is configured; logs go to logOut.
 func (c Config) Build(ctx context.Context, auditOut, logOut io.Writer) (*Deployment, error) {
 	logger := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: c.LogLevel}))
-	awsCfg, err := config.LoadDefaultConfig(ctx)
+	// Every AWS call of the process shares one connection pool. The SDK's
+	// default keeps 10 idle connections per host, fewer than the calls in
+	// flight at REMEDY_CONCURRENCY 8 or more (each finding makes several,
+	// besides the receives and deletes), so connections would be closed and
+	// dialled again — a TLS handshake each on AWS.
+	idle := max(32, 4*c.Concurrency)
+	httpClient := awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+		t.MaxIdleConns = max(t.MaxIdleConns, 4*idle)
+		t.MaxIdleConnsPerHost = idle
+	})
+	awsCfg, err := config.LoadDefaultConfig(ctx, config.WithHTTPClient(httpClient))
 	if err != nil {
 		return nil, fmt.Errorf("deploy: load AWS configuration: %w", err)
 	}

@@ -18,6 +18,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -147,6 +148,8 @@ func start(rie, bootstrap string, env []string) (*Function, error) {
 	}
 	rp := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: "127.0.0.1:" + strconv.Itoa(apiPort)})
 	rp.FlushInterval = -1
+	// Close cuts the runtime's long poll for the next event; that is normal.
+	rp.ErrorLog = log.New(io.Discard, "", 0)
 	f.api = &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/runtime/invocation/next") {
 			f.mu.Lock()

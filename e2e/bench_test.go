@@ -1,0 +1,330 @@
+package e2e
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/remedy-sec/remedy/internal/faultproxy"
+	"github.com/remedy-sec/remedy/internal/mototest"
+	"github.com/remedy-sec/remedy/internal/rietest"
+	"github.com/remedy-sec/remedy/internal/scenario"
+)
+
+// The end-to-end benchmarks (make bench-e2e). Each runs its workload
+// once, whatever b.N is, and reports what it measured; run them with
+// -benchtime=1x. Sizes can be changed with REMEDY_BENCH_FINDINGS (the CPU
+// benchmark) and REMEDY_BENCH_WORKER_FINDINGS (the throughput one).
+
+func benchSize(name string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
+		return n
+	}
+	return def
+}
+
+func benchContext(b *testing.B) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Minute)
+	b.Cleanup(cancel)
+	return ctx
+}
+
+// BenchmarkLambdaColdStart starts examples/lambda under the Runtime
+// Interface Emulator several times, each time a fresh process, and
+// invokes it with one public-bucket finding: it reports the init
+// duration (Go start-up plus main building the engine, up to the first
+// request for an event), the time until that first finding was fixed,
+// audited and acknowledged (the cold invoke's round trip, init
+// included), and the binary's size.
+func BenchmarkLambdaColdStart(b *testing.B) {
+	const starts = 7
+	bootstrap := rietest.Build(b, "../examples/lambda")
+	st, err := os.Stat(bootstrap)
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := mototest.Require(b, moto)
+	ctx := benchContext(b)
+	w, err := scenario.New(ctx, srv, b.TempDir(), scenario.Options{Name: "coldstart-" + strings.ToLower(randText(6))})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var bodies [][]byte
+	for i := range starts {
+		name := fmt.Sprintf("%s-%d", w.Name, i)
+		if err := w.CreatePublicBucket(ctx, prod, name); err != nil {
+			b.Fatal(err)
+		}
+		bodies = append(bodies, w.Payload(scenario.Finding{ID: name, Account: prod, Bucket: name, Owner: "payments-team@example.com"}))
+	}
+	if err := w.Enqueue(ctx, bodies...); err != nil {
+		b.Fatal(err)
+	}
+	var inits, firsts []time.Duration
+	b.ResetTimer()
+	for i := range starts {
+		msgs, err := w.Receive(ctx, 1)
+		if err != nil || len(msgs) != 1 {
+			b.Fatalf("receive: %v, %d messages", err, len(msgs))
+		}
+		fn := rietest.Start(b, bootstrap, w.Env(srv.URL))
+		payload, err := json.Marshal(w.SQSEvent(msgs))
+		if err != nil {
+			b.Fatal(err)
+		}
+		inv, err := fn.Invoke(ctx, payload)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var resp events.SQSEventResponse
+		if err := json.Unmarshal(inv.Response, &resp); err != nil || len(resp.BatchItemFailures) != 0 {
+			b.Fatalf("cold start %d: response %s (%v)\n%s", i, inv.Response, err, fn.Logs())
+		}
+		if !strings.Contains(fn.Logs(), `"outcome":"applied"`) {
+			b.Fatalf("cold start %d: the finding was not applied:\n%s", i, fn.Logs())
+		}
+		fn.Close()
+		inits, firsts = append(inits, inv.Init), append(firsts, inv.Wall)
+	}
+	b.StopTimer()
+	slices.Sort(inits)
+	slices.Sort(firsts)
+	b.ReportMetric(ms(inits[len(inits)/2]), "init-ms-p50")
+	b.ReportMetric(ms(inits[len(inits)-1]), "init-ms-max")
+	b.ReportMetric(ms(firsts[len(firsts)/2]), "first-finding-ms-p50")
+	b.ReportMetric(ms(firsts[len(firsts)-1]), "first-finding-ms-max")
+	b.ReportMetric(float64(st.Size())/(1<<20), "binary-MiB")
+	b.Logf("%d cold starts: init %v, first finding done %v (sorted); bootstrap %.1f MiB (stripped, linux/%s)",
+		starts, inits, firsts, float64(st.Size())/(1<<20), goarch())
+}
+
+// BenchmarkWorkerCPUPerFinding queues public-bucket findings for 10
+// accounts, interleaved, and runs examples/worker (a separate process,
+// with the DynamoDB idempotency store and audit sink and the SNS review
+// route) until the queue is empty. It reports the worker process's CPU
+// time (getrusage of that process only: moto and this test are not
+// counted) per remediated finding, with and without the CPU of starting
+// and stopping, and the AssumeRole calls made (one per account expected).
+//
+// Two configurations: "deployment" is the reference deployment (DynamoDB
+// idempotency and audit, SNS review: about eight AWS calls per finding);
+// "engine" keeps idempotency in memory and audits to stdout only, so that
+// a finding costs what Remedy itself needs: the S3 read, write and
+// read-back, and its share of the SQS receives and deletes.
+func BenchmarkWorkerCPUPerFinding(b *testing.B) {
+	n := benchSize("REMEDY_BENCH_FINDINGS", 500)
+	b.Run("deployment", func(b *testing.B) { benchWorker(b, n, 10) })
+	b.Run("engine", func(b *testing.B) { benchWorker(b, n, 10, "REMEDY_AUDIT_TABLE=", "REMEDY_IDEMPOTENCY_TABLE=") })
+}
+
+// BenchmarkWorkerThroughput is the same workload with 10,000 findings: it
+// reports findings per second end to end against moto and the worker's
+// peak resident memory.
+func BenchmarkWorkerThroughput(b *testing.B) {
+	benchWorker(b, benchSize("REMEDY_BENCH_WORKER_FINDINGS", 10_000), 10)
+}
+
+func benchWorker(b *testing.B, findings, accounts int, extraEnv ...string) {
+	bin := buildWorkerFor(b)
+	srv := mototest.Require(b, moto)
+	ctx := benchContext(b)
+	var accts []scenario.Account
+	for i := range accounts {
+		accts = append(accts, scenario.Account{ID: fmt.Sprintf("1000000000%02d", i+1), Environment: "production"})
+	}
+	w, err := scenario.New(ctx, srv, b.TempDir(), scenario.Options{Name: "bench-" + strings.ToLower(randText(6)), Accounts: accts, VisibilityTimeout: 120})
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := faultproxy.Start(srv.URL) // pass-through: it only counts calls
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+
+	setup := time.Now()
+	bodies := make([][]byte, findings)
+	errs := make(chan error, findings)
+	sem := make(chan struct{}, 8)
+	for i := range findings {
+		acct := accts[i%accounts].ID
+		name := fmt.Sprintf("%s-%05d", w.Name, i)
+		bodies[i] = w.Payload(scenario.Finding{ID: name, Account: acct, Bucket: name, Owner: "payments-team@example.com"})
+		sem <- struct{}{}
+		go func() { defer func() { <-sem }(); errs <- w.CreatePublicBucket(ctx, acct, name) }()
+	}
+	for range findings {
+		if err := <-errs; err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := w.Enqueue(ctx, bodies...); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("setup: %d public buckets in %d accounts and %d queued findings in %v", findings, accounts, findings, time.Since(setup).Round(time.Millisecond))
+
+	env := append(append(w.Env(p.URL), "REMEDY_CONCURRENCY=16", "REMEDY_LOG_LEVEL=warn"), extraEnv...)
+	b.ResetTimer()
+	start := time.Now()
+	cmd, done := startBench(b, bin, env)
+	lastLog := time.Now()
+	for {
+		v, f, err := w.Depth(ctx, w.QueueURL)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if v == 0 && f == 0 {
+			break
+		}
+		if time.Since(lastLog) > 10*time.Second {
+			b.Logf("%v: %d queued, %d in flight", time.Since(start).Round(time.Second), v, f)
+			lastLog = time.Now()
+		}
+		select {
+		case <-done:
+			b.Fatalf("the worker exited early: %v", cmd.ProcessState)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	elapsed := time.Since(start)
+	mem := procStatus(cmd.Process.Pid, "VmHWM", "RssAnon", "RssFile")
+	ru := stopBench(b, cmd, done)
+	b.StopTimer()
+	calls := p.Counts()
+	var ops []string
+	for op, n := range calls {
+		if strings.HasPrefix(op, "GET /") || strings.HasPrefix(op, "PUT /") {
+			calls[op[:3]+" bucket"] += n
+			delete(calls, op)
+		}
+	}
+	for op, n := range calls {
+		ops = append(ops, fmt.Sprintf("%s=%d", op, n))
+	}
+	slices.Sort(ops)
+	b.Logf("AWS calls: %s", strings.Join(ops, " "))
+
+	if len(extraEnv) == 0 {
+		recs, err := w.AuditRecords(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		applied := 0
+		for _, r := range recs {
+			if r.Outcome == "applied" {
+				applied++
+			}
+		}
+		if applied != findings {
+			b.Fatalf("%d applied audit records, want %d", applied, findings)
+		}
+	}
+	// Spot-check the fixes in the accounts.
+	for i := 0; i < findings; i += max(1, findings/20) {
+		name := fmt.Sprintf("%s-%05d", w.Name, i)
+		if ok, err := w.BucketBlocksPublicAccess(ctx, accts[i%accounts].ID, name); err != nil || !ok {
+			b.Fatalf("bucket %s: blocks public access %v, %v", name, ok, err)
+		}
+	}
+	// The CPU of a worker that starts, finds the queue empty and stops.
+	bcmd, bdone := startBenchReady(b, bin, env)
+	base := stopBench(b, bcmd, bdone)
+
+	cpu := cpuOf(ru)
+	net := cpu - cpuOf(base)
+	b.ReportMetric(ms(cpu)/float64(findings), "cpu-ms/finding")
+	b.ReportMetric(ms(net)/float64(findings), "net-cpu-ms/finding")
+	b.ReportMetric(float64(p.Calls("AssumeRole")), "assume-role-calls")
+	b.ReportMetric(float64(findings)/elapsed.Seconds(), "findings/s")
+	b.ReportMetric(float64(ru.Maxrss)/1024, "peak-rss-MiB")
+	b.Logf("%d findings, %d accounts interleaved: drained in %v (%.0f findings/s); worker CPU %v (%.3f ms/finding; %.3f ms without start-up %v); %d AssumeRole calls; peak RSS %.1f MiB (at the end: %s)",
+		findings, accounts, elapsed.Round(time.Millisecond), float64(findings)/elapsed.Seconds(),
+		cpu.Round(time.Millisecond), ms(cpu)/float64(findings), ms(net)/float64(findings), cpuOf(base).Round(time.Millisecond),
+		p.Calls("AssumeRole"), float64(ru.Maxrss)/1024, mem)
+}
+
+func buildWorkerFor(b *testing.B) string {
+	b.Helper()
+	out := b.TempDir() + "/remedy-worker"
+	if o, err := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", out, "../examples/worker").CombinedOutput(); err != nil {
+		b.Fatalf("build worker: %v\n%s", err, o)
+	}
+	return out
+}
+
+func startBench(b *testing.B, bin string, env []string) (*exec.Cmd, chan struct{}) {
+	b.Helper()
+	cmd := exec.Command(bin)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, env...)
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	b.Cleanup(func() { _ = cmd.Process.Kill(); <-done })
+	return cmd, done
+}
+
+// startBenchReady starts the worker and waits until it has built its
+// engine and polled once.
+func startBenchReady(b *testing.B, bin string, env []string) (*exec.Cmd, chan struct{}) {
+	b.Helper()
+	cmd, done := startBench(b, bin, env)
+	time.Sleep(2 * time.Second)
+	return cmd, done
+}
+
+func stopBench(b *testing.B, cmd *exec.Cmd, done chan struct{}) *syscall.Rusage {
+	b.Helper()
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		b.Fatal("the worker did not exit within 30s of SIGTERM")
+	}
+	if !cmd.ProcessState.Success() {
+		b.Fatalf("worker: %v", cmd.ProcessState)
+	}
+	return cmd.ProcessState.SysUsage().(*syscall.Rusage)
+}
+
+// procStatus returns the named fields of /proc/PID/status.
+func procStatus(pid int, fields ...string) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return err.Error()
+	}
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		k, v, _ := strings.Cut(l, ":")
+		if slices.Contains(fields, k) {
+			out = append(out, k+" "+strings.Join(strings.Fields(v), " "))
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+func cpuOf(ru *syscall.Rusage) time.Duration {
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func randText(n int) string { return rand.Text()[:n] }
+
+func goarch() string { return runtime.GOARCH }
