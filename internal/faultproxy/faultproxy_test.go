@@ -1,0 +1,73 @@
+package faultproxy_test
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/remedy-sec/remedy/internal/faultproxy"
+)
+
+// TestProxy: calls are forwarded, counted by operation, and the first
+// matching rule answers with its fault the number of times it allows.
+func TestProxy(t *testing.T) {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "ok "+r.URL.Path)
+	}))
+	defer backend.Close()
+	p, err := faultproxy.Start(backend.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	p.Record("AssumeRole")
+	p.Add(faultproxy.Rule{Match: faultproxy.PathContains("/flaky"), Status: 503, Code: "SlowDown", Times: 2})
+	p.Add(faultproxy.Rule{Match: faultproxy.Operation("AssumeRole"), Delay: 50 * time.Millisecond})
+
+	get := func(path string) (int, string) {
+		t.Helper()
+		resp, err := http.Get(p.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for i, want := range []int{503, 503, 200} {
+		code, body := get("/flaky-bucket")
+		if code != want {
+			t.Errorf("call %d to /flaky-bucket: %d %s, want %d", i+1, code, body, want)
+		}
+		if code == 503 && !strings.Contains(body, "<Code>SlowDown</Code>") {
+			t.Errorf("fault body %q is not an S3 error", body)
+		}
+	}
+	if code, body := get("/other"); code != 200 || body != "ok /other" {
+		t.Errorf("/other: %d %q", code, body)
+	}
+	start := time.Now()
+	resp, err := http.Post(p.URL+"/", "application/x-www-form-urlencoded", strings.NewReader("Action=AssumeRole&RoleArn=r"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if d := time.Since(start); d < 50*time.Millisecond {
+		t.Errorf("AssumeRole answered after %v, want the 50ms delay", d)
+	}
+	if got := p.Calls("GET /flaky-bucket"); got != 3 {
+		t.Errorf("counted %d calls to /flaky-bucket, want 3", got)
+	}
+	if got := p.Faults("GET /flaky-bucket"); got != 2 {
+		t.Errorf("counted %d faults, want 2", got)
+	}
+	if rec := p.Recorded("AssumeRole"); len(rec) != 1 || !strings.Contains(string(rec[0].Body), "RoleArn=r") {
+		t.Errorf("recorded AssumeRole calls: %+v", rec)
+	}
+	if _, err := faultproxy.Start("http://10.0.0.1:80"); err == nil {
+		t.Error("Start accepted a target off the loopback interface")
+	}
+}
