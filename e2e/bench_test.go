@@ -138,7 +138,7 @@ func BenchmarkWorkerThroughput(b *testing.B) {
 }
 
 func benchWorker(b *testing.B, findings, accounts int, extraEnv ...string) {
-	bin := buildWorkerFor(b)
+	bin := buildWorker(b)
 	srv := mototest.Require(b, moto)
 	ctx := benchContext(b)
 	var accts []scenario.Account
@@ -254,15 +254,6 @@ func benchWorker(b *testing.B, findings, accounts int, extraEnv ...string) {
 		findings, accounts, elapsed.Round(time.Millisecond), float64(findings)/elapsed.Seconds(),
 		cpu.Round(time.Millisecond), ms(cpu)/float64(findings), ms(net)/float64(findings), cpuOf(base).Round(time.Millisecond),
 		p.Calls("AssumeRole"), float64(ru.Maxrss)/1024, mem)
-}
-
-func buildWorkerFor(b *testing.B) string {
-	b.Helper()
-	out := b.TempDir() + "/remedy-worker"
-	if o, err := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", out, "../examples/worker").CombinedOutput(); err != nil {
-		b.Fatalf("build worker: %v\n%s", err, o)
-	}
-	return out
 }
 
 func startBench(b *testing.B, bin string, env []string) (*exec.Cmd, chan struct{}) {

@@ -25,6 +25,7 @@ import (
 	"github.com/remedy-sec/remedy/audit"
 	"github.com/remedy-sec/remedy/internal/faultproxy"
 	"github.com/remedy-sec/remedy/internal/mototest"
+	"github.com/remedy-sec/remedy/internal/rietest"
 	"github.com/remedy-sec/remedy/internal/scenario"
 	"github.com/remedy-sec/remedy/remediate"
 )
@@ -230,25 +231,13 @@ func (x *world) checkReviews(t *testing.T, ctx context.Context, extra ...string)
 	}
 }
 
-// buildWorker builds examples/worker once per test.
-func buildWorker(t *testing.T) string {
-	t.Helper()
-	out := filepath.Join(t.TempDir(), "remedy-worker")
-	if b, err := exec.Command("go", "build", "-trimpath", "-o", out, "../examples/worker").CombinedOutput(); err != nil {
-		t.Fatalf("build worker: %v\n%s", err, b)
-	}
-	return out
-}
+// buildWorker builds examples/worker. Every binary of these tests is
+// built with rietest.Build's flags, so the packages they share compile
+// once.
+func buildWorker(t testing.TB) string { return rietest.Build(t, "../examples/worker") }
 
 // buildRemedy builds the operator CLI.
-func buildRemedy(t *testing.T) string {
-	t.Helper()
-	out := filepath.Join(t.TempDir(), "remedy")
-	if b, err := exec.Command("go", "build", "-o", out, "../cmd/remedy").CombinedOutput(); err != nil {
-		t.Fatalf("build remedy: %v\n%s", err, b)
-	}
-	return out
-}
+func buildRemedy(t testing.TB) string { return rietest.Build(t, "../cmd/remedy") }
 
 // process is a running binary with its output captured.
 type process struct {

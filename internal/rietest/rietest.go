@@ -78,7 +78,8 @@ func findOrInstall() (string, error) {
 // Build compiles the main package pkg (a path relative to the test's
 // directory or an import path) as Lambda runs it on provided.al2023 —
 // static, stripped, without the legacy RPC mode — into a file named
-// bootstrap in a temporary directory, and returns its path.
+// bootstrap in a temporary directory, and returns its path. Other
+// binaries built with it (a worker, a CLI) share its compiled packages.
 func Build(t testing.TB, pkg string) string {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "bootstrap")
