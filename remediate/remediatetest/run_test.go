@@ -153,7 +153,7 @@ func s3Harness(t *testing.T, r remediate.Remediator) remediatetest.Harness {
 		return s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
 	}
 	finding := func(b string) *remediate.Finding {
-		return &remediate.Finding{ID: b, Resource: remediate.Resource{ID: "arn:aws:s3:::" + b, ARN: "arn:aws:s3:::" + b, Name: b}}
+		return &remediate.Finding{ID: b, Resource: remediate.Resource{ID: "arn:aws:s3:::" + b, ARN: "arn:aws:s3:::" + b, Name: b, Account: mototest.DefaultAccount, Region: "us-east-1"}}
 	}
 	return remediatetest.Harness{
 		Remediator: r,
