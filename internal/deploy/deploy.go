@@ -63,20 +63,34 @@ import (
 	"github.com/remedy-sec/remedy/wizpayload"
 )
 
-// Config is the deployment's configuration, as read by FromEnv.
+// Config is the deployment's configuration, as read by FromEnv; the
+// package documentation lists the variable behind each field.
 type Config struct {
-	PolicyFile, AccountsFile     string
-	Mode                         remediate.Mode
-	ReviewTopicARN               string
+	// PolicyFile and AccountsFile are the policy and account registry.
+	PolicyFile, AccountsFile string
+	// Mode is DryRun unless the environment says otherwise.
+	Mode remediate.Mode
+	// ReviewTopicARN is the review route; empty means audit only.
+	ReviewTopicARN string
+	// AuditTable and IdempotencyTable are DynamoDB tables; empty means
+	// stdout only and in-memory idempotency.
 	AuditTable, IdempotencyTable string
-	MaxReceiveCount              int
-	SessionMode                  crossaccount.Mode
-	STSRegion                    string
-	PathStyleS3                  bool
-	Concurrency                  int
-	QueueURL                     string
-	RetryBase                    time.Duration
-	LogLevel                     slog.Level
+	// MaxReceiveCount is the queue's redrive maxReceiveCount (0: unknown).
+	MaxReceiveCount int
+	// SessionMode is shared or strict STS sessions.
+	SessionMode crossaccount.Mode
+	// STSRegion is the region of the STS endpoint; empty means AWS_REGION.
+	STSRegion string
+	// PathStyleS3 addresses buckets by path, for emulators.
+	PathStyleS3 bool
+	// Concurrency bounds the findings processed at once.
+	Concurrency int
+	// QueueURL is the queue a worker reads.
+	QueueURL string
+	// RetryBase is the worker's first retry back-off.
+	RetryBase time.Duration
+	// LogLevel filters the JSON logs.
+	LogLevel slog.Level
 }
 
 // FromEnv reads the configuration from getenv (usually os.Getenv). Every

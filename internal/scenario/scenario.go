@@ -90,17 +90,25 @@ const AuditMessageIndex = "by-message-id"
 
 // World is a scenario built on a moto server.
 type World struct {
+	// Name prefixes every queue, topic and table; Region holds them.
 	Name, Region string
-	Accounts     []Account
+	// Accounts are the customer accounts, each with its remediation role.
+	Accounts []Account
 	// Platform is the platform account's configuration (moto's default
 	// account), talking to moto directly.
 	Platform aws.Config
-	Moto     *mototest.Server
+	// Moto is the server everything lives on.
+	Moto *mototest.Server
 
+	// TopicARN is where findings are published; it fans out to the queue
+	// at QueueURL (QueueARN), whose dead-letter queue is DLQURL.
 	TopicARN, QueueURL, QueueARN, DLQURL string
-	ReviewTopicARN, ReviewQueueURL       string
-	AuditTable, IdempotencyTable         string
-	MaxReceiveCount                      int
+	// ReviewTopicARN is the review route, read through ReviewQueueURL.
+	ReviewTopicARN, ReviewQueueURL string
+	// AuditTable and IdempotencyTable are the engine's DynamoDB tables.
+	AuditTable, IdempotencyTable string
+	// MaxReceiveCount is the queue's redrive maxReceiveCount.
+	MaxReceiveCount int
 	// PolicyFile and AccountsFile are the files the engine reads.
 	PolicyFile, AccountsFile string
 
