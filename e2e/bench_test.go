@@ -100,6 +100,7 @@ func BenchmarkLambdaColdStart(b *testing.B) {
 		inits, firsts = append(inits, inv.Init), append(firsts, inv.Wall)
 	}
 	b.StopTimer()
+	b.Logf("in order: init %v, first finding %v", inits, firsts)
 	slices.Sort(inits)
 	slices.Sort(firsts)
 	b.ReportMetric(ms(inits[len(inits)/2]), "init-ms-p50")
