@@ -69,6 +69,7 @@ demo: tools
 	$(GO) run ./examples/demo
 
 ## bench-e2e: end-to-end numbers on moto: CPU per finding, AssumeRole calls, Lambda cold start, binary size, worker throughput and RSS.
+## About 30 minutes, most of it moto serving 10,000 findings; REMEDY_BENCH_WORKER_FINDINGS=1000 for a quick run.
 bench-e2e: tools
 	$(GO) test -run='^$$' -bench=. -benchtime=1x -count=1 -timeout=60m -v ./e2e
 
