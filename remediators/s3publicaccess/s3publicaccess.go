@@ -15,6 +15,7 @@ import (
 	"github.com/remedy-sec/remedy/remediate"
 	"github.com/remedy-sec/remedy/remediators/internal/evidence"
 	"github.com/remedy-sec/remedy/remediators/internal/resource"
+	"github.com/remedy-sec/remedy/remediators/internal/s3client"
 )
 
 // Action is the remediator's action name.
@@ -221,10 +222,7 @@ func (r *Remediator) Rollback(ctx context.Context, t remediate.Target, rollback 
 }
 
 func (r *Remediator) client(t remediate.Target) *s3.Client {
-	fns := make([]func(*s3.Options), 0, 1+len(r.opts.ClientOptions))
-	fns = append(fns, func(o *s3.Options) { o.UsePathStyle = r.opts.UsePathStyle })
-	fns = append(fns, r.opts.ClientOptions...)
-	return s3.NewFromConfig(t.AWS, fns...)
+	return s3client.New(t.AWS, r.opts.UsePathStyle, r.opts.ClientOptions)
 }
 
 func (r *Remediator) read(ctx context.Context, c *s3.Client, bucket, owner string) (State, error) {

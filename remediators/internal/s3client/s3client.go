@@ -1,0 +1,18 @@
+// Package s3client builds the S3 client the S3 remediators share, so that
+// path-style addressing and caller options are applied in one place.
+package s3client
+
+import (
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+)
+
+// New returns an S3 client for cfg. pathStyle addresses buckets as
+// ENDPOINT/BUCKET, as emulators such as moto need; extra options are
+// applied after it.
+func New(cfg aws.Config, pathStyle bool, extra []func(*s3.Options)) *s3.Client {
+	fns := make([]func(*s3.Options), 0, 1+len(extra))
+	fns = append(fns, func(o *s3.Options) { o.UsePathStyle = pathStyle })
+	fns = append(fns, extra...)
+	return s3.NewFromConfig(cfg, fns...)
+}
