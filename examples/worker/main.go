@@ -7,6 +7,19 @@
 //
 //	REMEDY_QUEUE_URL=https://sqs.eu-west-1.amazonaws.com/123456789012/remedy-findings \
 //	REMEDY_MODE=apply go run ./examples/worker
+//
+// # Running the worker on ECS or Kubernetes
+//
+// Dockerfile builds a static image that runs as a non-root user and holds
+// the worker with examples/lambda's policy and account registry. ecs.yaml
+// runs it as an ECS Fargate service, kubernetes.yaml as a Deployment with
+// an IRSA ServiceAccount; both read the queue and write to the tables and
+// review topic of the examples/lambda/template.yaml stack. Customer
+// accounts must trust the worker's role: deploy customer-role.yaml with
+// PlatformRoleName set to its name (remedy-worker in ecs.yaml). Both
+// manifests leave 45 s between SIGTERM and SIGKILL, more than the 20 s
+// drain; manifests_test.go checks that, and that they set only variables
+// the worker reads.
 package main
 
 import (
