@@ -133,8 +133,8 @@ func BenchmarkLambdaColdStart(b *testing.B) {
 // read-back, and its share of the SQS receives and deletes.
 func BenchmarkWorkerCPUPerFinding(b *testing.B) {
 	n := benchSize("REMEDY_BENCH_FINDINGS", 500)
-	b.Run("deployment", func(b *testing.B) { benchWorker(b, n, 10) })
-	b.Run("engine", func(b *testing.B) { benchWorker(b, n, 10, "REMEDY_AUDIT_TABLE=", "REMEDY_IDEMPOTENCY_TABLE=") })
+	b.Run("deployment", func(b *testing.B) { benchWorker(b, workerBench{findings: n, accounts: 10, deployment: true}) })
+	b.Run("engine", func(b *testing.B) { benchWorker(b, workerBench{findings: n, accounts: 10}) })
 }
 
 // BenchmarkWorkerThroughput is the same workload with 10,000 findings: it
@@ -146,14 +146,46 @@ func BenchmarkWorkerCPUPerFinding(b *testing.B) {
 // which takes about three times as long.
 func BenchmarkWorkerThroughput(b *testing.B) {
 	n := benchSize("REMEDY_BENCH_WORKER_FINDINGS", 10_000)
-	if os.Getenv("REMEDY_BENCH_WORKER_CONFIG") == "deployment" {
-		benchWorker(b, n, 10)
-		return
-	}
-	benchWorker(b, n, 10, "REMEDY_AUDIT_TABLE=", "REMEDY_IDEMPOTENCY_TABLE=")
+	benchWorker(b, workerBench{findings: n, accounts: 10, deployment: os.Getenv("REMEDY_BENCH_WORKER_CONFIG") == "deployment"})
 }
 
-func benchWorker(b *testing.B, findings, accounts int, extraEnv ...string) {
+// BenchmarkWorkerLatency puts the fault-injecting proxy in front of moto,
+// adding 50 ms to every AWS call the worker makes (STS, S3, SQS), and
+// runs the engine configuration at concurrency C. A finding then takes
+// at least latency = 50 ms × its serial AWS calls (S3 read, write,
+// read-back: 150 ms), so a worker that keeps its C slots busy drains
+// C/latency findings per second; the benchmark reports the throughput and
+// its ratio to that ideal (target: at least 0.8). REMEDY_BENCH_LATENCY_FINDINGS
+// (default 1,000) and REMEDY_BENCH_LATENCY_C (default 16) change the size.
+func BenchmarkWorkerLatency(b *testing.B) {
+	benchWorker(b, workerBench{
+		findings: benchSize("REMEDY_BENCH_LATENCY_FINDINGS", 1000), accounts: 10,
+		concurrency: benchSize("REMEDY_BENCH_LATENCY_C", 16), delay: 50 * time.Millisecond,
+	})
+}
+
+// workerBench is one worker benchmark's workload.
+type workerBench struct {
+	findings, accounts int
+	// deployment runs the reference deployment (DynamoDB idempotency and
+	// audit, SNS review); false keeps idempotency in memory and audits to
+	// stdout only.
+	deployment bool
+	// concurrency is REMEDY_CONCURRENCY; zero is 16.
+	concurrency int
+	// delay is added to every AWS call of the worker by the proxy.
+	delay time.Duration
+}
+
+func benchWorker(b *testing.B, wb workerBench) {
+	findings, accounts := wb.findings, wb.accounts
+	var extraEnv []string
+	if !wb.deployment {
+		extraEnv = []string{"REMEDY_AUDIT_TABLE=", "REMEDY_IDEMPOTENCY_TABLE="}
+	}
+	if wb.concurrency == 0 {
+		wb.concurrency = 16
+	}
 	bin := buildWorker(b)
 	srv := mototest.Require(b, moto)
 	ctx := benchContext(b)
@@ -165,11 +197,14 @@ func benchWorker(b *testing.B, findings, accounts int, extraEnv ...string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	p, err := faultproxy.Start(srv.URL) // pass-through: it only counts calls
+	p, err := faultproxy.Start(srv.URL) // it counts calls, and adds wb.delay to each
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer p.Close()
+	if wb.delay > 0 {
+		p.Add(faultproxy.Rule{Delay: wb.delay})
+	}
 
 	setup := time.Now()
 	bodies := make([][]byte, findings)
@@ -192,7 +227,7 @@ func benchWorker(b *testing.B, findings, accounts int, extraEnv ...string) {
 	// are fed in as the worker drains them, keeping at most feedMax
 	// waiting. The worker always has work: it never sees an empty queue
 	// before the last finding.
-	const feedMax, feedChunk = 600, 200
+	const feedMax, feedChunk = 120, 60
 	fed := min(findings, feedMax)
 	if err := w.Enqueue(ctx, bodies[:fed]...); err != nil {
 		b.Fatal(err)
@@ -200,7 +235,7 @@ func benchWorker(b *testing.B, findings, accounts int, extraEnv ...string) {
 	b.Logf("setup: %d public buckets in %d accounts, %d findings queued (the rest are fed as the queue drains), in %v",
 		findings, accounts, fed, time.Since(setup).Round(time.Millisecond))
 
-	env := append(append(w.Env(p.URL), "REMEDY_CONCURRENCY=16", "REMEDY_LOG_LEVEL=warn"), extraEnv...)
+	env := append(append(w.Env(p.URL), "REMEDY_CONCURRENCY="+strconv.Itoa(wb.concurrency), "REMEDY_LOG_LEVEL=warn"), extraEnv...)
 	b.ResetTimer()
 	start := time.Now()
 	cmd, done := startBench(b, bin, env)
@@ -249,7 +284,7 @@ func benchWorker(b *testing.B, findings, accounts int, extraEnv ...string) {
 	slices.Sort(ops)
 	b.Logf("AWS calls: %s", strings.Join(ops, " "))
 
-	if len(extraEnv) == 0 {
+	if wb.deployment {
 		recs, err := w.AuditRecords(ctx)
 		if err != nil {
 			b.Fatal(err)
@@ -277,6 +312,35 @@ func benchWorker(b *testing.B, findings, accounts int, extraEnv ...string) {
 	base := stopBench(b, bcmd, bdone)
 	b.Logf("an idle worker (engine built, queue empty): %s", idle)
 
+	if wb.delay > 0 {
+		// The S3 calls are a finding's serial path; STS (once per
+		// account) and SQS (batched, overlapped by prefetching) are not.
+		// The latency is the added delay alone; with moto's own answer
+		// time added (measured by the proxy) it is what a finding really
+		// waited for, and the ratio to C over that is how busy the worker
+		// kept its slots.
+		var serial int
+		var moto time.Duration
+		upstream := p.Upstream()
+		for op, n := range p.Counts() {
+			if strings.HasPrefix(op, "GET /") || strings.HasPrefix(op, "PUT /") {
+				serial += n
+				moto += upstream[op]
+			}
+		}
+		latency := wb.delay * time.Duration(serial) / time.Duration(findings)
+		withMoto := latency + moto/time.Duration(findings)
+		got := float64(findings) / elapsed.Seconds()
+		ratio := got / (float64(wb.concurrency) / latency.Seconds())
+		busy := got / (float64(wb.concurrency) / withMoto.Seconds())
+		b.ReportMetric(ms(latency), "latency-ms")
+		b.ReportMetric(ratio, "ratio-to-C/latency")
+		b.ReportMetric(ms(withMoto), "latency-with-moto-ms")
+		b.ReportMetric(busy, "ratio-to-C/latency-with-moto")
+		b.Logf("%v added to every AWS call, C=%d: %.2f serial S3 calls per finding = latency %v; got %.1f findings/s = %.0f%% of C/latency (target at least 80%%); with moto's answer time (%v per finding) the latency is %v and the throughput %.0f%% of C over it",
+			wb.delay, wb.concurrency, float64(serial)/float64(findings), latency.Round(time.Millisecond), got, 100*ratio,
+			(moto / time.Duration(findings)).Round(time.Millisecond), withMoto.Round(time.Millisecond), 100*busy)
+	}
 	cpu := cpuOf(ru)
 	net := cpu - cpuOf(base)
 	b.ReportMetric(ms(cpu)/float64(findings), "cpu-ms/finding")

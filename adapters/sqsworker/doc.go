@@ -18,8 +18,12 @@
 // returned a nil error; a transient error gives it back to the queue.
 //
 //   - Receive: long polls of up to 10 messages (20 s waits by default),
-//     and only as many as there are free processing slots, so a message
-//     never waits in memory while its visibility timeout runs.
+//     and only as many as there are free slots: Concurrency messages are
+//     processed at once and up to Prefetch more (10 by default) wait,
+//     received ahead, so a processing slot that frees up takes the next
+//     message at once instead of after a receive round trip. Waiting
+//     messages are heartbeated like running ones, and released unstarted
+//     at shutdown.
 //   - Heartbeat: while a message is in flight its visibility timeout is
 //     extended (ChangeMessageVisibilityBatch) every HeartbeatInterval, so
 //     a slow remediation is not delivered to a second worker.

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/remedy-sec/remedy/adapters/batch"
+	"github.com/remedy-sec/remedy/audit"
 	"github.com/remedy-sec/remedy/remediate"
 )
 
@@ -34,9 +35,17 @@ var _ API = (*sqs.Client)(nil)
 // Options configure a Worker. Durations sent to SQS are rounded up to
 // whole seconds.
 type Options struct {
-	// Concurrency bounds how many messages are in flight (received and
-	// not yet deleted or given back). Default 8.
+	// Concurrency bounds how many messages are processed at once.
+	// Default 8.
 	Concurrency int
+	// Prefetch is how many received messages may wait for a free
+	// processing slot, so that the next messages are already at hand when
+	// one finishes instead of a receive round trip later. Waiting
+	// messages are heartbeated like running ones. At most Concurrency +
+	// Prefetch messages are in flight (received and not yet deleted or
+	// given back). Default MaxMessages; a negative value turns
+	// prefetching off.
+	Prefetch int
 	// MaxMessages is the most one receive asks for, 1 to 10. Default 10.
 	MaxMessages int
 	// WaitTime is the long-poll wait of one receive, up to 20 s.
@@ -107,6 +116,12 @@ func New(client API, queueURL string, p batch.Processor, optFns ...func(*Options
 	if o.MaxMessages < 1 || o.MaxMessages > 10 {
 		o.MaxMessages = 10
 	}
+	switch {
+	case o.Prefetch == 0:
+		o.Prefetch = o.MaxMessages
+	case o.Prefetch < 0:
+		o.Prefetch = 0
+	}
 	o.WaitTime = min(max(o.WaitTime, 0), 20*time.Second)
 	if o.VisibilityTimeout <= 0 {
 		o.VisibilityTimeout = 60 * time.Second
@@ -172,10 +187,12 @@ func (w *Worker) Run(ctx context.Context) error {
 	defer stopProc()
 
 	del := newDeleter(w, bg)
-	slots := make(chan struct{}, w.o.Concurrency)
+	// slots bounds the messages in flight, g the ones being processed.
+	slots := make(chan struct{}, w.o.Concurrency+w.o.Prefetch)
+	g := &gate{p: w.p, slots: make(chan struct{}, w.o.Concurrency), stop: ctx.Done()}
 	var batches sync.WaitGroup
 	runErr := w.receiveLoop(ctx, func(msgs []types.Message) {
-		batches.Go(func() { w.runBatch(procCtx, bg, msgs, slots, del) })
+		batches.Go(func() { w.runBatch(procCtx, bg, g, msgs, slots, del) })
 	}, slots)
 
 	w.o.Logger.LogAttrs(bg, slog.LevelInfo, "sqsworker: stopping; draining in-flight messages",
@@ -269,6 +286,33 @@ func fatalReceive(err error) bool {
 	return errors.As(err, &qne) || remediate.IsPermanent(remediate.ClassifyAWS(err))
 }
 
+// errNotStarted is the result of a message that was still waiting for a
+// processing slot when Run's context ended.
+var errNotStarted = errors.New("sqsworker: not processed before shutdown")
+
+// gate bounds how many messages are processed at once. A message waiting
+// for a slot when stop closes is not processed.
+type gate struct {
+	p     batch.Processor
+	slots chan struct{}
+	stop  <-chan struct{}
+}
+
+func (g *gate) Process(ctx context.Context, m remediate.Message) (*audit.Record, error) {
+	select {
+	case g.slots <- struct{}{}:
+	case <-g.stop:
+		return nil, errNotStarted
+	}
+	defer func() { <-g.slots }()
+	select {
+	case <-g.stop: // both were ready: shutdown wins
+		return nil, errNotStarted
+	default:
+	}
+	return g.p.Process(ctx, m)
+}
+
 // inflight is one received message until it is deleted or given back.
 type inflight struct {
 	msg      types.Message
@@ -278,7 +322,7 @@ type inflight struct {
 
 // runBatch processes one receive's messages, heartbeating them until
 // each is finished.
-func (w *Worker) runBatch(procCtx, bg context.Context, msgs []types.Message, slots chan struct{}, del *deleter) {
+func (w *Worker) runBatch(procCtx, bg context.Context, p batch.Processor, msgs []types.Message, slots chan struct{}, del *deleter) {
 	b := &batchState{w: w, bg: bg, byID: make(map[string]*inflight, len(msgs))}
 	ms := make([]remediate.Message, len(msgs))
 	now := time.Now()
@@ -292,9 +336,13 @@ func (w *Worker) runBatch(procCtx, bg context.Context, msgs []types.Message, slo
 		b.finish(procCtx, r, del)
 		<-slots
 	}
-	res := batch.Run(procCtx, w.p, ms, func(o *batch.Options) {
+	res := batch.Run(procCtx, p, ms, func(o *batch.Options) {
 		o.Concurrency = len(ms)
 		o.OnResult = func(r batch.Result) {
+			if errors.Is(r.Err, errNotStarted) {
+				finish(r)
+				return
+			}
 			w.stats.processed.Add(1)
 			if r.Err == nil && r.Record == nil {
 				w.stats.duplicates.Add(1)
@@ -344,9 +392,9 @@ func (b *batchState) finish(procCtx context.Context, r batch.Result, del *delete
 	switch {
 	case r.Ack():
 		del.add(m.msg)
-	case procCtx.Err() != nil || errors.Is(r.Err, batch.ErrGroupFailed):
-		// Unfinished at shutdown, or never started behind a failed FIFO
-		// predecessor: give it back at once.
+	case procCtx.Err() != nil || errors.Is(r.Err, errNotStarted) || errors.Is(r.Err, batch.ErrGroupFailed):
+		// Unfinished or not started at shutdown, or never started behind
+		// a failed FIFO predecessor: give it back at once.
 		if w.setVisibility(b.bg, m.msg, 0) {
 			w.stats.released.Add(1)
 		}

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -320,8 +321,8 @@ func TestWorkerHeartbeat(t *testing.T) {
 				return &audit.Record{}, nil
 			})
 			w := sqsworker.New(e.client, url, p, fast, func(o *sqsworker.Options) {
-				// One slot: the worker does not poll while the message is
-				// in flight, so only the other consumer can be given it.
+				// One message in the queue: once the worker has it, only
+				// an expired visibility can give it to the other consumer.
 				o.Concurrency = 1
 				o.VisibilityTimeout = time.Second
 				o.HeartbeatInterval = tt.heartbeat
@@ -413,6 +414,47 @@ func TestWorkerGracefulShutdown(t *testing.T) {
 				t.Errorf("queue holds %d visible and %d in-flight messages, want %d and 0", v, f, tt.wantVisible)
 			}
 		})
+	}
+}
+
+// TestWorkerPrefetch: with one processing slot the worker receives the
+// next messages while the first runs, never processes two at once, and at
+// shutdown gives the waiting ones back unprocessed.
+func TestWorkerPrefetch(t *testing.T) {
+	e := newEnv(t)
+	url := e.queue(false)
+	e.send(url, "a", "b", "c")
+	var running, peak, calls atomic.Int64
+	p := procFunc(func(ctx context.Context, m remediate.Message) (*audit.Record, error) {
+		calls.Add(1)
+		n := running.Add(1)
+		defer running.Add(-1)
+		for {
+			if p := peak.Load(); n <= p || peak.CompareAndSwap(p, n) {
+				break
+			}
+		}
+		time.Sleep(1500 * time.Millisecond)
+		return &audit.Record{}, nil
+	})
+	w := sqsworker.New(e.client, url, p, fast, func(o *sqsworker.Options) {
+		o.Concurrency = 1
+		o.VisibilityTimeout = time.Minute // so only a release makes them visible again
+	})
+	stop := start(t, w)
+	waitFor(t, 10*time.Second, "all three received while the first runs", func() bool { return w.Stats().Received == 3 })
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if peak.Load() != 1 || calls.Load() != 1 {
+		t.Errorf("processed %d messages, at most %d at once; want 1 and 1", calls.Load(), peak.Load())
+	}
+	want := sqsworker.Stats{Received: 3, Processed: 1, Acked: 1, Released: 2}
+	if diff := cmp.Diff(want, w.Stats()); diff != "" {
+		t.Errorf("Stats (-want +got):\n%s", diff)
+	}
+	if v, f := e.counts(url); v != 2 || f != 0 {
+		t.Errorf("queue holds %d visible and %d in-flight messages, want 2 and 0", v, f)
 	}
 }
 

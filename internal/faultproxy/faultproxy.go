@@ -84,6 +84,8 @@ type Proxy struct {
 	rules []*Rule
 	calls map[string]int
 	fault map[string]int
+	// spent is the time the emulator took to answer forwarded calls.
+	spent map[string]time.Duration
 	// record lists the operations whose requests are kept; kept holds them.
 	record map[string]bool
 	kept   map[string][]Request
@@ -102,7 +104,7 @@ func Start(target string) (*Proxy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("faultproxy: listen: %w", err)
 	}
-	p := &Proxy{URL: "http://" + l.Addr().String(), calls: map[string]int{}, fault: map[string]int{}, record: map[string]bool{}, kept: map[string][]Request{}}
+	p := &Proxy{URL: "http://" + l.Addr().String(), calls: map[string]int{}, fault: map[string]int{}, spent: map[string]time.Duration{}, record: map[string]bool{}, kept: map[string][]Request{}}
 	p.rp = httputil.NewSingleHostReverseProxy(u)
 	p.rp.Transport = &http.Transport{MaxIdleConnsPerHost: 256, IdleConnTimeout: 30 * time.Second}
 	// A client that hangs up (a long poll cut short by shutdown) is normal.
@@ -158,6 +160,15 @@ func (p *Proxy) Counts() map[string]int {
 	return maps.Clone(p.calls)
 }
 
+// Upstream returns, for every operation, the total time the emulator
+// took to answer the calls that were forwarded (injected delays not
+// included).
+func (p *Proxy) Upstream() map[string]time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return maps.Clone(p.spent)
+}
+
 // Faults returns how many calls of operation op were answered with an
 // injected error.
 func (p *Proxy) Faults(op string) int {
@@ -209,7 +220,12 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, rule.Status, rule.Code)
 		return
 	}
+	start := time.Now()
 	p.rp.ServeHTTP(w, r)
+	d := time.Since(start)
+	p.mu.Lock()
+	p.spent[req.Operation] += d
+	p.mu.Unlock()
 }
 
 // operation names the AWS operation of a call.
