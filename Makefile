@@ -57,7 +57,7 @@ demo-local:
 	$(GO) run ./examples/local
 
 ## cfn-lint: lint the reference deployment's CloudFormation templates (installs cfn-lint with pip if missing).
-CFN_TEMPLATES := examples/lambda/template.yaml examples/lambda/customer-role.yaml
+CFN_TEMPLATES := examples/lambda/template.yaml examples/lambda/customer-role.yaml examples/worker/ecs.yaml
 cfn-lint:
 	@command -v cfn-lint >/dev/null 2>&1 || { \
 		echo "installing cfn-lint (needs pip and PyPI)"; \
@@ -68,7 +68,8 @@ cfn-lint:
 demo: tools
 	$(GO) run ./examples/demo
 
-## bench-e2e: end-to-end numbers on moto: CPU per finding, AssumeRole calls, Lambda cold start, binary size, worker throughput and RSS.
+## bench-e2e: end-to-end numbers on moto: CPU per finding, AssumeRole calls, Lambda cold start, binary size, worker throughput and RSS,
+## and throughput with 50 ms added to every AWS call (faultproxy).
 ## About 30 minutes, most of it moto serving 10,000 findings; REMEDY_BENCH_WORKER_FINDINGS=1000 for a quick run.
 bench-e2e: tools
 	$(GO) test -run='^$$' -bench=. -benchtime=1x -count=1 -timeout=60m -v ./e2e
