@@ -49,7 +49,7 @@ example:
 
 ## bench: the benchmarks of every package, with allocations (BENCHCOUNT runs each, for benchstat).
 bench:
-	$(GO) test -run='^$$' -bench=. -benchmem -count=$(BENCHCOUNT) -benchtime=$(BENCHTIME) -cpu=1 . ./remediate/... ./wizpayload/... ./eligibility/... ./audit/... ./internal/...
+	$(GO) test -run='^$$' -bench=. -benchmem -count=$(BENCHCOUNT) -benchtime=$(BENCHTIME) -cpu=1 . ./remediate/... ./wizpayload/... ./eligibility/... ./audit/... ./internal/... ./remediators/s3publicaccess
 	$(GO) test -run='^$$' -bench=. -benchmem -count=$(BENCHCOUNT) -benchtime=$(BENCHTIME) ./crossaccount/...
 
 ## demo-local: decide and audit the bundled sample findings, no AWS needed.

@@ -18,7 +18,7 @@ import (
 
 // fakeS3 answers Block Public Access calls with every flag off and
 // records each request as "METHOD expected-bucket-owner".
-func fakeS3(t *testing.T) (aws.Config, func() []string) {
+func fakeS3(t testing.TB) (aws.Config, func() []string) {
 	t.Helper()
 	var mu sync.Mutex
 	var calls []string
