@@ -27,7 +27,8 @@ import (
 // The end-to-end benchmarks (make bench-e2e). Each runs its workload
 // once, whatever b.N is, and reports what it measured; run them with
 // -benchtime=1x. Sizes can be changed with REMEDY_BENCH_FINDINGS (the CPU
-// benchmark) and REMEDY_BENCH_WORKER_FINDINGS (the throughput one).
+// benchmark) and REMEDY_BENCH_WORKER_FINDINGS (the throughput one);
+// REMEDY_BENCH_WORKER_ENV adds variables to the worker's environment.
 
 func benchSize(name string, def int) int {
 	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
@@ -186,6 +187,9 @@ func benchWorker(b *testing.B, wb workerBench) {
 	if wb.concurrency == 0 {
 		wb.concurrency = 16
 	}
+	// REMEDY_BENCH_WORKER_ENV adds variables to the worker's environment
+	// ("GOGC=200 GOMAXPROCS=1"), for experiments.
+	extraEnv = append(extraEnv, strings.Fields(os.Getenv("REMEDY_BENCH_WORKER_ENV"))...)
 	bin := buildWorker(b)
 	srv := mototest.Require(b, moto)
 	ctx := benchContext(b)
