@@ -100,7 +100,7 @@ func NewEngine(o Options, optFns ...func(*Options)) (*Engine, error) {
 	case o.Registry == nil:
 		return nil, errors.New("remediate: NewEngine: Options.Registry is nil; use remediate.NewRegistry(...)")
 	case o.Audit == nil:
-		return nil, errors.New("remediate: NewEngine: Options.Audit is nil; every decision needs an audit sink (audit.NewJSONLines(os.Stdout) at least)")
+		return nil, errors.New("remediate: NewEngine: Options.Audit is nil; every decision needs an audit sink (audit.NewJSONLines(os.Stdout, false) at least)")
 	case o.Credentials == nil && o.Mode != DecideOnly:
 		return nil, fmt.Errorf("remediate: NewEngine: Options.Credentials is nil in %s mode; configure crossaccount.New(...) or use DecideOnly", o.Mode)
 	case o.Mode > DecideOnly:
