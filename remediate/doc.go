@@ -6,6 +6,7 @@
 // The engine runs these stages, each behind an interface so that it can
 // be replaced and tested on its own:
 //
+//	Authenticator  optional: is the body from a trusted sender (package adapters/snsverify)
 //	Parser       body → *Finding            (package wizpayload)
 //	Enricher     environment, owner, exceptions (package eligibility)
 //	IdempotencyStore  one change per delivery (MemoryIdempotency, or DynamoDB)

@@ -45,10 +45,13 @@ func (m Mode) String() string {
 // Options configure an Engine. Parser, Policy, Registry and Audit are
 // required; Credentials is required unless Mode is DecideOnly.
 type Options struct {
-	Parser   Parser
-	Enricher Enricher // optional
-	Policy   Policy
-	Registry *Registry
+	// Authenticator, if set, checks each body before it is parsed; a body
+	// it rejects is audited as rejected with the check "authenticity".
+	Authenticator Authenticator
+	Parser        Parser
+	Enricher      Enricher // optional
+	Policy        Policy
+	Registry      *Registry
 	// Credentials gives remediators access to the finding's account.
 	Credentials CredentialSource
 	// Idempotency deduplicates deliveries. Nil means a MemoryIdempotency
@@ -129,17 +132,30 @@ func NewEngine(o Options, optFns ...func(*Options)) (*Engine, error) {
 
 // Check names the engine itself uses in reasons.
 const (
-	CheckPayload  = "payload"  // the payload was rejected by the parser
-	CheckEnrich   = "enrich"   // enrichment failed permanently
-	CheckPolicy   = "policy"   // the policy failed or returned no verdict
-	CheckRegistry = "registry" // the engine's own pre-action checks
+	CheckAuthenticity = "authenticity" // the Authenticator rejected the body
+	CheckPayload      = "payload"      // the payload was rejected by the parser
+	CheckEnrich       = "enrich"       // enrichment failed permanently
+	CheckPolicy       = "policy"       // the policy failed or returned no verdict
+	CheckRegistry     = "registry"     // the engine's own pre-action checks
 )
 
-// Evaluate parses, enriches and decides one message body, with no side
+// Evaluate authenticates (with Options.Authenticator), parses, enriches
+// and decides one message body, with no side
 // effect: nothing is deduplicated, assumed, changed or audited. A payload
 // the parser rejects yields a nil finding and a Reject decision. The
 // error is non-nil only for a transient failure that a retry may fix.
 func (e *Engine) Evaluate(ctx context.Context, body []byte) (*Finding, Decision, error) {
+	if e.o.Authenticator != nil {
+		if err := e.o.Authenticator.Authenticate(ctx, body); err != nil {
+			var rej *RejectError
+			if !errors.As(err, &rej) {
+				return nil, Decision{}, fmt.Errorf("remediate: authenticate: %w", err)
+			}
+			var d Decision
+			d.Add(CheckAuthenticity, Reject, "%s", err.Error())
+			return nil, d, nil
+		}
+	}
 	f, err := e.o.Parser.Parse(body)
 	if err != nil {
 		var rej *RejectError

@@ -294,6 +294,11 @@ func TestTransientErrorsAreNotAcknowledged(t *testing.T) {
 			r.applyErr = denied()
 			o.Review = audit.SinkFunc(func(context.Context, *audit.Record) error { return errors.New("sns publish failed") })
 		}},
+		{"signing certificate unreachable", func(o *remediate.Options, _ *fakeRemediator) {
+			o.Authenticator = remediate.AuthenticatorFunc(func(context.Context, []byte) error {
+				return errors.New("fetch signing certificate: dial tcp: i/o timeout")
+			})
+		}},
 		{"policy store down", func(o *remediate.Options, _ *fakeRemediator) {
 			o.Policy = remediate.PolicyFunc(func(context.Context, *remediate.Finding) (remediate.Decision, error) {
 				return remediate.Decision{}, errors.New("exception store timeout")
@@ -314,6 +319,43 @@ func TestTransientErrorsAreNotAcknowledged(t *testing.T) {
 				t.Errorf("an audit record was written for a retried message")
 			}
 		})
+	}
+}
+
+// TestAuthenticatorRejects: a body the authenticator rejects is audited
+// as rejected under the check "authenticity", and nothing reads it
+// further: no parse, no plan, no change.
+func TestAuthenticatorRejects(t *testing.T) {
+	var parsed atomic.Int32
+	s := newSetup(t, func(o *remediate.Options, _ *fakeRemediator) {
+		o.Authenticator = remediate.AuthenticatorFunc(func(_ context.Context, body []byte) error {
+			if string(body) == "forged" {
+				return &remediate.RejectError{Field: "Signature", Reason: "does not verify"}
+			}
+			return nil
+		})
+		o.Parser = remediate.ParserFunc(func(body []byte) (*remediate.Finding, error) {
+			parsed.Add(1)
+			return parse(body)
+		})
+	})
+	rec, err := s.engine.Process(context.Background(), remediate.Message{ID: "m1", Body: []byte("forged")})
+	if err != nil {
+		t.Fatalf("Process: %v", err)
+	}
+	if rec.Outcome != string(remediate.OutcomeRejected) || len(rec.Reasons) != 1 || rec.Reasons[0].Check != remediate.CheckAuthenticity {
+		t.Errorf("outcome %q, reasons %+v; want rejected by %q", rec.Outcome, rec.Reasons, remediate.CheckAuthenticity)
+	}
+	if n := parsed.Load(); n != 0 || s.rem.plans.Load() != 0 || s.rem.applies.Load() != 0 {
+		t.Errorf("after the rejection: %d parses, %d plans, %d applies; want none", n, s.rem.plans.Load(), s.rem.applies.Load())
+	}
+	if s.audit.len() != 1 {
+		t.Errorf("%d audit records, want 1", s.audit.len())
+	}
+	// The control: an authentic body goes on to be fixed.
+	rec, err = s.engine.Process(context.Background(), remediate.Message{ID: "m2", Body: []byte("f2")})
+	if err != nil || rec.Outcome != string(remediate.OutcomeApplied) {
+		t.Errorf("authentic body: outcome %v, %v; want applied", rec, err)
 	}
 }
 

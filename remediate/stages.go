@@ -21,6 +21,23 @@ type Message struct {
 	ReceivedAt time.Time
 }
 
+// Authenticator checks, before anything reads a message body, that it
+// comes from a trusted sender — for example that an SNS envelope carries
+// a valid signature of an expected topic (package adapters/snsverify).
+// It returns an error wrapping *RejectError for a body that is not
+// authentic: the message is rejected, audited, and never retried. Any
+// other error (a signing certificate that could not be fetched) retries
+// the message; an authenticator never lets an unsure body through.
+type Authenticator interface {
+	Authenticate(ctx context.Context, body []byte) error
+}
+
+// AuthenticatorFunc adapts a function to an Authenticator.
+type AuthenticatorFunc func(ctx context.Context, body []byte) error
+
+// Authenticate calls f(ctx, body).
+func (f AuthenticatorFunc) Authenticate(ctx context.Context, body []byte) error { return f(ctx, body) }
+
 // Parser turns a message body into a finding. It returns an error
 // wrapping *RejectError for a payload that cannot be accepted; parsing
 // does no I/O, so any other error is a bug and is retried.
