@@ -10,6 +10,9 @@
 // "Notification" (a SubscriptionConfirmation is rejected and none of its
 // URLs is fetched), its MessageId becomes Finding.CorrelationID, and its
 // Message is parsed with the same limits and strictness as a raw body.
+// Parsing does no I/O and so does not check the envelope's signature:
+// give the engine an adapters/snsverify Verifier as its Authenticator
+// for that.
 //
 // The Wiz payload is one of two shapes:
 //

@@ -135,7 +135,16 @@ type snsEnvelope struct {
 	Subject   string `json:"Subject,omitempty"`
 	Message   string `json:"Message"`
 	Timestamp string `json:"Timestamp,omitempty"`
+	// The signature, so that an engine with an snsverify authenticator
+	// can check it.
+	SignatureVersion string `json:"SignatureVersion,omitempty"`
+	Signature        string `json:"Signature,omitempty"`
+	SigningCertURL   string `json:"SigningCertURL,omitempty"`
 }
+
+// snsTimestamp is how SNS writes Timestamp (and signs it): UTC with
+// exactly three fractional digits.
+const snsTimestamp = "2006-01-02T15:04:05.000Z"
 
 // Handle processes ev. It returns an error if any record failed
 // transiently, so that Lambda retries the event; records that were
@@ -148,12 +157,13 @@ func (h *SNSHandler) Handle(ctx context.Context, ev events.SNSEvent) error {
 		env := snsEnvelope{
 			Type: r.SNS.Type, MessageID: r.SNS.MessageID, TopicArn: r.SNS.TopicArn,
 			Subject: r.SNS.Subject, Message: r.SNS.Message,
+			SignatureVersion: r.SNS.SignatureVersion, Signature: r.SNS.Signature, SigningCertURL: r.SNS.SigningCertURL,
 		}
 		if env.Type == "" {
 			env.Type = "Notification" // Lambda is invoked for notifications only
 		}
 		if !r.SNS.Timestamp.IsZero() {
-			env.Timestamp = r.SNS.Timestamp.UTC().Format(time.RFC3339Nano)
+			env.Timestamp = r.SNS.Timestamp.UTC().Format(snsTimestamp)
 		}
 		body, err := json.Marshal(env)
 		if err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/remedy-sec/remedy/adapters/awslambda"
+	"github.com/remedy-sec/remedy/adapters/snsverify/snsverifytest"
 	"github.com/remedy-sec/remedy/audit"
 	"github.com/remedy-sec/remedy/remediate"
 	"github.com/remedy-sec/remedy/wizpayload"
@@ -429,5 +430,56 @@ func TestSNSHandlerDeadline(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{"s1", "s2"}, p.ids()); diff != "" {
 		t.Errorf("started records (-want +got):\n%s", diff)
+	}
+}
+
+// TestSNSHandlerKeepsSignature: the envelope the SNS handler builds from a
+// Lambda SNS event still verifies — the signed fields, the timestamp's
+// three fractional digits included, reach the engine as SNS signed them.
+func TestSNSHandlerKeepsSignature(t *testing.T) {
+	const topic = "arn:aws:sns:us-east-1:123456789012:wiz-findings"
+	s := snsverifytest.New(t, time.Now().Add(time.Hour))
+	v := s.Verifier(t, topic)
+	n := s.Notification(topic, `{"issue":{"id":"i-1"}}`)
+	n["Subject"] = "Wiz issue"
+	s.Sign(n)
+	ts, err := time.Parse(time.RFC3339Nano, snsverifytest.Timestamp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := events.SNSEventRecord{EventSource: "aws:sns", SNS: events.SNSEntity{
+		MessageID: n["MessageId"].(string), Type: "Notification", TopicArn: topic, Subject: "Wiz issue",
+		Message: n["Message"].(string), Timestamp: ts, SignatureVersion: "2",
+		Signature: n["Signature"].(string), SigningCertURL: s.CertURL(),
+	}}
+	forged := rec
+	forged.SNS.Message = `{"issue":{"id":"i-2"}}`
+
+	verdicts := map[string]error{}
+	var mu sync.Mutex
+	p := procFunc(func(ctx context.Context, m remediate.Message) (*audit.Record, error) {
+		err := v.Authenticate(ctx, m.Body)
+		mu.Lock()
+		verdicts[string(m.Body)] = err
+		mu.Unlock()
+		return &audit.Record{}, nil
+	})
+	if err := awslambda.NewSNSHandler(p).Handle(context.Background(), events.SNSEvent{Records: []events.SNSEventRecord{rec, forged}}); err != nil {
+		t.Fatal(err)
+	}
+	var ok, rejected int
+	for body, err := range verdicts {
+		var rej *remediate.RejectError
+		switch {
+		case err == nil && strings.Contains(body, "i-1"):
+			ok++
+		case errors.As(err, &rej) && strings.Contains(body, "i-2"):
+			rejected++
+		default:
+			t.Errorf("body %s: %v", body, err)
+		}
+	}
+	if ok != 1 || rejected != 1 {
+		t.Errorf("%d verified and %d rejected, want 1 and 1", ok, rejected)
 	}
 }

@@ -13,6 +13,8 @@
 //	REMEDY_ACCOUNTS_FILE      account registry YAML (default accounts.yaml, same place)
 //	REMEDY_MODE               dry-run (default), apply or decide-only
 //	REMEDY_REVIEW_TOPIC_ARN   SNS topic of the review route; empty sends review records to audit only
+//	REMEDY_SNS_TOPIC_ARNS     comma-separated topics whose signed notifications alone are accepted
+//	                          (package adapters/snsverify); empty accepts bodies unverified
 //	REMEDY_AUDIT_TABLE        DynamoDB table of the durable audit sink (records also go to stdout)
 //	REMEDY_IDEMPOTENCY_TABLE  DynamoDB table of the idempotency store (default: in memory, one process)
 //	REMEDY_MAX_RECEIVE_COUNT  the queue's redrive maxReceiveCount: the last failure is audited there
@@ -39,6 +41,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -51,6 +54,7 @@ import (
 
 	"github.com/remedy-sec/remedy/adapters/dynamo"
 	"github.com/remedy-sec/remedy/adapters/snsreview"
+	"github.com/remedy-sec/remedy/adapters/snsverify"
 	"github.com/remedy-sec/remedy/audit"
 	"github.com/remedy-sec/remedy/crossaccount"
 	"github.com/remedy-sec/remedy/eligibility"
@@ -72,6 +76,9 @@ type Config struct {
 	Mode remediate.Mode
 	// ReviewTopicARN is the review route; empty means audit only.
 	ReviewTopicARN string
+	// SNSTopicARNs, when set, make the engine accept only notifications
+	// of these topics signed by Amazon SNS.
+	SNSTopicARNs []string
 	// AuditTable and IdempotencyTable are DynamoDB tables; empty means
 	// stdout only and in-memory idempotency.
 	AuditTable, IdempotencyTable string
@@ -161,6 +168,16 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			bad("REMEDY_RETRY_BASE", "want a positive duration such as 10s")
 		}
 		c.RetryBase = d
+	}
+	if v := getenv("REMEDY_SNS_TOPIC_ARNS"); v != "" {
+		for _, t := range strings.Split(v, ",") {
+			if t = strings.TrimSpace(t); t != "" {
+				c.SNSTopicARNs = append(c.SNSTopicARNs, t)
+			}
+		}
+		if _, err := snsverify.New(snsverify.Options{TopicARNs: c.SNSTopicARNs}); err != nil {
+			bad("REMEDY_SNS_TOPIC_ARNS", "want SNS topic ARNs separated by commas: %v", err)
+		}
 	}
 	if v := getenv("REMEDY_LOG_LEVEL"); v != "" {
 		if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
@@ -268,6 +285,15 @@ func (c Config) Build(ctx context.Context, auditOut, logOut io.Writer) (*Deploym
 		MaxReceiveCount: c.MaxReceiveCount,
 		Logger:          logger,
 	}
+	if len(c.SNSTopicARNs) > 0 {
+		v, err := snsverify.New(snsverify.Options{TopicARNs: c.SNSTopicARNs})
+		if err != nil {
+			return nil, fmt.Errorf("deploy: %w", err)
+		}
+		opts.Authenticator = v
+	} else {
+		logger.Warn("REMEDY_SNS_TOPIC_ARNS is not set: message bodies are accepted without an SNS signature check")
+	}
 	if c.IdempotencyTable != "" {
 		opts.Idempotency = dynamo.NewIdempotency(db, c.IdempotencyTable)
 	}
@@ -286,7 +312,8 @@ func (c Config) Build(ctx context.Context, auditOut, logOut io.Writer) (*Deploym
 	logger.Info("remedy engine ready",
 		slog.String("mode", c.Mode.String()), slog.String("policy", policy.Version()),
 		slog.Any("accounts", accounts), slog.Any("actions", reg.Actions()),
-		slog.Bool("durable_audit", c.AuditTable != ""), slog.Bool("shared_idempotency", c.IdempotencyTable != ""))
+		slog.Bool("durable_audit", c.AuditTable != ""), slog.Bool("shared_idempotency", c.IdempotencyTable != ""),
+		slog.Any("sns_topics_verified", c.SNSTopicARNs))
 	return &Deployment{Engine: eng, AWS: awsCfg, Logger: logger, Config: c}, nil
 }
 

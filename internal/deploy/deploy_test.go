@@ -35,6 +35,7 @@ func TestFromEnvAll(t *testing.T) {
 		"REMEDY_IDEMPOTENCY_TABLE": "idem", "REMEDY_MAX_RECEIVE_COUNT": "5", "REMEDY_SESSION_MODE": "strict",
 		"REMEDY_STS_REGION": "eu-west-1", "REMEDY_S3_PATH_STYLE": "true", "REMEDY_CONCURRENCY": "16",
 		"REMEDY_QUEUE_URL": "https://sqs/q", "REMEDY_RETRY_BASE": "2s", "REMEDY_LOG_LEVEL": "warn",
+		"REMEDY_SNS_TOPIC_ARNS": "arn:aws:sns:eu-west-1:111122223333:findings, arn:aws:sns:us-east-1:111122223333:more",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -44,6 +45,7 @@ func TestFromEnvAll(t *testing.T) {
 		ReviewTopicARN: "arn:aws:sns:us-east-1:123456789012:review", AuditTable: "audit", IdempotencyTable: "idem",
 		MaxReceiveCount: 5, SessionMode: crossaccount.Strict, STSRegion: "eu-west-1", PathStyleS3: true,
 		Concurrency: 16, QueueURL: "https://sqs/q", RetryBase: 2 * time.Second, LogLevel: slog.LevelWarn,
+		SNSTopicARNs: []string{"arn:aws:sns:eu-west-1:111122223333:findings", "arn:aws:sns:us-east-1:111122223333:more"},
 	}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("config (-want +got):\n%s", d)
@@ -56,6 +58,7 @@ func TestFromEnvErrors(t *testing.T) {
 	bad := map[string]string{
 		"REMEDY_MODE": "yes", "REMEDY_SESSION_MODE": "loose", "REMEDY_MAX_RECEIVE_COUNT": "-1",
 		"REMEDY_CONCURRENCY": "0", "REMEDY_S3_PATH_STYLE": "maybe", "REMEDY_RETRY_BASE": "soon", "REMEDY_LOG_LEVEL": "loud",
+		"REMEDY_SNS_TOPIC_ARNS": "remedy-findings",
 	}
 	got, err := FromEnv(env(bad))
 	if err == nil {
