@@ -11,14 +11,15 @@
 // (package remediate imports audit; everything else imports remediate):
 //
 //	remediate     Finding, Decision, Remediator, Registry, and the Engine
-//	              that runs parse → enrich → decide → deduplicate →
-//	              assume → plan → apply → verify → review → audit
+//	              that runs (authenticate →) parse → enrich → decide →
+//	              deduplicate → assume → plan → apply → verify → review → audit
 //	wizpayload    strict parser of Wiz automation-rule payloads (raw or SNS-wrapped)
 //	eligibility   the policy: default deny, YAML policy file, CEL rules, exceptions
 //	crossaccount  account allowlist, STS AssumeRole with external ID, scoped
 //	              session policies, the credential cache
 //	audit         Record, Sink, Multi, the JSON-lines sink; audit/audittest
-//	adapters      thin wrappers for batches, Lambda and SQS workers
+//	adapters      thin wrappers for batches, Lambda and SQS workers; DynamoDB
+//	              idempotency and audit, the SNS review route, SNS signature checks
 //	remediators   built-in fixes, one package each; remediate/remediatetest
 //	cmd/remedy    the operator CLI: decide, plan, ...
 //	examples      runnable mains, starting with examples/local
