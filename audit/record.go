@@ -88,6 +88,12 @@ type Evidence struct {
 	RequestIDs []string `json:"request_ids,omitempty"`
 	// Verified is true when a read-back confirmed the change.
 	Verified bool `json:"verified,omitempty"`
+	// EarlierAttempt is set when an earlier delivery of the message
+	// started this change and failed transiently after Apply was sent
+	// (a timeout, a lost response): it says what that Apply returned.
+	// The outcome is then applied if this delivery found the resource
+	// compliant, and Before and Changes are that earlier delivery's.
+	EarlierAttempt string `json:"earlier_attempt,omitempty"`
 }
 
 // Correlation joins a record to the delivery and the source.

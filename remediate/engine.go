@@ -284,15 +284,20 @@ func (e *Engine) process(ctx context.Context, m Message) (*audit.Record, error) 
 		e.release(ctx, key)
 		return nil, err
 	}
-	if kept != nil {
+	if kept != nil && kept.Outcome != "" {
 		// An earlier delivery reached its outcome but could not write the
 		// record: write that record, rather than processing again and
 		// finding the change already made.
 		kept.Correlation.ReceiveCount = m.ReceiveCount
 		r = kept
 	} else {
+		// A kept record without an outcome is an interrupted Apply.
 		if f != nil {
-			if err := e.act(ctx, f, d, r); err != nil {
+			var applying bool
+			if err := e.act(ctx, f, d, r, kept, &applying); err != nil {
+				if applying {
+					e.keepAttempt(ctx, keeper, key, r, err)
+				}
 				e.release(ctx, key)
 				return nil, err
 			}
@@ -322,6 +327,25 @@ func (e *Engine) process(ctx context.Context, m Message) (*audit.Record, error) 
 		slog.String("finding_id", r.Finding.ID), slog.String("decision", r.Decision),
 		slog.String("outcome", r.Outcome), slog.String("action", r.Action))
 	return r, nil
+}
+
+// keepAttempt keeps the evidence of an Apply that failed transiently —
+// it may have taken effect — so that the retry, finding the resource
+// compliant, records the change as applied rather than as already
+// compliant. The kept record has no outcome.
+func (e *Engine) keepAttempt(ctx context.Context, keeper RecordKeeper, key string, r *audit.Record, cause error) {
+	if keeper == nil {
+		return
+	}
+	a := *r
+	a.Outcome = ""
+	a.Evidence.EarlierAttempt = fmt.Sprintf("apply on receive %d: %v", r.Correlation.ReceiveCount, cause)
+	kctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := keeper.Keep(kctx, key, &a); err != nil {
+		e.o.Logger.LogAttrs(ctx, slog.LevelWarn, "could not keep the interrupted apply's evidence",
+			slog.String("message_id", r.Correlation.MessageID), slog.Any("error", err))
+	}
 }
 
 // kept returns the record an earlier delivery of key kept, if the store
@@ -381,8 +405,11 @@ func (e *Engine) release(ctx context.Context, key string) {
 
 // act takes an evaluated finding to its terminal outcome, filling r. It
 // returns an error only for a transient failure; every unsure or
-// permanent failure ends as a review or failed outcome instead.
-func (e *Engine) act(ctx context.Context, f *Finding, d Decision, r *audit.Record) error {
+// permanent failure ends as a review or failed outcome instead. *applying
+// is set when the error came from Apply, which may have taken effect.
+// prior is the evidence of an earlier delivery's interrupted Apply, or
+// nil.
+func (e *Engine) act(ctx context.Context, f *Finding, d Decision, r, prior *audit.Record, applying *bool) error {
 	review := func(format string, args ...any) error {
 		msg := fmt.Sprintf(format, args...)
 		r.Decision = Review.String()
@@ -428,6 +455,11 @@ func (e *Engine) act(ctx context.Context, f *Finding, d Decision, r *audit.Recor
 	defer cancel()
 	ctx, reqs := withRequestLog(ctx)
 	defer func() { r.Evidence.RequestIDs = reqs.list() }()
+	if prior != nil {
+		for _, id := range prior.Evidence.RequestIDs {
+			RecordRequestID(ctx, id) // the interrupted delivery's calls come first
+		}
+	}
 
 	// fail ends the finding as failed for a permanent error and returns
 	// a transient one for the transport to retry.
@@ -451,6 +483,20 @@ func (e *Engine) act(ctx context.Context, f *Finding, d Decision, r *audit.Recor
 	}
 	r.Evidence.Before, r.Evidence.After, r.Evidence.Changes = plan.Before, plan.After, plan.Changes
 	switch {
+	case plan.Compliant && prior != nil:
+		// An earlier delivery's Apply took effect; its result was lost.
+		// Record the change it made, confirmed by this read.
+		r.Evidence.Before, r.Evidence.Changes = prior.Evidence.Before, prior.Evidence.Changes
+		r.Evidence.After = plan.Before
+		r.Evidence.EarlierAttempt = prior.Evidence.EarlierAttempt
+		r.Outcome = string(OutcomeApplied)
+		if v, ok := rem.(Verifier); ok {
+			if err := v.Verify(ctx, t, plan); err != nil {
+				return fail("verify", err)
+			}
+		}
+		r.Evidence.Verified = true
+		return nil
 	case plan.Compliant:
 		r.Outcome = string(OutcomeCompliant)
 		return nil
@@ -461,7 +507,12 @@ func (e *Engine) act(ctx context.Context, f *Finding, d Decision, r *audit.Recor
 	}
 	res, err := rem.Apply(ctx, t, plan)
 	if err != nil {
-		return fail("apply", err)
+		err = fail("apply", err)
+		*applying = err != nil
+		return err
+	}
+	if prior != nil {
+		r.Evidence.EarlierAttempt = prior.Evidence.EarlierAttempt
 	}
 	if res.After != nil {
 		r.Evidence.After = res.After

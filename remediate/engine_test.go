@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -571,5 +572,133 @@ func TestAuditWriteRetriedInProcess(t *testing.T) {
 	rec, err := s.engine.Process(context.Background(), remediate.Message{ID: "m1", Body: []byte("f1")})
 	if err != nil || rec.Outcome != string(remediate.OutcomeApplied) {
 		t.Fatalf("one failed audit write: got %v, %v; want applied after an in-process retry", rec, err)
+	}
+}
+
+// flagRemediator keeps one flag as live state. Its first Apply can fail
+// transiently after setting the flag (the request reached AWS, the
+// response was lost) or before (it never did).
+type flagRemediator struct {
+	mu      sync.Mutex
+	on      bool
+	applies int
+	// failFirst: "after" sets the flag and fails, "before" only fails.
+	failFirst string
+}
+
+func (r *flagRemediator) Spec() remediate.Spec { return newFake().spec }
+
+func (r *flagRemediator) state() json.RawMessage {
+	return json.RawMessage(fmt.Sprintf(`{"Flag":%t}`, r.on))
+}
+
+func (r *flagRemediator) Plan(ctx context.Context, _ remediate.Target) (remediate.Plan, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	remediate.RecordRequestID(ctx, fmt.Sprintf("req-plan-%d", r.applies))
+	return remediate.Plan{Compliant: r.on, Before: r.state(), After: json.RawMessage(`{"Flag":true}`), Changes: []string{"set Flag from false to true"}}, nil
+}
+
+func (r *flagRemediator) Apply(ctx context.Context, _ remediate.Target, _ remediate.Plan) (remediate.Result, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.applies++
+	remediate.RecordRequestID(ctx, fmt.Sprintf("req-apply-%d", r.applies))
+	if r.applies == 1 && r.failFirst != "" {
+		if r.failFirst == "after" {
+			r.on = true
+		}
+		return remediate.Result{}, errors.New("read tcp: i/o timeout")
+	}
+	r.on = true
+	return remediate.Result{After: r.state(), Rollback: json.RawMessage(`{"Flag":false}`)}, nil
+}
+
+func (r *flagRemediator) Verify(context.Context, remediate.Target, remediate.Plan) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.on {
+		return errors.New("flag still off")
+	}
+	return nil
+}
+
+// noKeeper hides MemoryIdempotency's RecordKeeper.
+type noKeeper struct{ remediate.IdempotencyStore }
+
+// TestInterruptedApplyKeepsEvidence: an Apply that failed transiently may
+// have taken effect. The retry that finds the resource compliant records
+// the change as applied, with the first delivery's before-state and what
+// its Apply returned — not as "already compliant", which would lose the
+// evidence that Remedy changed the resource.
+func TestInterruptedApplyKeepsEvidence(t *testing.T) {
+	tests := []struct {
+		name           string
+		failFirst      string
+		hideKeeper     bool
+		wantOutcome    remediate.Outcome
+		wantApplies    int
+		wantAttempt    bool
+		wantRequestIDs []string
+	}{
+		{name: "applied, response lost", failFirst: "after", wantOutcome: remediate.OutcomeApplied, wantApplies: 1, wantAttempt: true,
+			wantRequestIDs: []string{"req-plan-0", "req-apply-1", "req-plan-1"}},
+		{name: "not applied", failFirst: "before", wantOutcome: remediate.OutcomeApplied, wantApplies: 2, wantAttempt: true,
+			wantRequestIDs: []string{"req-plan-0", "req-apply-1", "req-plan-1", "req-apply-2"}},
+		// The control: a store that keeps nothing loses the evidence.
+		{name: "no record keeper", failFirst: "after", hideKeeper: true, wantOutcome: remediate.OutcomeCompliant, wantApplies: 1,
+			wantRequestIDs: []string{"req-plan-1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rem := &flagRemediator{failFirst: tt.failFirst}
+			reg, err := remediate.NewRegistry(rem)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var store remediate.IdempotencyStore = remediate.NewMemoryIdempotency()
+			if tt.hideKeeper {
+				store = noKeeper{store}
+			}
+			sink := &recorder{}
+			eng, err := remediate.NewEngine(remediate.Options{
+				Parser: remediate.ParserFunc(parse), Policy: remediate.PolicyFunc(approve), Registry: reg,
+				Credentials: credsFunc(okCreds), Idempotency: store, Audit: sink, Mode: remediate.Apply,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			msg := remediate.Message{ID: "m1", Body: []byte("f1"), ReceiveCount: 1}
+			if _, err := eng.Process(context.Background(), msg); err == nil || remediate.IsPermanent(err) {
+				t.Fatalf("first delivery: %v, want a transient error", err)
+			}
+			if sink.len() != 0 {
+				t.Fatalf("first delivery wrote %d records, want none", sink.len())
+			}
+			msg.ReceiveCount = 2
+			rec, err := eng.Process(context.Background(), msg)
+			if err != nil {
+				t.Fatalf("retry: %v", err)
+			}
+			if rec.Outcome != string(tt.wantOutcome) || rem.applies != tt.wantApplies {
+				t.Errorf("retry: outcome %s after %d applies, want %s after %d", rec.Outcome, rem.applies, tt.wantOutcome, tt.wantApplies)
+			}
+			if got := rec.Evidence.EarlierAttempt; (got != "") != tt.wantAttempt || tt.wantAttempt && !strings.Contains(got, "receive 1") {
+				t.Errorf("EarlierAttempt = %q, want it set: %v", got, tt.wantAttempt)
+			}
+			if tt.wantOutcome == remediate.OutcomeApplied {
+				if string(rec.Evidence.Before) != `{"Flag":false}` || string(rec.Evidence.After) != `{"Flag":true}` || !rec.Evidence.Verified {
+					t.Errorf("evidence before %s after %s verified %v; want the change from false to true, verified",
+						rec.Evidence.Before, rec.Evidence.After, rec.Evidence.Verified)
+				}
+			}
+			if diff := cmp.Diff(tt.wantRequestIDs, rec.Evidence.RequestIDs); diff != "" {
+				t.Errorf("request ids (-want +got):\n%s", diff)
+			}
+			// The kept attempt is gone: a third delivery is a duplicate.
+			if rec, err := eng.Process(context.Background(), msg); err != nil || rec != nil {
+				t.Errorf("third delivery: %v, %v; want acknowledged as a duplicate", rec, err)
+			}
+		})
 	}
 }

@@ -91,10 +91,15 @@ type CredentialSource interface {
 // the record of a delivery whose review or audit write failed, under the
 // delivery's key, so that the retry writes that record instead of
 // processing the finding again — which would find the change already made
-// and record it as compliant, losing the evidence of the change.
-// MemoryIdempotency implements it.
+// and record it as compliant, losing the evidence of the change. It also
+// keeps, as a record without an outcome, the evidence of an Apply that
+// failed transiently (and may have taken effect), which the retry folds
+// into its own record (see audit.Evidence.EarlierAttempt).
+// MemoryIdempotency and the DynamoDB store implement it.
 //
-// Kept returns nil, nil when nothing is kept. Complete drops the record.
+// Keep and Kept are called by the holder of the claim on key; a kept
+// record survives Release. Kept returns nil, nil when nothing is kept.
+// Complete drops the record.
 type RecordKeeper interface {
 	Keep(ctx context.Context, key string, r *audit.Record) error
 	Kept(ctx context.Context, key string) (*audit.Record, error)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/remedy-sec/remedy/adapters/dynamo"
 	"github.com/remedy-sec/remedy/audit"
@@ -189,5 +190,105 @@ func TestKeptRecordSurvivesAuditOutage(t *testing.T) {
 	// And the key is done now.
 	if rec, err := newWorker().Process(ctx, msg); err != nil || rec != nil {
 		t.Errorf("third delivery = (%v, %v), want a duplicate", rec, err)
+	}
+}
+
+// lostResponse is a remediator whose first Apply takes effect but fails
+// as if its response had been lost.
+type lostResponse struct {
+	mu      sync.Mutex
+	on      bool
+	applies int
+}
+
+func (r *lostResponse) Spec() remediate.Spec { return (&countingRemediator{}).Spec() }
+
+func (r *lostResponse) Plan(context.Context, remediate.Target) (remediate.Plan, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	before := `{"flag":false}`
+	if r.on {
+		before = `{"flag":true}`
+	}
+	return remediate.Plan{Compliant: r.on, Before: []byte(before), Changes: []string{"set flag"}}, nil
+}
+
+func (r *lostResponse) Apply(context.Context, remediate.Target, remediate.Plan) (remediate.Result, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.applies++
+	r.on = true
+	if r.applies == 1 {
+		return remediate.Result{}, errors.New("read tcp: i/o timeout")
+	}
+	return remediate.Result{}, nil
+}
+
+// gets counts GetItem calls.
+type gets struct {
+	dynamo.IdempotencyAPI
+	n atomic.Int32
+}
+
+func (g *gets) GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
+	g.n.Add(1)
+	return g.IdempotencyAPI.GetItem(ctx, in, optFns...)
+}
+
+// TestInterruptedApplyAcrossWorkers: a worker's Apply takes effect but
+// its response is lost; another worker gets the redelivery, finds the
+// resource compliant, and records the change as applied with the first
+// worker's evidence, read from the claim itself (no extra GetItem).
+func TestInterruptedApplyAcrossWorkers(t *testing.T) {
+	_, table := newTable(t, dynamo.CreateIdempotencyTable)
+	c := &gets{IdempotencyAPI: serialClient(t)}
+	ctx := mototest.Context(t)
+	rem := &lostResponse{}
+	reg, err := remediate.NewRegistry(rem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var written []*audit.Record
+	newWorker := func() *remediate.Engine {
+		e, err := remediate.NewEngine(remediate.Options{
+			Parser: remediate.ParserFunc(func(body []byte) (*remediate.Finding, error) {
+				return &remediate.Finding{
+					ID: string(body), Source: "test", Revision: "1",
+					Resource: remediate.Resource{ID: "arn:aws:s3:::bucket-2", Type: "bucket", Account: "111111111111", Region: "us-east-1"},
+				}, nil
+			}),
+			Policy: remediate.PolicyFunc(func(context.Context, *remediate.Finding) (remediate.Decision, error) {
+				return remediate.Decision{Verdict: remediate.Remediate, Action: "fix-flag"}, nil
+			}),
+			Registry: reg, Credentials: staticCreds{}, Mode: remediate.Apply,
+			Idempotency: dynamo.NewIdempotency(c, table),
+			Audit: audit.SinkFunc(func(_ context.Context, r *audit.Record) error {
+				written = append(written, r)
+				return nil
+			}),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	msg := remediate.Message{ID: "m-2", Body: []byte("finding-lost"), ReceiveCount: 1}
+	if _, err := newWorker().Process(ctx, msg); err == nil {
+		t.Fatal("first delivery: want a transient error")
+	}
+	msg.ReceiveCount = 2
+	rec, err := newWorker().Process(ctx, msg)
+	if err != nil {
+		t.Fatalf("redelivery: %v", err)
+	}
+	if rec.Outcome != string(remediate.OutcomeApplied) || string(rec.Evidence.Before) != `{"flag":false}` || rec.Evidence.EarlierAttempt == "" {
+		t.Errorf("redelivery: outcome %s, before %s, earlier attempt %q; want applied from false, with the earlier attempt",
+			rec.Outcome, rec.Evidence.Before, rec.Evidence.EarlierAttempt)
+	}
+	if rem.applies != 1 || len(written) != 1 {
+		t.Errorf("%d applies, %d records; want 1 and 1", rem.applies, len(written))
+	}
+	if n := c.n.Load(); n != 0 {
+		t.Errorf("%d GetItem calls; want none: the claim returns the kept record", n)
 	}
 }

@@ -53,6 +53,9 @@ type Idempotency struct {
 	// no more than the messages in flight.
 	mu     sync.Mutex
 	owners map[string]string
+	// kept holds, from Begin to the engine's Kept call, the kept record
+	// the claim's update returned (nil: none), saving a read per claim.
+	kept map[string]*string
 }
 
 var (
@@ -89,7 +92,7 @@ func NewIdempotency(client IdempotencyAPI, table string, optFns ...func(*Idempot
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Idempotency{c: client, table: table, o: o, owners: make(map[string]string)}
+	return &Idempotency{c: client, table: table, o: o, owners: make(map[string]string), kept: make(map[string]*string)}
 }
 
 // Begin claims key. It returns nil when the caller now owns it,
@@ -102,10 +105,12 @@ func (s *Idempotency) Begin(ctx context.Context, key string) error {
 	token := rand.Text()
 	// An update, not a put, so that a record kept by an earlier claim
 	// (see Keep) survives into this one.
-	_, err := s.c.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+	out, err := s.c.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:           aws.String(s.table),
 		Key:                 map[string]types.AttributeValue{attrKey: &types.AttributeValueMemberS{Value: key}},
 		UpdateExpression:    aws.String("SET #st = :inprogress, #owner = :owner, #exp = :exp, #ttl = :ttl"),
+		// The item as claimed, kept record included: Kept needs no read.
+		ReturnValues: types.ReturnValueAllNew,
 		ConditionExpression: aws.String("attribute_not_exists(#pk) OR #exp <= :now"),
 		ExpressionAttributeNames: map[string]string{
 			"#pk": attrKey, "#st": attrStatus, "#owner": attrOwner, "#exp": attrExpiresAt, "#ttl": attrTTL,
@@ -124,6 +129,13 @@ func (s *Idempotency) Begin(ctx context.Context, key string) error {
 	case err == nil:
 		s.mu.Lock()
 		s.owners[key] = token
+		if out.Attributes != nil { // some DynamoDB-compatible endpoints return nothing
+			var rec *string
+			if v, ok := out.Attributes[attrKept].(*types.AttributeValueMemberS); ok {
+				rec = &v.Value
+			}
+			s.kept[key] = rec
+		}
 		s.mu.Unlock()
 		return nil
 	case !errors.As(err, &ccf):
@@ -251,22 +263,31 @@ func (s *Idempotency) Keep(ctx context.Context, key string, r *audit.Record) err
 	return nil
 }
 
-// Kept returns the record kept for key, or nil.
+// Kept returns the record kept for key, or nil. Right after this store's
+// Begin it answers from what the claim returned, without a call.
 func (s *Idempotency) Kept(ctx context.Context, key string) (*audit.Record, error) {
-	out, err := s.c.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName:      aws.String(s.table),
-		Key:            map[string]types.AttributeValue{attrKey: &types.AttributeValueMemberS{Value: key}},
-		ConsistentRead: aws.Bool(true),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("dynamo: read kept record in %s: %w", s.table, err)
+	s.mu.Lock()
+	raw, known := s.kept[key]
+	delete(s.kept, key)
+	s.mu.Unlock()
+	if !known {
+		out, err := s.c.GetItem(ctx, &dynamodb.GetItemInput{
+			TableName:      aws.String(s.table),
+			Key:            map[string]types.AttributeValue{attrKey: &types.AttributeValueMemberS{Value: key}},
+			ConsistentRead: aws.Bool(true),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("dynamo: read kept record in %s: %w", s.table, err)
+		}
+		if v, ok := out.Item[attrKept].(*types.AttributeValueMemberS); ok {
+			raw = &v.Value
+		}
 	}
-	v, ok := out.Item[attrKept].(*types.AttributeValueMemberS)
-	if !ok {
+	if raw == nil {
 		return nil, nil
 	}
 	var r audit.Record
-	if err := json.Unmarshal([]byte(v.Value), &r); err != nil {
+	if err := json.Unmarshal([]byte(*raw), &r); err != nil {
 		return nil, fmt.Errorf("dynamo: decode kept record for %q: %w", key, err)
 	}
 	return &r, nil
@@ -278,6 +299,7 @@ func (s *Idempotency) forget(key string) string {
 	defer s.mu.Unlock()
 	t := s.owners[key]
 	delete(s.owners, key)
+	delete(s.kept, key)
 	return t
 }
 
