@@ -106,11 +106,11 @@ func (s *Idempotency) Begin(ctx context.Context, key string) error {
 	// An update, not a put, so that a record kept by an earlier claim
 	// (see Keep) survives into this one.
 	out, err := s.c.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:           aws.String(s.table),
-		Key:                 map[string]types.AttributeValue{attrKey: &types.AttributeValueMemberS{Value: key}},
-		UpdateExpression:    aws.String("SET #st = :inprogress, #owner = :owner, #exp = :exp, #ttl = :ttl"),
+		TableName:        aws.String(s.table),
+		Key:              map[string]types.AttributeValue{attrKey: &types.AttributeValueMemberS{Value: key}},
+		UpdateExpression: aws.String("SET #st = :inprogress, #owner = :owner, #exp = :exp, #ttl = :ttl"),
 		// The item as claimed, kept record included: Kept needs no read.
-		ReturnValues: types.ReturnValueAllNew,
+		ReturnValues:        types.ReturnValueAllNew,
 		ConditionExpression: aws.String("attribute_not_exists(#pk) OR #exp <= :now"),
 		ExpressionAttributeNames: map[string]string{
 			"#pk": attrKey, "#st": attrStatus, "#owner": attrOwner, "#exp": attrExpiresAt, "#ttl": attrTTL,
