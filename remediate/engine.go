@@ -293,10 +293,10 @@ func (e *Engine) process(ctx context.Context, m Message) (*audit.Record, error) 
 	} else {
 		// A kept record without an outcome is an interrupted Apply.
 		if f != nil {
-			var applying bool
-			if err := e.act(ctx, f, d, r, kept, &applying); err != nil {
-				if applying {
-					e.keepAttempt(ctx, keeper, key, r, err)
+			var interrupted string
+			if err := e.act(ctx, f, d, r, kept, &interrupted); err != nil {
+				if interrupted != "" {
+					e.keepAttempt(ctx, keeper, key, r, interrupted, err)
 				}
 				e.release(ctx, key)
 				return nil, err
@@ -329,17 +329,18 @@ func (e *Engine) process(ctx context.Context, m Message) (*audit.Record, error) 
 	return r, nil
 }
 
-// keepAttempt keeps the evidence of an Apply that failed transiently —
-// it may have taken effect — so that the retry, finding the resource
-// compliant, records the change as applied rather than as already
-// compliant. The kept record has no outcome.
-func (e *Engine) keepAttempt(ctx context.Context, keeper RecordKeeper, key string, r *audit.Record, cause error) {
+// keepAttempt keeps the evidence of a change interrupted by a transient
+// failure — of Apply, which may have taken effect, or of Verify after
+// it — so that the retry, finding the resource compliant, records the
+// change as applied rather than as already compliant. The kept record has
+// no outcome.
+func (e *Engine) keepAttempt(ctx context.Context, keeper RecordKeeper, key string, r *audit.Record, stage string, cause error) {
 	if keeper == nil {
 		return
 	}
 	a := *r
 	a.Outcome = ""
-	a.Evidence.EarlierAttempt = fmt.Sprintf("apply on receive %d: %v", r.Correlation.ReceiveCount, cause)
+	a.Evidence.EarlierAttempt = fmt.Sprintf("%s on receive %d: %v", stage, r.Correlation.ReceiveCount, cause)
 	kctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	if err := keeper.Keep(kctx, key, &a); err != nil {
@@ -405,11 +406,11 @@ func (e *Engine) release(ctx context.Context, key string) {
 
 // act takes an evaluated finding to its terminal outcome, filling r. It
 // returns an error only for a transient failure; every unsure or
-// permanent failure ends as a review or failed outcome instead. *applying
-// is set when the error came from Apply, which may have taken effect.
-// prior is the evidence of an earlier delivery's interrupted Apply, or
-// nil.
-func (e *Engine) act(ctx context.Context, f *Finding, d Decision, r, prior *audit.Record, applying *bool) error {
+// permanent failure ends as a review or failed outcome instead.
+// *interrupted names the stage ("apply", "verify") when the error came
+// after a change may have been made. prior is the evidence an earlier
+// delivery's interrupted change kept, or nil.
+func (e *Engine) act(ctx context.Context, f *Finding, d Decision, r, prior *audit.Record, interrupted *string) error {
 	review := func(format string, args ...any) error {
 		msg := fmt.Sprintf(format, args...)
 		r.Decision = Review.String()
@@ -484,10 +485,10 @@ func (e *Engine) act(ctx context.Context, f *Finding, d Decision, r, prior *audi
 	r.Evidence.Before, r.Evidence.After, r.Evidence.Changes = plan.Before, plan.After, plan.Changes
 	switch {
 	case plan.Compliant && prior != nil:
-		// An earlier delivery's Apply took effect; its result was lost.
+		// An earlier delivery's change took effect; its result was lost.
 		// Record the change it made, confirmed by this read.
 		r.Evidence.Before, r.Evidence.Changes = prior.Evidence.Before, prior.Evidence.Changes
-		r.Evidence.After = plan.Before
+		r.Evidence.After, r.Evidence.Rollback = plan.Before, prior.Evidence.Rollback
 		r.Evidence.EarlierAttempt = prior.Evidence.EarlierAttempt
 		r.Outcome = string(OutcomeApplied)
 		if v, ok := rem.(Verifier); ok {
@@ -507,8 +508,9 @@ func (e *Engine) act(ctx context.Context, f *Finding, d Decision, r, prior *audi
 	}
 	res, err := rem.Apply(ctx, t, plan)
 	if err != nil {
-		err = fail("apply", err)
-		*applying = err != nil
+		if err = fail("apply", err); err != nil {
+			*interrupted = "apply"
+		}
 		return err
 	}
 	if prior != nil {
@@ -523,8 +525,15 @@ func (e *Engine) act(ctx context.Context, f *Finding, d Decision, r, prior *audi
 	}
 	if v, ok := rem.(Verifier); ok {
 		if err := v.Verify(ctx, t, plan); err != nil {
-			// The change was made but is not confirmed: a person must look,
-			// whatever kind of error this is.
+			// The change was made but is not confirmed. A read-back that
+			// could not be made (a throttled or failed AWS call) is retried
+			// when the evidence can be kept for the retry, which reads the
+			// resource again; a read-back that found the resource not
+			// compliant, or anything else, needs a person.
+			if _, keeps := e.o.Idempotency.(RecordKeeper); keeps && failedCall(err) && IsTransient(e.o.Classify(err)) {
+				*interrupted = "verify"
+				return fmt.Errorf("remediate: verify for finding %s: %w", f.ID, err)
+			}
 			r.Outcome = string(OutcomeFailed)
 			r.FailureReason = "verify: " + err.Error()
 			return nil

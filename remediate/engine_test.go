@@ -582,8 +582,11 @@ type flagRemediator struct {
 	mu      sync.Mutex
 	on      bool
 	applies int
-	// failFirst: "after" sets the flag and fails, "before" only fails.
+	// failFirst: "after" sets the flag and fails, "before" only fails,
+	// "verify" applies and then fails the first read-back as a throttled
+	// AWS call.
 	failFirst string
+	verifies  int
 }
 
 func (r *flagRemediator) Spec() remediate.Spec { return newFake().spec }
@@ -604,7 +607,7 @@ func (r *flagRemediator) Apply(ctx context.Context, _ remediate.Target, _ remedi
 	defer r.mu.Unlock()
 	r.applies++
 	remediate.RecordRequestID(ctx, fmt.Sprintf("req-apply-%d", r.applies))
-	if r.applies == 1 && r.failFirst != "" {
+	if r.applies == 1 && (r.failFirst == "after" || r.failFirst == "before") {
 		if r.failFirst == "after" {
 			r.on = true
 		}
@@ -617,6 +620,10 @@ func (r *flagRemediator) Apply(ctx context.Context, _ remediate.Target, _ remedi
 func (r *flagRemediator) Verify(context.Context, remediate.Target, remediate.Plan) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.verifies++
+	if r.verifies == 1 && r.failFirst == "verify" {
+		return &smithy.OperationError{ServiceID: "S3", OperationName: "GetFlag", Err: &smithy.GenericAPIError{Code: "SlowDown", Message: "Please reduce your request rate."}}
+	}
 	if !r.on {
 		return errors.New("flag still off")
 	}
@@ -645,6 +652,8 @@ func TestInterruptedApplyKeepsEvidence(t *testing.T) {
 			wantRequestIDs: []string{"req-plan-0", "req-apply-1", "req-plan-1"}},
 		{name: "not applied", failFirst: "before", wantOutcome: remediate.OutcomeApplied, wantApplies: 2, wantAttempt: true,
 			wantRequestIDs: []string{"req-plan-0", "req-apply-1", "req-plan-1", "req-apply-2"}},
+		{name: "applied, read-back throttled", failFirst: "verify", wantOutcome: remediate.OutcomeApplied, wantApplies: 1, wantAttempt: true,
+			wantRequestIDs: []string{"req-plan-0", "req-apply-1", "req-plan-1"}},
 		// The control: a store that keeps nothing loses the evidence.
 		{name: "no record keeper", failFirst: "after", hideKeeper: true, wantOutcome: remediate.OutcomeCompliant, wantApplies: 1,
 			wantRequestIDs: []string{"req-plan-1"}},
@@ -680,6 +689,10 @@ func TestInterruptedApplyKeepsEvidence(t *testing.T) {
 			if err != nil {
 				t.Fatalf("retry: %v", err)
 			}
+			if tt.failFirst == "verify" && (!strings.Contains(rec.Evidence.EarlierAttempt, "verify on receive 1") || string(rec.Evidence.Rollback) != `{"Flag":false}`) {
+				t.Errorf("read-back throttled: earlier attempt %q, rollback %s; want the verify failure and the first Apply's rollback data",
+					rec.Evidence.EarlierAttempt, rec.Evidence.Rollback)
+			}
 			if rec.Outcome != string(tt.wantOutcome) || rem.applies != tt.wantApplies {
 				t.Errorf("retry: outcome %s after %d applies, want %s after %d", rec.Outcome, rem.applies, tt.wantOutcome, tt.wantApplies)
 			}
@@ -700,5 +713,28 @@ func TestInterruptedApplyKeepsEvidence(t *testing.T) {
 				t.Errorf("third delivery: %v, %v; want acknowledged as a duplicate", rec, err)
 			}
 		})
+	}
+}
+
+// TestThrottledReadBackWithoutKeeperFails: without a store that keeps
+// evidence for the retry, a read-back that could not be made ends as
+// failed (a person looks), never as a retry that would record
+// "compliant".
+func TestThrottledReadBackWithoutKeeperFails(t *testing.T) {
+	rem := &flagRemediator{failFirst: "verify"}
+	reg, err := remediate.NewRegistry(rem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := remediate.NewEngine(remediate.Options{
+		Parser: remediate.ParserFunc(parse), Policy: remediate.PolicyFunc(approve), Registry: reg,
+		Credentials: credsFunc(okCreds), Idempotency: noKeeper{remediate.NewMemoryIdempotency()}, Audit: &recorder{}, Mode: remediate.Apply,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := eng.Process(context.Background(), remediate.Message{ID: "m1", Body: []byte("f1"), ReceiveCount: 1})
+	if err != nil || rec.Outcome != string(remediate.OutcomeFailed) || !strings.Contains(rec.FailureReason, "SlowDown") {
+		t.Errorf("Process = %v, %v; want failed with the read-back's error", rec, err)
 	}
 }
