@@ -21,6 +21,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"strings"
@@ -49,6 +50,10 @@ type Rule struct {
 	// status and an error of code Code; zero forwards the call.
 	Status int
 	Code   string
+	// AfterForward forwards the call first and then answers with the
+	// error instead of the emulator's response: the call took effect but
+	// its response was lost, as with a timeout after AWS acted.
+	AfterForward bool
 	// Times limits how many calls the rule applies to; zero is no limit.
 	Times int
 
@@ -217,6 +222,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if rule.Status != 0 {
+		if rule.AfterForward {
+			p.rp.ServeHTTP(httptest.NewRecorder(), r)
+		}
 		writeError(w, r, rule.Status, rule.Code)
 		return
 	}

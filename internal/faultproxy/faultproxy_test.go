@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -69,5 +70,33 @@ func TestProxy(t *testing.T) {
 	}
 	if _, err := faultproxy.Start("http://10.0.0.1:80"); err == nil {
 		t.Error("Start accepted a target off the loopback interface")
+	}
+}
+
+// TestAfterForward: the call reaches the backend, and the caller gets
+// the injected error instead of its response.
+func TestAfterForward(t *testing.T) {
+	var reached atomic.Int32
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reached.Add(1)
+		io.WriteString(w, "done")
+	}))
+	defer backend.Close()
+	p, err := faultproxy.Start(backend.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	p.Add(faultproxy.Rule{Status: 500, Code: "InternalError", AfterForward: true, Times: 1})
+	for i, want := range []int{500, 200} {
+		req, _ := http.NewRequest(http.MethodPut, p.URL+"/bucket?publicAccessBlock", strings.NewReader("<x/>"))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want || int(reached.Load()) != i+1 {
+			t.Errorf("call %d: status %d, backend reached %d times; want %d and %d", i+1, resp.StatusCode, reached.Load(), want, i+1)
+		}
 	}
 }
