@@ -76,7 +76,9 @@ func TestWorkerChaos(t *testing.T) {
 		defer mu.Unlock()
 		return rng.IntN(100) < pct
 	}
-	s3call := func(r faultproxy.Request) bool { return strings.HasPrefix(r.Operation, "GET /") || strings.HasPrefix(r.Operation, "PUT /") }
+	s3call := func(r faultproxy.Request) bool {
+		return strings.HasPrefix(r.Operation, "GET /") || strings.HasPrefix(r.Operation, "PUT /")
+	}
 	op := func(names ...string) func(faultproxy.Request) bool {
 		return func(r faultproxy.Request) bool {
 			for _, n := range names {
