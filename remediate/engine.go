@@ -140,8 +140,8 @@ const (
 )
 
 // Evaluate authenticates (with Options.Authenticator), parses, enriches
-// and decides one message body, with no side
-// effect: nothing is deduplicated, assumed, changed or audited. A payload
+// and decides one message body, with no side effect: nothing is
+// deduplicated, assumed, changed or audited. A body the authenticator or
 // the parser rejects yields a nil finding and a Reject decision. The
 // error is non-nil only for a transient failure that a retry may fix.
 func (e *Engine) Evaluate(ctx context.Context, body []byte) (*Finding, Decision, error) {
@@ -291,7 +291,8 @@ func (e *Engine) process(ctx context.Context, m Message) (*audit.Record, error) 
 		kept.Correlation.ReceiveCount = m.ReceiveCount
 		r = kept
 	} else {
-		// A kept record without an outcome is an interrupted Apply.
+		// A kept record without an outcome is the evidence of an
+		// interrupted change (see keepAttempt).
 		if f != nil {
 			var interrupted string
 			if err := e.act(ctx, f, d, r, kept, &interrupted); err != nil {
@@ -344,7 +345,7 @@ func (e *Engine) keepAttempt(ctx context.Context, keeper RecordKeeper, key strin
 	kctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	if err := keeper.Keep(kctx, key, &a); err != nil {
-		e.o.Logger.LogAttrs(ctx, slog.LevelWarn, "could not keep the interrupted apply's evidence",
+		e.o.Logger.LogAttrs(ctx, slog.LevelWarn, "could not keep the evidence of the interrupted change",
 			slog.String("message_id", r.Correlation.MessageID), slog.Any("error", err))
 	}
 }
