@@ -3,6 +3,7 @@ package remediate
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 
@@ -75,7 +76,10 @@ func RecordRequestID(ctx context.Context, id string) {
 	}
 	if l, ok := ctx.Value(requestLogKey{}).(*requestLog); ok {
 		l.mu.Lock()
-		l.ids = append(l.ids, id)
+		// A remediator may report an id the middleware already recorded.
+		if !slices.Contains(l.ids, id) {
+			l.ids = append(l.ids, id)
+		}
 		l.mu.Unlock()
 	}
 }

@@ -614,7 +614,8 @@ func (r *flagRemediator) Apply(ctx context.Context, _ remediate.Target, _ remedi
 		return remediate.Result{}, errors.New("read tcp: i/o timeout")
 	}
 	r.on = true
-	return remediate.Result{After: r.state(), Rollback: json.RawMessage(`{"Flag":false}`)}, nil
+	// Also reported in the result, as some remediators do: recorded once.
+	return remediate.Result{After: r.state(), Rollback: json.RawMessage(`{"Flag":false}`), RequestIDs: []string{fmt.Sprintf("req-apply-%d", r.applies)}}, nil
 }
 
 func (r *flagRemediator) Verify(context.Context, remediate.Target, remediate.Plan) error {
