@@ -89,12 +89,3 @@ func (l *requestLog) list() []string {
 	defer l.mu.Unlock()
 	return append([]string(nil), l.ids...)
 }
-
-// failedCall reports whether err is the failure of an AWS call itself
-// (the SDK wraps every such failure, network errors included, in a
-// *smithy.OperationError), as opposed to a conclusion drawn from a call
-// that succeeded.
-func failedCall(err error) bool {
-	var oe *smithy.OperationError
-	return errors.As(err, &oe)
-}

@@ -241,7 +241,12 @@ func (e *Engine) Process(ctx context.Context, m Message) (*audit.Record, error) 
 func (e *Engine) deadLetter(ctx context.Context, m Message, cause error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	f, _ := e.o.Parser.Parse(m.Body)
+	// The finding's details go to review only from a body that proved
+	// authentic: the failure may have been the authentication itself.
+	var f *Finding
+	if e.o.Authenticator == nil || e.o.Authenticator.Authenticate(ctx, m.Body) == nil {
+		f, _ = e.o.Parser.Parse(m.Body)
+	}
 	r := e.newRecord(m, f, Decision{})
 	r.Decision = ""
 	r.Outcome = string(OutcomeDeadLettered)
@@ -341,7 +346,7 @@ func (e *Engine) keepAttempt(ctx context.Context, keeper RecordKeeper, key strin
 	}
 	a := *r
 	a.Outcome = ""
-	a.Evidence.EarlierAttempt = fmt.Sprintf("%s on receive %d: %v", stage, r.Correlation.ReceiveCount, cause)
+	a.Evidence.EarlierAttempt = fmt.Sprintf("%s on receive %d failed, its outcome unknown: %v", stage, r.Correlation.ReceiveCount, cause)
 	kctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	if err := keeper.Keep(kctx, key, &a); err != nil {
@@ -412,6 +417,12 @@ func (e *Engine) release(ctx context.Context, key string) {
 // after a change may have been made. prior is the evidence an earlier
 // delivery's interrupted change kept, or nil.
 func (e *Engine) act(ctx context.Context, f *Finding, d Decision, r, prior *audit.Record, interrupted *string) error {
+	if prior != nil {
+		// Whatever this delivery ends in, the record carries what the
+		// interrupted change would have done and may have done.
+		r.Evidence = prior.Evidence
+		r.Evidence.After, r.Evidence.Verified = nil, false
+	}
 	review := func(format string, args ...any) error {
 		msg := fmt.Sprintf(format, args...)
 		r.Decision = Review.String()
@@ -457,10 +468,8 @@ func (e *Engine) act(ctx context.Context, f *Finding, d Decision, r, prior *audi
 	defer cancel()
 	ctx, reqs := withRequestLog(ctx)
 	defer func() { r.Evidence.RequestIDs = reqs.list() }()
-	if prior != nil {
-		for _, id := range prior.Evidence.RequestIDs {
-			RecordRequestID(ctx, id) // the interrupted delivery's calls come first
-		}
+	for _, id := range r.Evidence.RequestIDs {
+		RecordRequestID(ctx, id) // an interrupted delivery's calls come first
 	}
 
 	// fail ends the finding as failed for a permanent error and returns
@@ -483,22 +492,30 @@ func (e *Engine) act(ctx context.Context, f *Finding, d Decision, r, prior *audi
 	if err != nil {
 		return fail("plan", err)
 	}
-	r.Evidence.Before, r.Evidence.After, r.Evidence.Changes = plan.Before, plan.After, plan.Changes
 	switch {
-	case plan.Compliant && prior != nil:
-		// An earlier delivery's change took effect; its result was lost.
-		// Record the change it made, confirmed by this read.
-		r.Evidence.Before, r.Evidence.Changes = prior.Evidence.Before, prior.Evidence.Changes
-		r.Evidence.After, r.Evidence.Rollback = plan.Before, prior.Evidence.Rollback
-		r.Evidence.EarlierAttempt = prior.Evidence.EarlierAttempt
+	case prior != nil && plan.Compliant:
+		// The earlier delivery's Apply, whose outcome was unknown, took
+		// effect (or someone made the same change meanwhile): record the
+		// change with its evidence, confirmed by this read.
+		r.Evidence.After = plan.Before
 		r.Outcome = string(OutcomeApplied)
 		if v, ok := rem.(Verifier); ok {
 			if err := v.Verify(ctx, t, plan); err != nil {
 				return fail("verify", err)
 			}
+			r.Evidence.Verified = true
 		}
-		r.Evidence.Verified = true
 		return nil
+	case prior != nil && !slices.Equal(plan.Changes, prior.Evidence.Changes):
+		// It took effect in part, or the resource changed meanwhile: the
+		// rollback data no longer describe one change.
+		r.Evidence.After = plan.Before
+		return review("an earlier delivery's change, whose outcome was unknown, left the resource in a state that now needs %q rather than %q",
+			plan.Changes, prior.Evidence.Changes)
+	}
+	// A prior Apply that changed nothing is retried as if it had not been.
+	r.Evidence.Before, r.Evidence.After, r.Evidence.Changes = plan.Before, plan.After, plan.Changes
+	switch {
 	case plan.Compliant:
 		r.Outcome = string(OutcomeCompliant)
 		return nil
@@ -509,13 +526,12 @@ func (e *Engine) act(ctx context.Context, f *Finding, d Decision, r, prior *audi
 	}
 	res, err := rem.Apply(ctx, t, plan)
 	if err != nil {
+		// Its outcome is unknown: the SDK retries, and an attempt before
+		// the one that failed last may have landed.
 		if err = fail("apply", err); err != nil {
 			*interrupted = "apply"
 		}
 		return err
-	}
-	if prior != nil {
-		r.Evidence.EarlierAttempt = prior.Evidence.EarlierAttempt
 	}
 	if res.After != nil {
 		r.Evidence.After = res.After
@@ -526,15 +542,8 @@ func (e *Engine) act(ctx context.Context, f *Finding, d Decision, r, prior *audi
 	}
 	if v, ok := rem.(Verifier); ok {
 		if err := v.Verify(ctx, t, plan); err != nil {
-			// The change was made but is not confirmed. A read-back that
-			// could not be made (a throttled or failed AWS call) is retried
-			// when the evidence can be kept for the retry, which reads the
-			// resource again; a read-back that found the resource not
-			// compliant, or anything else, needs a person.
-			if _, keeps := e.o.Idempotency.(RecordKeeper); keeps && failedCall(err) && IsTransient(e.o.Classify(err)) {
-				*interrupted = "verify"
-				return fmt.Errorf("remediate: verify for finding %s: %w", f.ID, err)
-			}
+			// The change was made but is not confirmed: a person must look,
+			// whatever kind of error this is.
 			r.Outcome = string(OutcomeFailed)
 			r.FailureReason = "verify: " + err.Error()
 			return nil

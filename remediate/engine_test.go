@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -582,11 +583,14 @@ type flagRemediator struct {
 	mu      sync.Mutex
 	on      bool
 	applies int
-	// failFirst: "after" sets the flag and fails, "before" only fails,
-	// "verify" applies and then fails the first read-back as a throttled
-	// AWS call.
+	// failFirst: "after" sets the flag and fails, "before" only fails
+	// (both with a network error: the outcome is unknown), "throttled"
+	// fails with AWS's throttling answer (the write was not made),
+	// "partial" changes the state without fixing it, "verify" applies and
+	// then fails the first read-back as a throttled AWS call.
 	failFirst string
 	verifies  int
+	gen       int // bumped by a partial change
 }
 
 func (r *flagRemediator) Spec() remediate.Spec { return newFake().spec }
@@ -599,7 +603,8 @@ func (r *flagRemediator) Plan(ctx context.Context, _ remediate.Target) (remediat
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	remediate.RecordRequestID(ctx, fmt.Sprintf("req-plan-%d", r.applies))
-	return remediate.Plan{Compliant: r.on, Before: r.state(), After: json.RawMessage(`{"Flag":true}`), Changes: []string{"set Flag from false to true"}}, nil
+	return remediate.Plan{Compliant: r.on, Before: r.state(), After: json.RawMessage(`{"Flag":true}`),
+		Changes: []string{fmt.Sprintf("set Flag from false to true (generation %d)", r.gen)}}, nil
 }
 
 func (r *flagRemediator) Apply(ctx context.Context, _ remediate.Target, _ remediate.Plan) (remediate.Result, error) {
@@ -607,11 +612,19 @@ func (r *flagRemediator) Apply(ctx context.Context, _ remediate.Target, _ remedi
 	defer r.mu.Unlock()
 	r.applies++
 	remediate.RecordRequestID(ctx, fmt.Sprintf("req-apply-%d", r.applies))
-	if r.applies == 1 && (r.failFirst == "after" || r.failFirst == "before") {
-		if r.failFirst == "after" {
-			r.on = true
+	if r.applies == 1 {
+		switch r.failFirst {
+		case "after", "before", "partial":
+			if r.failFirst == "after" {
+				r.on = true
+			}
+			if r.failFirst == "partial" {
+				r.gen++
+			}
+			return remediate.Result{}, errors.New("read tcp: i/o timeout")
+		case "throttled":
+			return remediate.Result{}, &smithy.OperationError{ServiceID: "S3", OperationName: "PutFlag", Err: &smithy.GenericAPIError{Code: "SlowDown"}}
 		}
-		return remediate.Result{}, errors.New("read tcp: i/o timeout")
 	}
 	r.on = true
 	// Also reported in the result, as some remediators do: recorded once.
@@ -653,7 +666,13 @@ func TestInterruptedApplyKeepsEvidence(t *testing.T) {
 			wantRequestIDs: []string{"req-plan-0", "req-apply-1", "req-plan-1"}},
 		{name: "not applied", failFirst: "before", wantOutcome: remediate.OutcomeApplied, wantApplies: 2, wantAttempt: true,
 			wantRequestIDs: []string{"req-plan-0", "req-apply-1", "req-plan-1", "req-apply-2"}},
-		{name: "applied, read-back throttled", failFirst: "verify", wantOutcome: remediate.OutcomeApplied, wantApplies: 1, wantAttempt: true,
+		// AWS answered "throttled", but an earlier attempt of the SDK's
+		// might have landed: the evidence is kept all the same, and the
+		// retry, finding nothing changed, applies.
+		{name: "throttled", failFirst: "throttled", wantOutcome: remediate.OutcomeApplied, wantApplies: 2, wantAttempt: true,
+			wantRequestIDs: []string{"req-plan-0", "req-apply-1", "req-plan-1", "req-apply-2"}},
+		// The state moved, but not to compliant: a person looks.
+		{name: "partly applied", failFirst: "partial", wantOutcome: remediate.OutcomeReview, wantApplies: 1, wantAttempt: true,
 			wantRequestIDs: []string{"req-plan-0", "req-apply-1", "req-plan-1"}},
 		// The control: a store that keeps nothing loses the evidence.
 		{name: "no record keeper", failFirst: "after", hideKeeper: true, wantOutcome: remediate.OutcomeCompliant, wantApplies: 1,
@@ -690,10 +709,6 @@ func TestInterruptedApplyKeepsEvidence(t *testing.T) {
 			if err != nil {
 				t.Fatalf("retry: %v", err)
 			}
-			if tt.failFirst == "verify" && (!strings.Contains(rec.Evidence.EarlierAttempt, "verify on receive 1") || string(rec.Evidence.Rollback) != `{"Flag":false}`) {
-				t.Errorf("read-back throttled: earlier attempt %q, rollback %s; want the verify failure and the first Apply's rollback data",
-					rec.Evidence.EarlierAttempt, rec.Evidence.Rollback)
-			}
 			if rec.Outcome != string(tt.wantOutcome) || rem.applies != tt.wantApplies {
 				t.Errorf("retry: outcome %s after %d applies, want %s after %d", rec.Outcome, rem.applies, tt.wantOutcome, tt.wantApplies)
 			}
@@ -717,11 +732,10 @@ func TestInterruptedApplyKeepsEvidence(t *testing.T) {
 	}
 }
 
-// TestThrottledReadBackWithoutKeeperFails: without a store that keeps
-// evidence for the retry, a read-back that could not be made ends as
-// failed (a person looks), never as a retry that would record
-// "compliant".
-func TestThrottledReadBackWithoutKeeperFails(t *testing.T) {
+// TestThrottledReadBackFails: a read-back that could not be made ends as
+// failed (a person looks), with the evidence of the change, never as a
+// retry that might record "compliant".
+func TestThrottledReadBackFails(t *testing.T) {
 	rem := &flagRemediator{failFirst: "verify"}
 	reg, err := remediate.NewRegistry(rem)
 	if err != nil {
@@ -729,13 +743,79 @@ func TestThrottledReadBackWithoutKeeperFails(t *testing.T) {
 	}
 	eng, err := remediate.NewEngine(remediate.Options{
 		Parser: remediate.ParserFunc(parse), Policy: remediate.PolicyFunc(approve), Registry: reg,
-		Credentials: credsFunc(okCreds), Idempotency: noKeeper{remediate.NewMemoryIdempotency()}, Audit: &recorder{}, Mode: remediate.Apply,
+		Credentials: credsFunc(okCreds), Audit: &recorder{}, Mode: remediate.Apply,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	rec, err := eng.Process(context.Background(), remediate.Message{ID: "m1", Body: []byte("f1"), ReceiveCount: 1})
-	if err != nil || rec.Outcome != string(remediate.OutcomeFailed) || !strings.Contains(rec.FailureReason, "SlowDown") {
-		t.Errorf("Process = %v, %v; want failed with the read-back's error", rec, err)
+	if err != nil || rec.Outcome != string(remediate.OutcomeFailed) || !strings.Contains(rec.FailureReason, "SlowDown") || len(rec.Evidence.Rollback) == 0 {
+		t.Errorf("Process = %+v, %v; want failed with the read-back's error and the rollback data", rec, err)
+	}
+}
+
+// TestInterruptedChangeEvidenceSurvivesSkip: an Apply whose outcome was
+// unknown, then an exception added before the retry. The retry ends as
+// skipped, and its record still carries the change the first delivery
+// may have made.
+func TestInterruptedChangeEvidenceSurvivesSkip(t *testing.T) {
+	rem := &flagRemediator{failFirst: "after"}
+	reg, err := remediate.NewRegistry(rem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var excepted atomic.Bool
+	eng, err := remediate.NewEngine(remediate.Options{
+		Parser: remediate.ParserFunc(parse),
+		Policy: remediate.PolicyFunc(func(ctx context.Context, f *remediate.Finding) (remediate.Decision, error) {
+			if excepted.Load() {
+				// As package eligibility does, the action is named whatever
+				// the verdict.
+				d := remediate.Decision{Action: "fix-flag"}
+				d.Add("exception", remediate.Skip, "exception EX-1 covers the resource")
+				return d, nil
+			}
+			return approve(ctx, f)
+		}),
+		Registry: reg, Credentials: credsFunc(okCreds), Audit: &recorder{}, Mode: remediate.Apply,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := remediate.Message{ID: "m1", Body: []byte("f1"), ReceiveCount: 1}
+	if _, err := eng.Process(context.Background(), msg); err == nil {
+		t.Fatal("first delivery: want a transient error")
+	}
+	excepted.Store(true)
+	msg.ReceiveCount = 2
+	rec, err := eng.Process(context.Background(), msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Outcome != string(remediate.OutcomeSkipped) || rec.Evidence.EarlierAttempt == "" || string(rec.Evidence.Before) != `{"Flag":false}` ||
+		!slices.Contains(rec.Evidence.RequestIDs, "req-apply-1") {
+		t.Errorf("retry: outcome %s, evidence %+v; want skipped, carrying the interrupted change", rec.Outcome, rec.Evidence)
+	}
+}
+
+// TestDeadLetterOfUnauthenticatedBody: when the last delivery fails
+// because the body could not be authenticated, the dead-lettered record
+// (which goes to review) names no finding: the body's claims are not
+// trusted.
+func TestDeadLetterOfUnauthenticatedBody(t *testing.T) {
+	s := newSetup(t, func(o *remediate.Options, _ *fakeRemediator) {
+		o.MaxReceiveCount = 1
+		o.Authenticator = remediate.AuthenticatorFunc(func(context.Context, []byte) error {
+			return errors.New("fetch signing certificate: connection refused")
+		})
+	})
+	if _, err := s.engine.Process(context.Background(), remediate.Message{ID: "m1", Body: []byte("f1"), ReceiveCount: 1}); err == nil {
+		t.Fatal("want a transient error")
+	}
+	if s.audit.len() != 1 {
+		t.Fatalf("%d audit records, want the dead-lettered one", s.audit.len())
+	}
+	if rec := s.audit.recs[0]; rec.Outcome != string(remediate.OutcomeDeadLettered) || rec.Finding.ID != "" || rec.Resource.ID != "" {
+		t.Errorf("dead-lettered record: outcome %q, finding %q, resource %q; want no finding details", rec.Outcome, rec.Finding.ID, rec.Resource.ID)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/remedy-sec/remedy/internal/clip"
 	"github.com/remedy-sec/remedy/internal/strictjson"
 	"github.com/remedy-sec/remedy/remediate"
 )
@@ -117,7 +118,7 @@ func timeField(v strictjson.Value, field string) (time.Time, error) {
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
-		return time.Time{}, reject(field, "time "+quote(s)+" is not RFC 3339")
+		return time.Time{}, reject(field, "time "+clip.Quote(s)+" is not RFC 3339")
 	}
 	return t.UTC(), nil
 }
@@ -131,7 +132,7 @@ func checkToken(s string, max int) string {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == ':') {
-			return quote(s) + " has a character outside letters, digits and . _ : -"
+			return clip.Quote(s) + " has a character outside letters, digits and . _ : -"
 		}
 	}
 	return ""
@@ -150,7 +151,7 @@ func checkIdent(s string, max int) string {
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if c <= ' ' || c == 0x7f || c == '"' || c == '\'' || c == '`' {
-				return quote(s) + " contains " + strconv.QuoteRune(rune(c))
+				return clip.Quote(s) + " contains " + strconv.QuoteRune(rune(c))
 			}
 			i++
 			continue
@@ -158,7 +159,7 @@ func checkIdent(s string, max int) string {
 		r, size := utf8.DecodeRuneInString(s[i:])
 		if r == utf8.RuneError || unicode.IsSpace(r) || unicode.IsControl(r) || unicode.Is(unicode.Cf, r) ||
 			unicode.In(r, unicode.Zl, unicode.Zp, unicode.Co, unicode.Cs) || r == '\u2018' || r == '\u2019' || r == '\u201c' || r == '\u201d' {
-			return quote(s) + " contains " + strconv.QuoteRuneToASCII(r)
+			return clip.Quote(s) + " contains " + strconv.QuoteRuneToASCII(r)
 		}
 		i += size
 	}
@@ -238,7 +239,7 @@ func severity(f *remediate.Finding, v strictjson.Value, field string) error {
 	}
 	sev, ok := matchSeverity(s)
 	if !ok {
-		f.AddConcern(field, "The issue severity "+quote(s)+" is not one Remedy knows.")
+		f.AddConcern(field, "The issue severity "+clip.Quote(s)+" is not one Remedy knows.")
 		return nil
 	}
 	f.Severity = sev
@@ -265,7 +266,7 @@ func status(f *remediate.Finding, v strictjson.Value, field string) error {
 	}
 	st, ok := matchEnum(s, "OPEN", "IN_PROGRESS", "RESOLVED", "REJECTED")
 	if !ok {
-		f.AddConcern(field, "The issue status "+quote(s)+" is not one Remedy knows.")
+		f.AddConcern(field, "The issue status "+clip.Quote(s)+" is not one Remedy knows.")
 		return nil
 	}
 	f.Status = st

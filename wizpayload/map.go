@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/remedy-sec/remedy/internal/clip"
 	"github.com/remedy-sec/remedy/internal/strictjson"
 	"github.com/remedy-sec/remedy/remediate"
 )
@@ -252,7 +253,7 @@ func (p *parser) mapTrigger(v strictjson.Value, f *remediate.Finding) error {
 		return reject("trigger.source", "missing; accepted trigger sources are "+p.acceptedTriggers())
 	}
 	if f.TriggerSource, ok = p.matchTrigger(s); !ok {
-		return reject("trigger.source", "trigger source "+quote(s)+" is not accepted; accepted trigger sources are "+p.acceptedTriggers())
+		return reject("trigger.source", "trigger source "+clip.Quote(s)+" is not accepted; accepted trigger sources are "+p.acceptedTriggers())
 	}
 
 	tt, err := enumText(typ, "trigger.type")
@@ -262,7 +263,7 @@ func (p *parser) mapTrigger(v strictjson.Value, f *remediate.Finding) error {
 	if tt == "" {
 		f.AddConcern("trigger.type", "The trigger has no type, so it is unknown whether the issue is new.")
 	} else if f.TriggerType, ok = matchEnum(tt, "CREATED", "UPDATED", "RESOLVED", "REOPENED"); !ok {
-		f.AddConcern("trigger.type", "The trigger type "+quote(tt)+" is not one Remedy knows.")
+		f.AddConcern("trigger.type", "The trigger type "+clip.Quote(tt)+" is not one Remedy knows.")
 	}
 	if f.Rule.ID, err = str(ruleID, "trigger.ruleId"); err != nil {
 		return err
@@ -366,7 +367,7 @@ func (p *parser) mapGraphQL(t *top, f *remediate.Finding) error {
 	default:
 		f.Control.ID, f.Control.Name = id, name
 		if id != "" {
-			f.AddConcern("sourceRule.__typename", "The source rule's kind "+quote(tn)+" is not Control or CloudConfigurationRule, so its id cannot be matched safely.")
+			f.AddConcern("sourceRule.__typename", "The source rule's kind "+clip.Quote(tn)+" is not Control or CloudConfigurationRule, so its id cannot be matched safely.")
 		}
 	}
 	return nil

@@ -6,6 +6,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/remedy-sec/remedy/internal/clip"
 	"github.com/remedy-sec/remedy/internal/strictjson"
 	"github.com/remedy-sec/remedy/remediate"
 )
@@ -60,17 +61,17 @@ func (p *parser) mapResource(f *remediate.Finding, in *resourceIn, n resourceFie
 		return reject(n.id, "resource id "+why)
 	}
 	if strings.ContainsAny(id, "*?") {
-		return reject(n.id, "resource id "+quote(id)+" holds a wildcard; it must name one resource")
+		return reject(n.id, "resource id "+clip.Quote(id)+" holds a wildcard; it must name one resource")
 	}
 	if len(id) >= 4 && equalFoldASCII(id[:4], "ARN:") && !strings.HasPrefix(id, "arn:") {
-		return reject(n.id, "resource id "+quote(id)+" starts with "+quote(id[:4])+"; an ARN starts with lower-case arn:")
+		return reject(n.id, "resource id "+clip.Quote(id)+" starts with "+clip.Quote(id[:4])+"; an ARN starts with lower-case arn:")
 	}
 	r.ID = id
 	var arn arnParts
 	if strings.HasPrefix(id, "arn:") {
 		var ok bool
 		if arn, ok = parseARN(id); !ok {
-			return reject(n.id, "resource id "+quote(id)+" starts with arn: but is not a well-formed ARN")
+			return reject(n.id, "resource id "+clip.Quote(id)+" starts with arn: but is not a well-formed ARN")
 		}
 		r.ARN = id
 	}
@@ -92,7 +93,7 @@ func (p *parser) mapResource(f *remediate.Finding, in *resourceIn, n resourceFie
 	if aws, ok := matchEnum(cloud, "AWS"); ok {
 		r.Cloud = aws
 	} else if other, ok := upperASCII(cloud); !ok || checkToken(other, maxEnumBytes) != "" {
-		f.AddConcern(n.cloud, "The cloud platform "+quote(cloud)+" is not one Remedy knows.")
+		f.AddConcern(n.cloud, "The cloud platform "+clip.Quote(cloud)+" is not one Remedy knows.")
 	} else if other == "" {
 		f.AddConcern(n.cloud, "The resource has no cloud platform, so it is not known to be in AWS.")
 	} else {
@@ -111,7 +112,7 @@ func (p *parser) mapResource(f *remediate.Finding, in *resourceIn, n resourceFie
 	case account == "":
 		f.AddConcern(n.account, "The resource has no account id.")
 	case aws && !isAccountID(account):
-		return reject(n.account, "account id "+quote(account)+" is not exactly 12 digits")
+		return reject(n.account, "account id "+clip.Quote(account)+" is not exactly 12 digits")
 	default:
 		if why := checkIdent(account, maxTokenBytes); why != "" {
 			return reject(n.account, "account id "+why)
@@ -129,7 +130,7 @@ func (p *parser) mapResource(f *remediate.Finding, in *resourceIn, n resourceFie
 	case aws && region == "global":
 		f.AddConcern(n.region, "The resource is reported as global, with no region to act in.")
 	case aws && !isRegion(region):
-		return reject(n.region, "region "+quote(region)+" is not shaped like an AWS region")
+		return reject(n.region, "region "+clip.Quote(region)+" is not shaped like an AWS region")
 	default:
 		if why := checkIdent(region, maxTokenBytes); why != "" {
 			return reject(n.region, "region "+why)
@@ -142,15 +143,15 @@ func (p *parser) mapResource(f *remediate.Finding, in *resourceIn, n resourceFie
 		switch {
 		case r.Cloud != "" && r.Cloud != "AWS":
 		case !isPartition(arn.partition):
-			f.AddConcern(n.id, "The resource ARN's partition "+quote(arn.partition)+" is not an AWS partition.")
+			f.AddConcern(n.id, "The resource ARN's partition "+clip.Quote(arn.partition)+" is not an AWS partition.")
 		case arn.partition != "aws":
-			f.AddConcern(n.id, "The resource ARN is in partition "+quote(arn.partition)+", not the commercial partition \"aws\".")
+			f.AddConcern(n.id, "The resource ARN is in partition "+clip.Quote(arn.partition)+", not the commercial partition \"aws\".")
 		}
 		if arn.account != "" && r.Account != "" && arn.account != r.Account {
-			f.AddConcern(n.account, "The resource ARN names account "+quote(arn.account)+" but the payload says "+quote(r.Account)+".")
+			f.AddConcern(n.account, "The resource ARN names account "+clip.Quote(arn.account)+" but the payload says "+clip.Quote(r.Account)+".")
 		}
 		if arn.region != "" && r.Region != "" && arn.region != r.Region {
-			f.AddConcern(n.region, "The resource ARN names region "+quote(arn.region)+" but the payload says "+quote(r.Region)+".")
+			f.AddConcern(n.region, "The resource ARN names region "+clip.Quote(arn.region)+" but the payload says "+clip.Quote(r.Region)+".")
 		}
 		if arn.service == "s3" && strings.Contains(arn.resource, "/") {
 			f.AddConcern(n.id, "The resource ARN names an object inside a bucket, not the bucket itself.")
@@ -160,7 +161,7 @@ func (p *parser) mapResource(f *remediate.Finding, in *resourceIn, n resourceFie
 	case strings.Contains(id, "##"):
 		f.AddConcern(n.id, "The resource id is composite and names a sub-resource, not the resource to change.")
 	case aws && r.ARN == "" && !isBareID(id):
-		f.AddConcern(n.id, "The resource id "+quote(id)+" is neither an ARN nor a bare AWS identifier, so which resource it names is unclear.")
+		f.AddConcern(n.id, "The resource id "+clip.Quote(id)+" is neither an ARN nor a bare AWS identifier, so which resource it names is unclear.")
 	}
 
 	return p.mapTags(f, in.tags, n.tags, topTags)
@@ -242,14 +243,14 @@ func checkText(s string) string {
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if c < ' ' || c == 0x7f {
-				return quote(s) + " contains " + strconv.QuoteRune(rune(c))
+				return clip.Quote(s) + " contains " + strconv.QuoteRune(rune(c))
 			}
 			i++
 			continue
 		}
 		r, size := utf8.DecodeRuneInString(s[i:])
 		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
-			return quote(s) + " contains " + strconv.QuoteRuneToASCII(r)
+			return clip.Quote(s) + " contains " + strconv.QuoteRuneToASCII(r)
 		}
 		i += size
 	}

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/remedy-sec/remedy/internal/clip"
 	"github.com/remedy-sec/remedy/internal/strictjson"
 	"github.com/remedy-sec/remedy/remediate"
 )
@@ -313,7 +314,7 @@ func envelope(root strictjson.Value) (msg, id string, ts time.Time, err error) {
 	case "":
 		return "", "", time.Time{}, reject("Type", "SNS envelope has no Type")
 	default:
-		return "", "", time.Time{}, reject("Type", "SNS message type "+quote(t)+" is not processed; only Notification is")
+		return "", "", time.Time{}, reject("Type", "SNS message type "+clip.Quote(t)+" is not processed; only Notification is")
 	}
 	id, err = str(mid, "MessageId")
 	if err != nil {
@@ -370,31 +371,10 @@ func jsonReject(prefix, rootField, context string, err error) error {
 	reason += " at byte " + strconv.Itoa(e.Offset)
 	// A path is built from payload keys: bound it like any echoed value.
 	if len(field) > maxFieldBytes {
-		field = cutUTF8(field, maxFieldBytes) + "…"
+		field = clip.UTF8(field, maxFieldBytes) + "…"
 	}
 	return reject(field, reason)
 }
 
 // maxFieldBytes bounds a field path in a rejection.
 const maxFieldBytes = 256
-
-// quote renders a payload value for a message: quoted, escaped and cut
-// short, so hostile input cannot forge log lines or flood them.
-func quote(s string) string {
-	const max = 64
-	if len(s) > max {
-		return strconv.Quote(cutUTF8(s, max)) + "…"
-	}
-	return strconv.Quote(s)
-}
-
-// cutUTF8 returns at most the first n bytes of s, not splitting a rune.
-func cutUTF8(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && s[n]&0xC0 == 0x80 {
-		n--
-	}
-	return s[:n]
-}

@@ -627,12 +627,6 @@ func TestValidators(t *testing.T) {
 	if got := childField("tags", "a.b"); got != `tags["a.b"]` {
 		t.Errorf("childField = %s", got)
 	}
-	if got := quote(strings.Repeat("é", 100)); !strings.HasSuffix(got, `"…`) || len(got) > 80 {
-		t.Errorf("quote = %s", got)
-	}
-	if got := cutUTF8("é", 1); got != "" {
-		t.Errorf("cutUTF8 split a rune: %q", got)
-	}
 }
 
 // TestParseResourceIDShape holds an AWS resource id to the shapes the

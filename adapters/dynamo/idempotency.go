@@ -104,7 +104,9 @@ func (s *Idempotency) Begin(ctx context.Context, key string) error {
 	exp := now.Add(s.o.ClaimTTL)
 	token := rand.Text()
 	// An update, not a put, so that a record kept by an earlier claim
-	// (see Keep) survives into this one.
+	// (see Keep) survives into this one. The claim ends at #exp; the item
+	// itself (with any kept record) lives until #ttl, as long as a done
+	// marker, so that a retry after back-offs or a replay finds it.
 	out, err := s.c.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:        aws.String(s.table),
 		Key:              map[string]types.AttributeValue{attrKey: &types.AttributeValueMemberS{Value: key}},
@@ -119,7 +121,7 @@ func (s *Idempotency) Begin(ctx context.Context, key string) error {
 			":inprogress": &types.AttributeValueMemberS{Value: statusInProgress},
 			":owner":      &types.AttributeValueMemberS{Value: token},
 			":exp":        millis(exp),
-			":ttl":        epochSeconds(exp),
+			":ttl":        epochSeconds(now.Add(s.o.DoneTTL)),
 			":now":        millis(now),
 		},
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
@@ -245,16 +247,20 @@ func (s *Idempotency) Keep(ctx context.Context, key string, r *audit.Record) err
 	if token == "" {
 		return fmt.Errorf("dynamo: keep record: this store holds no claim on %q", key)
 	}
+	// The kept record must outlive the claim until the retry, which may
+	// come after back-offs or from the dead-letter queue: it lives as
+	// long as a done marker.
 	_, err = s.c.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                aws.String(s.table),
 		Key:                      map[string]types.AttributeValue{attrKey: &types.AttributeValueMemberS{Value: key}},
-		UpdateExpression:         aws.String("SET #kept = :rec"),
+		UpdateExpression:         aws.String("SET #kept = :rec, #ttl = :ttl"),
 		ConditionExpression:      aws.String("#st = :inprogress AND #owner = :owner"),
-		ExpressionAttributeNames: map[string]string{"#kept": attrKept, "#st": attrStatus, "#owner": attrOwner},
+		ExpressionAttributeNames: map[string]string{"#kept": attrKept, "#st": attrStatus, "#owner": attrOwner, "#ttl": attrTTL},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":rec":        &types.AttributeValueMemberS{Value: string(b)},
 			":inprogress": &types.AttributeValueMemberS{Value: statusInProgress},
 			":owner":      &types.AttributeValueMemberS{Value: token},
+			":ttl":        epochSeconds(s.o.Now().Add(s.o.DoneTTL)),
 		},
 	})
 	if err != nil {

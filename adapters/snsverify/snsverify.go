@@ -22,6 +22,7 @@ import (
 
 	"golang.org/x/sync/singleflight"
 
+	"github.com/remedy-sec/remedy/internal/clip"
 	"github.com/remedy-sec/remedy/internal/strictjson"
 	"github.com/remedy-sec/remedy/remediate"
 )
@@ -72,8 +73,12 @@ func New(o Options) (*Verifier, error) {
 	}
 	topics := make(map[string]bool, len(o.TopicARNs))
 	for _, t := range o.TopicARNs {
-		if _, _, ok := topicRegion(t); !ok {
+		p, _, ok := topicRegion(t)
+		if !ok {
 			return nil, fmt.Errorf("snsverify: %q is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)", t)
+		}
+		if !slices.Contains([]string{"aws", "aws-cn", "aws-us-gov"}, p) {
+			return nil, fmt.Errorf("snsverify: topic %s is in partition %q, whose certificate host is not known here (aws, aws-cn and aws-us-gov are)", t, p)
 		}
 		topics[t] = true
 	}
@@ -149,7 +154,7 @@ func (v *Verifier) Authenticate(ctx context.Context, body []byte) error {
 		return err
 	}
 	if !v.topics[env.topicARN] {
-		return reject("TopicArn", fmt.Sprintf("topic %q is not one this engine accepts notifications from", env.topicARN))
+		return reject("TopicArn", "topic "+clip.Quote(env.topicARN)+" is not one this engine accepts notifications from")
 	}
 	var hash crypto.Hash
 	switch env.version {
@@ -158,7 +163,7 @@ func (v *Verifier) Authenticate(ctx context.Context, body []byte) error {
 	case "2":
 		hash = crypto.SHA256
 	default:
-		return reject("SignatureVersion", fmt.Sprintf("%q is not 1 or 2", env.version))
+		return reject("SignatureVersion", clip.Quote(env.version)+" is not 1 or 2")
 	}
 	sig, err := base64.StdEncoding.DecodeString(env.signature)
 	if err != nil || len(sig) == 0 {
@@ -166,7 +171,7 @@ func (v *Verifier) Authenticate(ctx context.Context, body []byte) error {
 	}
 	u, err := url.Parse(env.certURL)
 	if err != nil || !v.o.CertURLAllowed(u, env.topicARN) {
-		return reject("SigningCertURL", fmt.Sprintf("%q is not an Amazon SNS certificate of the topic's region", env.certURL))
+		return reject("SigningCertURL", clip.Quote(env.certURL)+" is not an Amazon SNS certificate of the topic's region")
 	}
 	key, err := v.cert(ctx, u.String())
 	if err != nil {
@@ -223,7 +228,7 @@ func (v *Verifier) read(body []byte) (*envelope, error) {
 		}
 	}
 	if env.typ != "Notification" {
-		return nil, reject("Type", fmt.Sprintf("%q is not Notification", env.typ))
+		return nil, reject("Type", clip.Quote(env.typ)+" is not Notification")
 	}
 	return env, nil
 }

@@ -103,6 +103,12 @@ func TestAuthenticate(t *testing.T) {
 			n["Message"] = map[string]any{"issue": 1}
 			return n.JSON(t)
 		}},
+		{name: "huge certificate URL", wantField: "SigningCertURL", body: func() []byte {
+			n := note(s, payload, nil, "2")
+			n["SigningCertURL"] = "https://sns.eu-west-1.amazonaws.com/" + strings.Repeat("A", 200_000) + ".pem"
+			s.Sign(n)
+			return n.JSON(t)
+		}},
 		{name: "raw delivery", wantField: "-", body: func() []byte { return []byte(payload) }},
 		{name: "not JSON", wantField: "-", body: func() []byte { return []byte("Type=Notification") }},
 		{name: "duplicate message key", wantField: "-", body: func() []byte {
@@ -125,6 +131,9 @@ func TestAuthenticate(t *testing.T) {
 			}
 			if tt.wantField != "-" && rej.Field != tt.wantField {
 				t.Errorf("rejected field %q (%v), want %q", rej.Field, err, tt.wantField)
+			}
+			if len(err.Error()) > 1000 {
+				t.Errorf("the rejection is %d bytes long; hostile values must be cut", len(err.Error()))
 			}
 		})
 	}
@@ -249,7 +258,7 @@ func TestCertificateCached(t *testing.T) {
 }
 
 func TestNewNeedsTopics(t *testing.T) {
-	for _, topics := range [][]string{nil, {"remedy-findings"}, {"arn:aws:sqs:eu-west-1:111122223333:q"}} {
+	for _, topics := range [][]string{nil, {"remedy-findings"}, {"arn:aws:sqs:eu-west-1:111122223333:q"}, {"arn:aws-iso:sns:us-iso-east-1:111122223333:t"}} {
 		if _, err := snsverify.New(snsverify.Options{TopicARNs: topics}); err == nil {
 			t.Errorf("New(%q) = nil error, want one", topics)
 		}

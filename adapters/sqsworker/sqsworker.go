@@ -303,6 +303,8 @@ func (g *gate) Process(ctx context.Context, m remediate.Message) (*audit.Record,
 	case g.slots <- struct{}{}:
 	case <-g.stop:
 		return nil, errNotStarted
+	case <-ctx.Done(): // the drain timed out
+		return nil, errNotStarted
 	}
 	defer func() { <-g.slots }()
 	select {
