@@ -19,6 +19,9 @@
 //   - it is a JSON SNS envelope of Type "Notification" (raw message
 //     delivery must be off on the subscription: a raw body carries no
 //     signature);
+//   - with Options.MaxAge set, its Timestamp is no older than that (a
+//     replay window; off by default, because a replay from the
+//     dead-letter queue can be days old);
 //   - its TopicArn is one of Options.TopicARNs;
 //   - SignatureVersion is "1" (SHA1withRSA) or "2" (SHA256withRSA);
 //   - SigningCertURL is https://sns.<region>.amazonaws.com/… (…com.cn in

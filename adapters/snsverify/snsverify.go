@@ -44,6 +44,13 @@ type Options struct {
 	// MaxBodyBytes bounds the envelope. Default 1 MiB (SNS messages are
 	// at most 256 KiB).
 	MaxBodyBytes int
+	// MaxAge, if set, rejects notifications whose Timestamp is older (or
+	// more than 5 minutes in the future): a replay window, so that a
+	// captured notification cannot be sent again once its idempotency
+	// marker expired. Keep it below the idempotency store's DoneTTL and
+	// above the queue's retention, or replays from the dead-letter queue
+	// are rejected too. Zero checks no age.
+	MaxAge time.Duration
 	// Now is for tests. Nil means time.Now.
 	Now func() time.Time
 }
@@ -152,6 +159,18 @@ func (v *Verifier) Authenticate(ctx context.Context, body []byte) error {
 	env, err := v.read(body)
 	if err != nil {
 		return err
+	}
+	if v.o.MaxAge > 0 {
+		ts, err := time.Parse(time.RFC3339Nano, env.timestamp)
+		now := v.o.Now()
+		switch {
+		case err != nil:
+			return reject("Timestamp", clip.Quote(env.timestamp)+" is not an RFC 3339 time")
+		case now.Sub(ts) > v.o.MaxAge:
+			return reject("Timestamp", fmt.Sprintf("the notification is %s old, older than the %s this engine accepts", now.Sub(ts).Round(time.Second), v.o.MaxAge))
+		case ts.Sub(now) > 5*time.Minute:
+			return reject("Timestamp", fmt.Sprintf("the notification is dated %s in the future", ts.Sub(now).Round(time.Second)))
+		}
 	}
 	if !v.topics[env.topicARN] {
 		return reject("TopicArn", "topic "+clip.Quote(env.topicARN)+" is not one this engine accepts notifications from")

@@ -264,3 +264,39 @@ func TestNewNeedsTopics(t *testing.T) {
 		}
 	}
 }
+
+// TestMaxAge: with a replay window, a notification older than it (or
+// dated in the future, or with an unreadable time) is rejected before
+// its certificate is fetched; without one, age does not matter.
+func TestMaxAge(t *testing.T) {
+	s := snsverifytest.New(t, time.Now().Add(3*time.Hour))
+	// Sent now, so that the certificate is valid at every "now" below.
+	sent := time.Now().UTC().Truncate(time.Millisecond)
+	newV := func(now time.Time) *snsverify.Verifier {
+		return s.Verifier(t, topic, func(o *snsverify.Options) {
+			o.MaxAge = time.Hour
+			o.Now = func() time.Time { return now }
+		})
+	}
+	fresh := note(s, "{}", nil, "2")
+	fresh["Timestamp"] = sent.Format("2006-01-02T15:04:05.000Z")
+	s.Sign(fresh)
+	body := fresh.JSON(t)
+	if err := newV(sent.Add(59*time.Minute)).Authenticate(context.Background(), body); err != nil {
+		t.Errorf("59 minutes old: %v, want accepted", err)
+	}
+	for name, now := range map[string]time.Time{"61 minutes old": sent.Add(61 * time.Minute), "from the future": sent.Add(-10 * time.Minute)} {
+		if rej, ok := rejected(newV(now).Authenticate(context.Background(), body)); !ok || rej.Field != "Timestamp" {
+			t.Errorf("%s: %v, want rejected on Timestamp", name, rej)
+		}
+	}
+	bad := note(s, "{}", nil, "2")
+	bad["Timestamp"] = "yesterday"
+	s.Sign(bad)
+	if rej, ok := rejected(newV(sent).Authenticate(context.Background(), bad.JSON(t))); !ok || rej.Field != "Timestamp" {
+		t.Errorf("unreadable time: %v, want rejected on Timestamp", rej)
+	}
+	if err := s.Verifier(t, topic).Authenticate(context.Background(), body); err != nil {
+		t.Errorf("no replay window: %v, want accepted", err)
+	}
+}

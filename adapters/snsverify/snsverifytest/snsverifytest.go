@@ -90,18 +90,23 @@ func (s *Signer) HTTPClient() *http.Client { return s.srv.Client() }
 // Close stops the certificate server (a host that is down).
 func (s *Signer) Close() { s.srv.Close() }
 
-// Verifier returns a verifier of topics that fetches certificates from
-// the signer's server, and only from there.
-func (s *Signer) Verifier(t testing.TB, topics ...string) *snsverify.Verifier {
+// Verifier returns a verifier of topic that fetches certificates from
+// the signer's server, and only from there; optFns change its other
+// options.
+func (s *Signer) Verifier(t testing.TB, topic string, optFns ...func(*snsverify.Options)) *snsverify.Verifier {
 	t.Helper()
 	host := strings.TrimPrefix(s.srv.URL, "https://")
-	v, err := snsverify.New(snsverify.Options{
-		TopicARNs:  topics,
+	o := snsverify.Options{
+		TopicARNs:  []string{topic},
 		HTTPClient: s.HTTPClient(),
 		CertURLAllowed: func(u *url.URL, _ string) bool {
 			return u.Scheme == "https" && u.Host == host && strings.HasSuffix(u.Path, ".pem")
 		},
-	})
+	}
+	for _, fn := range optFns {
+		fn(&o)
+	}
+	v, err := snsverify.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
