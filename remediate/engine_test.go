@@ -485,6 +485,51 @@ func TestMemoryIdempotencyExpiry(t *testing.T) {
 	}
 }
 
+// TestMemoryIdempotencyKeptRecordsExpire: a kept record outlives its
+// claim, and is dropped only once DoneTTL passed without a retry, so
+// that kept records of messages never replayed do not fill the store.
+func TestMemoryIdempotencyKeptRecordsExpire(t *testing.T) {
+	now := time.Unix(0, 0)
+	s := remediate.NewMemoryIdempotency(func(o *remediate.MemoryIdempotencyOptions) {
+		o.Now = func() time.Time { return now }
+		o.ClaimTTL = time.Minute
+		o.DoneTTL = time.Hour
+		o.MaxEntries = 10
+	})
+	ctx := context.Background()
+	keep := func(k string) {
+		t.Helper()
+		if err := s.Begin(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Keep(ctx, k, &audit.Record{ID: k}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Release(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 10 {
+		keep(fmt.Sprintf("kept-%d", i))
+	}
+	now = now.Add(30 * time.Minute)
+	keep("kept-10") // the store is full: nothing may be evicted yet
+	if r, _ := s.Kept(ctx, "kept-0"); r == nil {
+		t.Fatal("a kept record was dropped before DoneTTL")
+	}
+	now = now.Add(31 * time.Minute)
+	keep("kept-11") // the first ten are past DoneTTL now
+	if r, _ := s.Kept(ctx, "kept-0"); r != nil {
+		t.Error("a kept record past DoneTTL was not dropped")
+	}
+	if r, _ := s.Kept(ctx, "kept-11"); r == nil {
+		t.Error("the newest kept record is gone")
+	}
+	if n := s.Len(); n > 10 {
+		t.Errorf("store holds %d entries, bound is 10", n)
+	}
+}
+
 func TestLastDeliveryRecordsDeadLetter(t *testing.T) {
 	s := newSetup(t, func(o *remediate.Options, r *fakeRemediator) {
 		o.MaxReceiveCount = 3

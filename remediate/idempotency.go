@@ -37,6 +37,9 @@ type idemEntry struct {
 	done    bool
 	expires time.Time
 	kept    *audit.Record // see RecordKeeper
+	// keptUntil is when a kept record is dropped if no retry came: as
+	// long as a done marker lasts.
+	keptUntil time.Time
 }
 
 var (
@@ -79,7 +82,8 @@ func (s *MemoryIdempotency) Begin(_ context.Context, key string) error {
 	if len(s.entries) >= s.o.MaxEntries {
 		s.evict(now)
 	}
-	s.entries[key] = idemEntry{expires: now.Add(s.o.ClaimTTL), kept: s.entries[key].kept}
+	old := s.entries[key]
+	s.entries[key] = idemEntry{expires: now.Add(s.o.ClaimTTL), kept: old.kept, keptUntil: old.keptUntil}
 	return nil
 }
 
@@ -119,7 +123,7 @@ func (s *MemoryIdempotency) Keep(_ context.Context, key string, r *audit.Record)
 	if !ok || e.done {
 		return fmt.Errorf("remediate: idempotency: keep for unclaimed key %q", key)
 	}
-	e.kept = r
+	e.kept, e.keptUntil = r, s.o.Now().Add(s.o.DoneTTL)
 	s.entries[key] = e
 	return nil
 }
@@ -138,11 +142,13 @@ func (s *MemoryIdempotency) Len() int {
 	return len(s.entries)
 }
 
-// evict frees at least a tenth of the store: expired entries first, then
-// the completed ones that expire soonest. Claims in progress are kept.
+// evict frees at least a tenth of the store: expired entries first (an
+// expired claim's kept record once DoneTTL has passed without a retry),
+// then the completed ones that expire soonest. Claims in progress are
+// kept.
 func (s *MemoryIdempotency) evict(now time.Time) {
 	for k, e := range s.entries {
-		if !now.Before(e.expires) && e.kept == nil {
+		if !now.Before(e.expires) && (e.kept == nil || !now.Before(e.keptUntil)) {
 			delete(s.entries, k)
 		}
 	}
