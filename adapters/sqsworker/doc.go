@@ -23,7 +23,9 @@
 //     received ahead, so a processing slot that frees up takes the next
 //     message at once instead of after a receive round trip. Waiting
 //     messages are heartbeated like running ones, and released unstarted
-//     at shutdown.
+//     at shutdown — except one on its last delivery (Options.MaxReceiveCount),
+//     which is processed within the drain so that it never reaches the
+//     dead-letter queue unprocessed.
 //   - Heartbeat: while a message is in flight its visibility timeout is
 //     extended (ChangeMessageVisibilityBatch) every HeartbeatInterval, so
 //     a slow remediation is not delivered to a second worker.

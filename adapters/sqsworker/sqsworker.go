@@ -46,6 +46,12 @@ type Options struct {
 	// given back). Default MaxMessages; a negative value turns
 	// prefetching off.
 	Prefetch int
+	// MaxReceiveCount is the queue's redrive maxReceiveCount, if known. A
+	// message on its last delivery that is still waiting for a processing
+	// slot at shutdown is processed (within DrainTimeout) rather than
+	// given back, because given back it would move to the dead-letter
+	// queue without ever being processed or audited. Zero: unknown.
+	MaxReceiveCount int
 	// MaxMessages is the most one receive asks for, 1 to 10. Default 10.
 	MaxMessages int
 	// WaitTime is the long-poll wait of one receive, up to 20 s.
@@ -189,7 +195,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	del := newDeleter(w, bg)
 	// slots bounds the messages in flight, g the ones being processed.
 	slots := make(chan struct{}, w.o.Concurrency+w.o.Prefetch)
-	g := &gate{p: w.p, slots: make(chan struct{}, w.o.Concurrency), stop: ctx.Done()}
+	g := &gate{p: w.p, slots: make(chan struct{}, w.o.Concurrency), stop: ctx.Done(), maxReceive: w.o.MaxReceiveCount}
 	var batches sync.WaitGroup
 	runErr := w.receiveLoop(ctx, func(msgs []types.Message) {
 		batches.Go(func() { w.runBatch(procCtx, bg, g, msgs, slots, del) })
@@ -291,24 +297,30 @@ func fatalReceive(err error) bool {
 var errNotStarted = errors.New("sqsworker: not processed before shutdown")
 
 // gate bounds how many messages are processed at once. A message waiting
-// for a slot when stop closes is not processed.
+// for a slot when stop closes is not processed, unless it is on its last
+// delivery (maxReceive).
 type gate struct {
-	p     batch.Processor
-	slots chan struct{}
-	stop  <-chan struct{}
+	p          batch.Processor
+	slots      chan struct{}
+	stop       <-chan struct{}
+	maxReceive int
 }
 
 func (g *gate) Process(ctx context.Context, m remediate.Message) (*audit.Record, error) {
+	stop := g.stop
+	if g.maxReceive > 0 && m.ReceiveCount >= g.maxReceive {
+		stop = nil // never given back unprocessed: see Options.MaxReceiveCount
+	}
 	select {
 	case g.slots <- struct{}{}:
-	case <-g.stop:
+	case <-stop:
 		return nil, errNotStarted
 	case <-ctx.Done(): // the drain timed out
 		return nil, errNotStarted
 	}
 	defer func() { <-g.slots }()
 	select {
-	case <-g.stop: // both were ready: shutdown wins
+	case <-stop: // both were ready: shutdown wins
 		return nil, errNotStarted
 	default:
 	}

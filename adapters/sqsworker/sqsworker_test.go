@@ -458,6 +458,35 @@ func TestWorkerPrefetch(t *testing.T) {
 	}
 }
 
+// TestWorkerLastDeliveryNotGivenBack: a waiting message on its last
+// delivery is processed during the drain, not given back to reach the
+// dead-letter queue unprocessed.
+func TestWorkerLastDeliveryNotGivenBack(t *testing.T) {
+	e := newEnv(t)
+	url := e.queue(false)
+	e.send(url, "a", "b")
+	var calls atomic.Int64
+	p := procFunc(func(ctx context.Context, m remediate.Message) (*audit.Record, error) {
+		calls.Add(1)
+		time.Sleep(800 * time.Millisecond)
+		return &audit.Record{}, nil
+	})
+	w := sqsworker.New(e.client, url, p, fast, func(o *sqsworker.Options) {
+		o.Concurrency = 1
+		o.MaxReceiveCount = 1 // every first delivery is the last
+		o.VisibilityTimeout = time.Minute
+	})
+	stop := start(t, w)
+	waitFor(t, 10*time.Second, "both received", func() bool { return w.Stats().Received == 2 })
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	want := sqsworker.Stats{Received: 2, Processed: 2, Acked: 2}
+	if diff := cmp.Diff(want, w.Stats()); diff != "" || calls.Load() != 2 {
+		t.Errorf("%d processed; Stats (-want +got):\n%s", calls.Load(), diff)
+	}
+}
+
 func TestWorkerFIFO(t *testing.T) {
 	e := newEnv(t)
 	url := e.queue(true)

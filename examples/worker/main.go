@@ -61,6 +61,7 @@ func run(ctx context.Context) error {
 	}
 	w := sqsworker.New(sqs.NewFromConfig(d.AWS), cfg.QueueURL, d.Engine, func(o *sqsworker.Options) {
 		o.Concurrency = cfg.Concurrency
+		o.MaxReceiveCount = cfg.MaxReceiveCount
 		o.RetryBase = cfg.RetryBase
 		o.Logger = d.Logger
 	})
