@@ -487,7 +487,7 @@ func (e *Engine) act(ctx context.Context, f *Finding, d Decision, r, prior *audi
 	if err != nil {
 		return fail("assume role", err)
 	}
-	t := Target{Finding: f, AWS: cfg, Logger: e.o.Logger.With(slog.String("finding_id", f.ID), slog.String("action", d.Action))}
+	t := Target{Finding: f, AWS: cfg, Logger: e.o.Logger.With(slog.String("finding_id", f.ID), slog.String("action", d.Action)), clients: &clientMemo{}}
 	plan, err := rem.Plan(ctx, t)
 	if err != nil {
 		return fail("plan", err)

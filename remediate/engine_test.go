@@ -864,3 +864,60 @@ func TestDeadLetterOfUnauthenticatedBody(t *testing.T) {
 		t.Errorf("dead-lettered record: outcome %q, finding %q, resource %q; want no finding details", rec.Outcome, rec.Finding.ID, rec.Resource.ID)
 	}
 }
+
+// clientCounter builds a "client" in each of Plan, Apply and Verify.
+type clientCounter struct {
+	fakeRemediator
+	builds atomic.Int32
+}
+
+func (r *clientCounter) client(t remediate.Target) *int {
+	return remediate.Client(t, "test", func() *int { r.builds.Add(1); return new(int) })
+}
+
+func (r *clientCounter) Plan(ctx context.Context, t remediate.Target) (remediate.Plan, error) {
+	r.client(t)
+	return r.fakeRemediator.Plan(ctx, t)
+}
+
+func (r *clientCounter) Apply(ctx context.Context, t remediate.Target, p remediate.Plan) (remediate.Result, error) {
+	r.client(t)
+	return r.fakeRemediator.Apply(ctx, t, p)
+}
+
+func (r *clientCounter) Verify(ctx context.Context, t remediate.Target, p remediate.Plan) error {
+	r.client(t)
+	return nil
+}
+
+// TestClientBuiltOncePerFinding: the stages of one finding share the
+// client remediate.Client builds; another finding gets its own; a Target
+// made outside the engine builds every time.
+func TestClientBuiltOncePerFinding(t *testing.T) {
+	rem := &clientCounter{fakeRemediator: *newFake()}
+	reg, err := remediate.NewRegistry(rem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := remediate.NewEngine(remediate.Options{
+		Parser: remediate.ParserFunc(parse), Policy: remediate.PolicyFunc(approve), Registry: reg,
+		Credentials: credsFunc(okCreds), Audit: &recorder{}, Mode: remediate.Apply,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, body := range []string{"f1", "f2"} {
+		rec, err := eng.Process(context.Background(), remediate.Message{ID: body, Body: []byte(body)})
+		if err != nil || rec.Outcome != string(remediate.OutcomeApplied) {
+			t.Fatalf("%s: %v, %v", body, rec, err)
+		}
+		if got := rem.builds.Load(); got != int32(i+1) {
+			t.Errorf("after %d findings: %d clients built, want %d", i+1, got, i+1)
+		}
+	}
+	rem.client(remediate.Target{})
+	rem.client(remediate.Target{})
+	if got := rem.builds.Load(); got != 4 {
+		t.Errorf("%d clients built, want 4: a Target made outside the engine shares nothing", got)
+	}
+}

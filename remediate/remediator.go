@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 )
@@ -37,6 +38,39 @@ type Target struct {
 	AWS aws.Config
 	// Logger is never nil when the engine calls a remediator.
 	Logger *slog.Logger
+
+	clients *clientMemo // see Client
+}
+
+// Client returns the AWS client build makes for t, built once per
+// finding when the engine made t: the Plan, Apply, Verify and Rollback of
+// one finding share it, rather than each building its own (building an
+// SDK client costs about as much as a call). name tells apart the
+// clients of one remediator ("s3", "kms"). For a Target made elsewhere,
+// such as in a test, it calls build every time.
+func Client[T any](t Target, name string, build func() T) T {
+	if t.clients == nil {
+		return build()
+	}
+	t.clients.mu.Lock()
+	defer t.clients.mu.Unlock()
+	if c, ok := t.clients.m[name]; ok {
+		if c, ok := c.(T); ok {
+			return c
+		}
+	}
+	c := build()
+	if t.clients.m == nil {
+		t.clients.m = make(map[string]any, 1)
+	}
+	t.clients.m[name] = c
+	return c
+}
+
+// clientMemo holds the clients of one finding's target.
+type clientMemo struct {
+	mu sync.Mutex
+	m  map[string]any
 }
 
 // Plan is what a remediator would change, read from live state.

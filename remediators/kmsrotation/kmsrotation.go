@@ -177,7 +177,7 @@ func (r *Remediator) Rollback(ctx context.Context, t remediate.Target, rollback 
 }
 
 func (r *Remediator) client(t remediate.Target) *kms.Client {
-	return kms.NewFromConfig(t.AWS, r.opts.ClientOptions...)
+	return remediate.Client(t, "kms", func() *kms.Client { return kms.NewFromConfig(t.AWS, r.opts.ClientOptions...) })
 }
 
 func (r *Remediator) read(ctx context.Context, c *kms.Client, key string) (State, error) {

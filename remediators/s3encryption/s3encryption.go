@@ -246,7 +246,7 @@ func (r *Remediator) Rollback(ctx context.Context, t remediate.Target, rollback 
 }
 
 func (r *Remediator) client(t remediate.Target) *s3.Client {
-	return s3client.New(t.AWS, r.opts.UsePathStyle, r.opts.ClientOptions)
+	return s3client.For(t, r.opts.UsePathStyle, r.opts.ClientOptions)
 }
 
 func (r *Remediator) read(ctx context.Context, c *s3.Client, bucket, owner string) (State, error) {

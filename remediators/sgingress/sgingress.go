@@ -237,7 +237,7 @@ func (r *Remediator) Rollback(ctx context.Context, t remediate.Target, rollback 
 }
 
 func (r *Remediator) client(t remediate.Target) *ec2.Client {
-	return ec2.NewFromConfig(t.AWS, r.opts.ClientOptions...)
+	return remediate.Client(t, "ec2", func() *ec2.Client { return ec2.NewFromConfig(t.AWS, r.opts.ClientOptions...) })
 }
 
 // read returns the group's public ingress rules on configured ports. It

@@ -5,11 +5,18 @@ package s3client
 import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/remedy-sec/remedy/remediate"
 )
 
-// New returns an S3 client for cfg. pathStyle addresses buckets as
-// ENDPOINT/BUCKET, as emulators such as moto need; extra options are
-// applied after it.
+// For returns the S3 client of t, built once per finding (see
+// remediate.Client). pathStyle addresses buckets as ENDPOINT/BUCKET, as
+// emulators such as moto need; extra options are applied after it.
+func For(t remediate.Target, pathStyle bool, extra []func(*s3.Options)) *s3.Client {
+	return remediate.Client(t, "s3", func() *s3.Client { return New(t.AWS, pathStyle, extra) })
+}
+
+// New returns an S3 client for cfg, with the options of For.
 func New(cfg aws.Config, pathStyle bool, extra []func(*s3.Options)) *s3.Client {
 	fns := make([]func(*s3.Options), 0, 1+len(extra))
 	fns = append(fns, func(o *s3.Options) { o.UsePathStyle = pathStyle })
