@@ -46,8 +46,9 @@ type Target struct {
 // finding when the engine made t: the Plan, Apply, Verify and Rollback of
 // one finding share it, rather than each building its own (building an
 // SDK client costs about as much as a call). name tells apart the
-// clients of one remediator ("s3", "kms"). For a Target made elsewhere,
-// such as in a test, it calls build every time.
+// clients of one remediator ("s3", "kms"); build reads t.AWS the first
+// time only. For a Target made elsewhere, such as in a test, it calls
+// build every time.
 func Client[T any](t Target, name string, build func() T) T {
 	if t.clients == nil {
 		return build()
