@@ -147,24 +147,14 @@ const (
 func (e *Engine) Evaluate(ctx context.Context, body []byte) (*Finding, Decision, error) {
 	if e.o.Authenticator != nil {
 		if err := e.o.Authenticator.Authenticate(ctx, body); err != nil {
-			var rej *RejectError
-			if !errors.As(err, &rej) {
-				return nil, Decision{}, fmt.Errorf("remediate: authenticate: %w", err)
-			}
-			var d Decision
-			d.Add(CheckAuthenticity, Reject, "%s", err.Error())
-			return nil, d, nil
+			d, err := rejection(CheckAuthenticity, "authenticate", err)
+			return nil, d, err
 		}
 	}
 	f, err := e.o.Parser.Parse(body)
 	if err != nil {
-		var rej *RejectError
-		if !errors.As(err, &rej) {
-			return nil, Decision{}, fmt.Errorf("remediate: parse: %w", err)
-		}
-		var d Decision
-		d.Add(CheckPayload, Reject, "%s", err.Error())
-		return nil, d, nil
+		d, err := rejection(CheckPayload, "parse", err)
+		return nil, d, err
 	}
 	if e.o.Enricher != nil {
 		if err := e.o.Enricher.Enrich(ctx, f); err != nil {
@@ -193,6 +183,19 @@ func (e *Engine) Evaluate(ctx context.Context, body []byte) (*Finding, Decision,
 		d.Add(CheckPolicy, Review, "the policy approved the finding but named no action")
 	}
 	return f, d, nil
+}
+
+// rejection turns the error of a stage that reads the body into a Reject
+// decision under check, when it wraps *RejectError; any other error is
+// transient and returned.
+func rejection(check, stage string, err error) (Decision, error) {
+	var rej *RejectError
+	if !errors.As(err, &rej) {
+		return Decision{}, fmt.Errorf("remediate: %s: %w", stage, err)
+	}
+	var d Decision
+	d.Add(check, Reject, "%s", err.Error())
+	return d, nil
 }
 
 // IdempotencyKey returns the key that identifies one delivery of a
