@@ -14,7 +14,6 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/remedy-sec/remedy/remediate"
 	"github.com/remedy-sec/remedy/remediators/internal/evidence"
-	"github.com/remedy-sec/remedy/remediators/internal/resource"
 	"github.com/remedy-sec/remedy/remediators/internal/s3client"
 )
 
@@ -142,7 +141,7 @@ func (r *Remediator) Spec() remediate.Spec {
 // Plan reads the bucket's default encryption and returns what Apply would
 // set. It changes nothing.
 func (r *Remediator) Plan(ctx context.Context, t remediate.Target) (remediate.Plan, error) {
-	bucket, owner, err := bucketOf(t)
+	bucket, owner, err := s3client.Bucket(t)
 	if err != nil {
 		return remediate.Plan{}, err
 	}
@@ -164,7 +163,7 @@ func (r *Remediator) Plan(ctx context.Context, t remediate.Target) (remediate.Pl
 // Apply sets the default encryption. It does nothing when p is compliant.
 // Result.Rollback holds the prior configuration.
 func (r *Remediator) Apply(ctx context.Context, t remediate.Target, p remediate.Plan) (remediate.Result, error) {
-	bucket, owner, err := bucketOf(t)
+	bucket, owner, err := s3client.Bucket(t)
 	if err != nil {
 		return remediate.Result{}, err
 	}
@@ -197,7 +196,7 @@ func (r *Remediator) Apply(ctx context.Context, t remediate.Target, p remediate.
 // Verify reads the default encryption back and returns an error wrapping
 // ErrNotCompliant unless it satisfies the options.
 func (r *Remediator) Verify(ctx context.Context, t remediate.Target, _ remediate.Plan) error {
-	bucket, owner, err := bucketOf(t)
+	bucket, owner, err := s3client.Bucket(t)
 	if err != nil {
 		return err
 	}
@@ -215,7 +214,7 @@ func (r *Remediator) Verify(ctx context.Context, t remediate.Target, _ remediate
 // Result.Rollback): it writes the prior rules back, or deletes the
 // configuration when the bucket had none.
 func (r *Remediator) Rollback(ctx context.Context, t remediate.Target, rollback json.RawMessage) error {
-	bucket, owner, err := bucketOf(t)
+	bucket, owner, err := s3client.Bucket(t)
 	if err != nil {
 		return err
 	}
@@ -290,17 +289,4 @@ func config(s State) *types.ServerSideEncryptionConfiguration {
 		c.Rules = append(c.Rules, rule)
 	}
 	return c
-}
-
-// bucketOf returns the bucket t is about and the account that must own
-// it, which every S3 call names as ExpectedBucketOwner.
-func bucketOf(t remediate.Target) (bucket, owner string, err error) {
-	k := resource.Bucket()
-	if bucket, err = k.ID(t.Finding, t.AWS.Region); err != nil {
-		return "", "", err
-	}
-	if owner, err = k.Account(t.Finding); err != nil {
-		return "", "", err
-	}
-	return bucket, owner, nil
 }

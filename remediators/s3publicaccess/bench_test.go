@@ -1,11 +1,13 @@
 package s3publicaccess_test
 
 import (
+	"net/http"
 	"testing"
 
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 
 	"github.com/remedy-sec/remedy/remediate"
+	"github.com/remedy-sec/remedy/remediators/internal/s3client/s3ownertest"
 	"github.com/remedy-sec/remedy/remediators/s3publicaccess"
 )
 
@@ -15,7 +17,7 @@ import (
 // remediator without an emulator: the floor under the end-to-end CPU per
 // finding (make bench-e2e). The fake's own cost is included.
 func BenchmarkPlanApplyVerify(b *testing.B) {
-	cfg, _ := fakeS3(b)
+	cfg, _ := s3ownertest.Server(b, http.StatusOK, noBlock)
 	cfg.HTTPClient = awshttp.NewBuildableClient() // shared, as in a deployment: connections are reused
 	r := s3publicaccess.New(func(o *s3publicaccess.Options) { o.UsePathStyle = true })
 	tg := remediate.Target{Finding: finding("bench-bucket"), AWS: cfg}

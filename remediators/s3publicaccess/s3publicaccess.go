@@ -14,7 +14,6 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/remedy-sec/remedy/remediate"
 	"github.com/remedy-sec/remedy/remediators/internal/evidence"
-	"github.com/remedy-sec/remedy/remediators/internal/resource"
 	"github.com/remedy-sec/remedy/remediators/internal/s3client"
 )
 
@@ -114,7 +113,7 @@ func (r *Remediator) Spec() remediate.Spec {
 // Plan reads the bucket's configuration and returns the flags it would
 // turn on. It changes nothing.
 func (r *Remediator) Plan(ctx context.Context, t remediate.Target) (remediate.Plan, error) {
-	bucket, owner, err := bucketOf(t)
+	bucket, owner, err := s3client.Bucket(t)
 	if err != nil {
 		return remediate.Plan{}, err
 	}
@@ -139,7 +138,7 @@ func (r *Remediator) Plan(ctx context.Context, t remediate.Target) (remediate.Pl
 // Apply turns all four flags on. It does nothing when p is compliant.
 // Result.Rollback holds the prior configuration.
 func (r *Remediator) Apply(ctx context.Context, t remediate.Target, p remediate.Plan) (remediate.Result, error) {
-	bucket, owner, err := bucketOf(t)
+	bucket, owner, err := s3client.Bucket(t)
 	if err != nil {
 		return remediate.Result{}, err
 	}
@@ -173,7 +172,7 @@ func (r *Remediator) Apply(ctx context.Context, t remediate.Target, p remediate.
 // Verify reads the configuration back and returns an error wrapping
 // ErrNotCompliant unless all four flags are on.
 func (r *Remediator) Verify(ctx context.Context, t remediate.Target, _ remediate.Plan) error {
-	bucket, owner, err := bucketOf(t)
+	bucket, owner, err := s3client.Bucket(t)
 	if err != nil {
 		return err
 	}
@@ -191,7 +190,7 @@ func (r *Remediator) Verify(ctx context.Context, t remediate.Target, _ remediate
 // Result.Rollback): it writes the prior flags back, or deletes the
 // configuration when the bucket had none.
 func (r *Remediator) Rollback(ctx context.Context, t remediate.Target, rollback json.RawMessage) error {
-	bucket, owner, err := bucketOf(t)
+	bucket, owner, err := s3client.Bucket(t)
 	if err != nil {
 		return err
 	}
@@ -254,17 +253,4 @@ func config(s State) *types.PublicAccessBlockConfiguration {
 		BlockPublicPolicy:     aws.Bool(s.BlockPublicPolicy),
 		RestrictPublicBuckets: aws.Bool(s.RestrictPublicBuckets),
 	}
-}
-
-// bucketOf returns the bucket t is about and the account that must own
-// it, which every S3 call names as ExpectedBucketOwner.
-func bucketOf(t remediate.Target) (bucket, owner string, err error) {
-	k := resource.Bucket()
-	if bucket, err = k.ID(t.Finding, t.AWS.Region); err != nil {
-		return "", "", err
-	}
-	if owner, err = k.Account(t.Finding); err != nil {
-		return "", "", err
-	}
-	return bucket, owner, nil
 }
