@@ -4,12 +4,8 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/remedy-sec/remedy/internal/deploy"
 	"github.com/remedy-sec/remedy/remediate"
-	"github.com/remedy-sec/remedy/remediators/ebssnapshot"
-	"github.com/remedy-sec/remedy/remediators/kmsrotation"
-	"github.com/remedy-sec/remedy/remediators/s3encryption"
-	"github.com/remedy-sec/remedy/remediators/s3publicaccess"
-	"github.com/remedy-sec/remedy/remediators/sgingress"
 )
 
 // builtinOptions configure the built-in remediators for the CLI.
@@ -21,28 +17,26 @@ type builtinOptions struct {
 	Only []string
 }
 
-// builtins returns a registry of Remedy's built-in remediators.
+// builtins returns a registry of Remedy's built-in remediators: those of
+// the reference deployment (deploy.Registry), narrowed to o.Only.
 func builtins(o builtinOptions) (*remediate.Registry, error) {
-	all := []remediate.Remediator{
-		s3publicaccess.New(func(x *s3publicaccess.Options) { x.UsePathStyle = o.PathStyleS3 }),
-		s3encryption.New(func(x *s3encryption.Options) { x.UsePathStyle = o.PathStyleS3 }),
-		sgingress.New(),
-		kmsrotation.New(),
-		ebssnapshot.New(),
+	all, err := deploy.Registry(o.PathStyleS3)
+	if err != nil {
+		return nil, err
 	}
-	var keep []remediate.Remediator
-	for _, r := range all {
-		if len(o.Only) == 0 || slices.Contains(o.Only, r.Spec().Action) {
-			keep = append(keep, r)
-		}
+	if len(o.Only) == 0 {
+		return all, nil
 	}
 	for _, a := range o.Only {
-		if !slices.ContainsFunc(keep, func(r remediate.Remediator) bool { return r.Spec().Action == a }) {
-			var names []string
-			for _, r := range all {
-				names = append(names, r.Spec().Action)
-			}
-			return nil, usageErr("unknown remediator %q (built-ins: %v)", a, names)
+		if _, err := all.Lookup(a); err != nil {
+			return nil, usageErr("unknown remediator %q (built-ins: %v)", a, all.Actions())
+		}
+	}
+	var keep []remediate.Remediator
+	for _, a := range all.Actions() {
+		if slices.Contains(o.Only, a) {
+			r, _ := all.Lookup(a)
+			keep = append(keep, r)
 		}
 	}
 	reg, err := remediate.NewRegistry(keep...)

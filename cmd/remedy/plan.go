@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/remedy-sec/remedy/audit"
@@ -78,19 +77,9 @@ Flags:
 		return err
 	}
 
-	loadOpts := []func(*config.LoadOptions) error{}
-	if *region != "" {
-		loadOpts = append(loadOpts, config.WithRegion(*region))
-	}
-	base, err := config.LoadDefaultConfig(ctx, loadOpts...)
+	base, err := loadAWS(ctx, *region, *endpoint)
 	if err != nil {
-		return fmt.Errorf("load AWS configuration: %w", err)
-	}
-	if base.Region == "" {
-		base.Region = "us-east-1"
-	}
-	if *endpoint != "" {
-		base.BaseEndpoint = aws.String(*endpoint)
+		return err
 	}
 	creds, err := crossaccount.New(sts.NewFromConfig(base), accounts, func(o *crossaccount.Options) {
 		o.Base = aws.Config{BaseEndpoint: base.BaseEndpoint, HTTPClient: base.HTTPClient, Retryer: base.Retryer}

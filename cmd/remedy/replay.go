@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	dbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -154,19 +153,9 @@ Flags:
 	case *hold < time.Second || *hold > 12*time.Hour:
 		return usageErr("--hold %s: want 1s to 12h", *hold)
 	}
-	loadOpts := []func(*config.LoadOptions) error{}
-	if *region != "" {
-		loadOpts = append(loadOpts, config.WithRegion(*region))
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, loadOpts...)
+	cfg, err := loadAWS(ctx, *region, *endpoint)
 	if err != nil {
-		return fmt.Errorf("load AWS configuration: %w", err)
-	}
-	if cfg.Region == "" {
-		cfg.Region = "us-east-1"
-	}
-	if *endpoint != "" {
-		cfg.BaseEndpoint = aws.String(*endpoint)
+		return err
 	}
 	r := &replayer{
 		sqs: sqs.NewFromConfig(cfg), dlq: *dlq, to: *to, hold: *hold, progress: stderr,
