@@ -27,7 +27,6 @@ import (
 	"os/signal"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -42,6 +41,7 @@ import (
 	"github.com/remedy-sec/remedy/internal/deploy"
 	"github.com/remedy-sec/remedy/internal/mototest"
 	"github.com/remedy-sec/remedy/internal/scenario"
+	"github.com/remedy-sec/remedy/internal/syncbuf"
 )
 
 func main() {
@@ -119,7 +119,7 @@ func run(ctx context.Context, out io.Writer, showAudit bool) error {
 	}
 
 	step("running the SQS worker (apply mode) until the queue drains")
-	var auditOut syncBuffer
+	var auditOut syncbuf.Buffer
 	if err := runWorker(ctx, w, srv.URL, len(bodies), &auditOut, info); err != nil {
 		return err
 	}
@@ -351,22 +351,4 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
-}
-
-// syncBuffer collects the audit lines the engine writes concurrently.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
