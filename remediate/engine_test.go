@@ -689,6 +689,25 @@ func (r *flagRemediator) Verify(context.Context, remediate.Target, remediate.Pla
 	return nil
 }
 
+// applyEngine returns an Apply-mode engine running rem on every finding
+// parse makes, with the default store and a recorder as audit sink;
+// fns change the options first.
+func applyEngine(t *testing.T, rem remediate.Remediator, fns ...func(*remediate.Options)) *remediate.Engine {
+	t.Helper()
+	reg, err := remediate.NewRegistry(rem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := remediate.NewEngine(remediate.Options{
+		Parser: remediate.ParserFunc(parse), Policy: remediate.PolicyFunc(approve), Registry: reg,
+		Credentials: credsFunc(okCreds), Audit: &recorder{}, Mode: remediate.Apply,
+	}, fns...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return eng
+}
+
 // noKeeper hides MemoryIdempotency's RecordKeeper.
 type noKeeper struct{ remediate.IdempotencyStore }
 
@@ -726,22 +745,12 @@ func TestInterruptedApplyKeepsEvidence(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rem := &flagRemediator{failFirst: tt.failFirst}
-			reg, err := remediate.NewRegistry(rem)
-			if err != nil {
-				t.Fatal(err)
-			}
 			var store remediate.IdempotencyStore = remediate.NewMemoryIdempotency()
 			if tt.hideKeeper {
 				store = noKeeper{store}
 			}
 			sink := &recorder{}
-			eng, err := remediate.NewEngine(remediate.Options{
-				Parser: remediate.ParserFunc(parse), Policy: remediate.PolicyFunc(approve), Registry: reg,
-				Credentials: credsFunc(okCreds), Idempotency: store, Audit: sink, Mode: remediate.Apply,
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
+			eng := applyEngine(t, rem, func(o *remediate.Options) { o.Idempotency, o.Audit = store, sink })
 			msg := remediate.Message{ID: "m1", Body: []byte("f1"), ReceiveCount: 1}
 			if _, err := eng.Process(context.Background(), msg); err == nil || remediate.IsPermanent(err) {
 				t.Fatalf("first delivery: %v, want a transient error", err)
@@ -782,18 +791,7 @@ func TestInterruptedApplyKeepsEvidence(t *testing.T) {
 // retry that might record "compliant".
 func TestThrottledReadBackFails(t *testing.T) {
 	rem := &flagRemediator{failFirst: "verify"}
-	reg, err := remediate.NewRegistry(rem)
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng, err := remediate.NewEngine(remediate.Options{
-		Parser: remediate.ParserFunc(parse), Policy: remediate.PolicyFunc(approve), Registry: reg,
-		Credentials: credsFunc(okCreds), Audit: &recorder{}, Mode: remediate.Apply,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec, err := eng.Process(context.Background(), remediate.Message{ID: "m1", Body: []byte("f1"), ReceiveCount: 1})
+	rec, err := applyEngine(t, rem).Process(context.Background(), remediate.Message{ID: "m1", Body: []byte("f1"), ReceiveCount: 1})
 	if err != nil || rec.Outcome != string(remediate.OutcomeFailed) || !strings.Contains(rec.FailureReason, "SlowDown") || len(rec.Evidence.Rollback) == 0 {
 		t.Errorf("Process = %+v, %v; want failed with the read-back's error and the rollback data", rec, err)
 	}
@@ -805,14 +803,9 @@ func TestThrottledReadBackFails(t *testing.T) {
 // may have made.
 func TestInterruptedChangeEvidenceSurvivesSkip(t *testing.T) {
 	rem := &flagRemediator{failFirst: "after"}
-	reg, err := remediate.NewRegistry(rem)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var excepted atomic.Bool
-	eng, err := remediate.NewEngine(remediate.Options{
-		Parser: remediate.ParserFunc(parse),
-		Policy: remediate.PolicyFunc(func(ctx context.Context, f *remediate.Finding) (remediate.Decision, error) {
+	eng := applyEngine(t, rem, func(o *remediate.Options) {
+		o.Policy = remediate.PolicyFunc(func(ctx context.Context, f *remediate.Finding) (remediate.Decision, error) {
 			if excepted.Load() {
 				// As package eligibility does, the action is named whatever
 				// the verdict.
@@ -821,12 +814,8 @@ func TestInterruptedChangeEvidenceSurvivesSkip(t *testing.T) {
 				return d, nil
 			}
 			return approve(ctx, f)
-		}),
-		Registry: reg, Credentials: credsFunc(okCreds), Audit: &recorder{}, Mode: remediate.Apply,
+		})
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	msg := remediate.Message{ID: "m1", Body: []byte("f1"), ReceiveCount: 1}
 	if _, err := eng.Process(context.Background(), msg); err == nil {
 		t.Fatal("first delivery: want a transient error")
@@ -895,17 +884,7 @@ func (r *clientCounter) Verify(ctx context.Context, t remediate.Target, p remedi
 // made outside the engine builds every time.
 func TestClientBuiltOncePerFinding(t *testing.T) {
 	rem := &clientCounter{fakeRemediator: *newFake()}
-	reg, err := remediate.NewRegistry(rem)
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng, err := remediate.NewEngine(remediate.Options{
-		Parser: remediate.ParserFunc(parse), Policy: remediate.PolicyFunc(approve), Registry: reg,
-		Credentials: credsFunc(okCreds), Audit: &recorder{}, Mode: remediate.Apply,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	eng := applyEngine(t, rem)
 	for i, body := range []string{"f1", "f2"} {
 		rec, err := eng.Process(context.Background(), remediate.Message{ID: body, Body: []byte(body)})
 		if err != nil || rec.Outcome != string(remediate.OutcomeApplied) {

@@ -140,32 +140,15 @@ func TestKeptRecordSurvivesAuditOutage(t *testing.T) {
 	var written []*audit.Record
 	var mu sync.Mutex
 	newWorker := func() *remediate.Engine {
-		e, err := remediate.NewEngine(remediate.Options{
-			Parser: remediate.ParserFunc(func(body []byte) (*remediate.Finding, error) {
-				return &remediate.Finding{
-					ID: string(body), Source: "test", Revision: "1",
-					Resource: remediate.Resource{ID: "arn:aws:s3:::bucket-1", Type: "bucket", Account: "111111111111", Region: "us-east-1"},
-				}, nil
-			}),
-			Policy: remediate.PolicyFunc(func(context.Context, *remediate.Finding) (remediate.Decision, error) {
-				return remediate.Decision{Verdict: remediate.Remediate, Action: "fix-flag"}, nil
-			}),
-			Registry: reg, Credentials: staticCreds{}, Mode: remediate.Apply,
-			Idempotency: dynamo.NewIdempotency(c, table),
-			Audit: audit.SinkFunc(func(_ context.Context, r *audit.Record) error {
-				if sinkDown.Load() {
-					return errors.New("audit table throttled")
-				}
-				mu.Lock()
-				written = append(written, r)
-				mu.Unlock()
-				return nil
-			}),
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return e
+		return worker(t, c, table, reg, "bucket-1", audit.SinkFunc(func(_ context.Context, r *audit.Record) error {
+			if sinkDown.Load() {
+				return errors.New("audit table throttled")
+			}
+			mu.Lock()
+			written = append(written, r)
+			mu.Unlock()
+			return nil
+		}))
 	}
 	msg := remediate.Message{ID: "m-1", Body: []byte("finding-kept"), ReceiveCount: 1}
 	sinkDown.Store(true)
@@ -250,27 +233,10 @@ func TestInterruptedApplyAcrossWorkers(t *testing.T) {
 	}
 	var written []*audit.Record
 	newWorker := func() *remediate.Engine {
-		e, err := remediate.NewEngine(remediate.Options{
-			Parser: remediate.ParserFunc(func(body []byte) (*remediate.Finding, error) {
-				return &remediate.Finding{
-					ID: string(body), Source: "test", Revision: "1",
-					Resource: remediate.Resource{ID: "arn:aws:s3:::bucket-2", Type: "bucket", Account: "111111111111", Region: "us-east-1"},
-				}, nil
-			}),
-			Policy: remediate.PolicyFunc(func(context.Context, *remediate.Finding) (remediate.Decision, error) {
-				return remediate.Decision{Verdict: remediate.Remediate, Action: "fix-flag"}, nil
-			}),
-			Registry: reg, Credentials: staticCreds{}, Mode: remediate.Apply,
-			Idempotency: dynamo.NewIdempotency(c, table),
-			Audit: audit.SinkFunc(func(_ context.Context, r *audit.Record) error {
-				written = append(written, r)
-				return nil
-			}),
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return e
+		return worker(t, c, table, reg, "bucket-2", audit.SinkFunc(func(_ context.Context, r *audit.Record) error {
+			written = append(written, r)
+			return nil
+		}))
 	}
 	msg := remediate.Message{ID: "m-2", Body: []byte("finding-lost"), ReceiveCount: 1}
 	if _, err := newWorker().Process(ctx, msg); err == nil {
@@ -291,4 +257,28 @@ func TestInterruptedApplyAcrossWorkers(t *testing.T) {
 	if n := c.n.Load(); n != 0 {
 		t.Errorf("%d GetItem calls; want none: the claim returns the kept record", n)
 	}
+}
+
+// worker is one worker's engine on the shared table: every message is a
+// finding about bucket, approved for "fix-flag".
+func worker(t *testing.T, c dynamo.IdempotencyAPI, table string, reg *remediate.Registry, bucket string, sink audit.Sink) *remediate.Engine {
+	t.Helper()
+	e, err := remediate.NewEngine(remediate.Options{
+		Parser: remediate.ParserFunc(func(body []byte) (*remediate.Finding, error) {
+			return &remediate.Finding{
+				ID: string(body), Source: "test", Revision: "1",
+				Resource: remediate.Resource{ID: "arn:aws:s3:::" + bucket, Type: "bucket", Account: "111111111111", Region: "us-east-1"},
+			}, nil
+		}),
+		Policy: remediate.PolicyFunc(func(context.Context, *remediate.Finding) (remediate.Decision, error) {
+			return remediate.Decision{Verdict: remediate.Remediate, Action: "fix-flag"}, nil
+		}),
+		Registry: reg, Credentials: staticCreds{}, Mode: remediate.Apply,
+		Idempotency: dynamo.NewIdempotency(c, table),
+		Audit:       sink,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
 }
