@@ -148,6 +148,9 @@ func (e *Engine) Evaluate(ctx context.Context, body []byte) (*Finding, Decision,
 	if e.o.Authenticator != nil {
 		if err := e.o.Authenticator.Authenticate(ctx, body); err != nil {
 			d, err := rejection(CheckAuthenticity, "authenticate", err)
+			if err != nil {
+				err = unauthenticated{err}
+			}
 			return nil, d, err
 		}
 	}
@@ -184,6 +187,13 @@ func (e *Engine) Evaluate(ctx context.Context, body []byte) (*Finding, Decision,
 	}
 	return f, d, nil
 }
+
+// unauthenticated marks a transient failure of the Authenticator: the
+// body was neither accepted nor rejected.
+type unauthenticated struct{ err error }
+
+func (u unauthenticated) Error() string { return u.err.Error() }
+func (u unauthenticated) Unwrap() error { return u.err }
 
 // rejection turns the error of a stage that reads the body into a Reject
 // decision under check, when it wraps *RejectError; any other error is
@@ -245,9 +255,9 @@ func (e *Engine) deadLetter(ctx context.Context, m Message, cause error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	// The finding's details go to review only from a body that proved
-	// authentic: the failure may have been the authentication itself.
+	// authentic (or needed no proof), not one whose check itself failed.
 	var f *Finding
-	if e.o.Authenticator == nil || e.o.Authenticator.Authenticate(ctx, m.Body) == nil {
+	if !errors.As(cause, new(unauthenticated)) {
 		f, _ = e.o.Parser.Parse(m.Body)
 	}
 	r := e.newRecord(m, f, Decision{})
