@@ -48,14 +48,21 @@ type Idempotency struct {
 	table string
 	o     IdempotencyOptions
 
-	// owners holds the token of each claim this store holds, from Begin
-	// to Complete or Release; the engine always ends a claim, so it holds
-	// no more than the messages in flight.
+	// claims holds each claim this store holds, from Begin to Complete
+	// or Release; the engine always ends a claim, so it holds no more
+	// than the messages in flight.
 	mu     sync.Mutex
-	owners map[string]string
-	// kept holds, from Begin to the engine's Kept call, the kept record
-	// the claim's update returned (nil: none), saving a read per claim.
-	kept map[string]*string
+	claims map[string]*claim
+}
+
+// claim is one claim this store holds.
+type claim struct {
+	token string
+	// kept is the kept record the claim's update returned (nil: none),
+	// until Kept reads it; keptKnown is false when it did not return the
+	// item or Kept already read it.
+	kept      *string
+	keptKnown bool
 }
 
 var (
@@ -92,7 +99,7 @@ func NewIdempotency(client IdempotencyAPI, table string, optFns ...func(*Idempot
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Idempotency{c: client, table: table, o: o, owners: make(map[string]string), kept: make(map[string]*string)}
+	return &Idempotency{c: client, table: table, o: o, claims: make(map[string]*claim)}
 }
 
 // Begin claims key. It returns nil when the caller now owns it,
@@ -129,15 +136,12 @@ func (s *Idempotency) Begin(ctx context.Context, key string) error {
 	var ccf *types.ConditionalCheckFailedException
 	switch {
 	case err == nil:
-		s.mu.Lock()
-		s.owners[key] = token
-		if out.Attributes != nil { // some DynamoDB-compatible endpoints return nothing
-			var rec *string
-			if v, ok := out.Attributes[attrKept].(*types.AttributeValueMemberS); ok {
-				rec = &v.Value
-			}
-			s.kept[key] = rec
+		c := &claim{token: token, keptKnown: out.Attributes != nil} // some DynamoDB-compatible endpoints return nothing
+		if v, ok := out.Attributes[attrKept].(*types.AttributeValueMemberS); ok {
+			c.kept = &v.Value
 		}
+		s.mu.Lock()
+		s.claims[key] = c
 		s.mu.Unlock()
 		return nil
 	case !errors.As(err, &ccf):
@@ -242,7 +246,10 @@ func (s *Idempotency) Keep(ctx context.Context, key string, r *audit.Record) err
 		return fmt.Errorf("dynamo: encode kept record: %w", err)
 	}
 	s.mu.Lock()
-	token := s.owners[key]
+	var token string
+	if c := s.claims[key]; c != nil {
+		token = c.token
+	}
 	s.mu.Unlock()
 	if token == "" {
 		return fmt.Errorf("dynamo: keep record: this store holds no claim on %q", key)
@@ -273,8 +280,12 @@ func (s *Idempotency) Keep(ctx context.Context, key string, r *audit.Record) err
 // Begin it answers from what the claim returned, without a call.
 func (s *Idempotency) Kept(ctx context.Context, key string) (*audit.Record, error) {
 	s.mu.Lock()
-	raw, known := s.kept[key]
-	delete(s.kept, key)
+	var raw *string
+	var known bool
+	if c := s.claims[key]; c != nil && c.keptKnown {
+		raw, known = c.kept, true
+		c.kept, c.keptKnown = nil, false
+	}
 	s.mu.Unlock()
 	if !known {
 		out, err := s.c.GetItem(ctx, &dynamodb.GetItemInput{
@@ -303,10 +314,12 @@ func (s *Idempotency) Kept(ctx context.Context, key string) (*audit.Record, erro
 func (s *Idempotency) forget(key string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	t := s.owners[key]
-	delete(s.owners, key)
-	delete(s.kept, key)
-	return t
+	c := s.claims[key]
+	delete(s.claims, key)
+	if c == nil {
+		return ""
+	}
+	return c.token
 }
 
 func millis(t time.Time) types.AttributeValue {
