@@ -56,6 +56,12 @@ type Rule struct {
 	AfterForward bool
 	// Times limits how many calls the rule applies to; zero is no limit.
 	Times int
+	// Forwarded, if set, is called after the emulator answered a matching
+	// call and before the answer (or the fault) is sent back: the moment
+	// a call has taken effect but its caller does not know yet. A test
+	// kills a process there to prove crash safety. With neither Status
+	// nor AfterForward set, the emulator's answer is sent after it.
+	Forwarded func(Request)
 
 	applied int
 }
@@ -224,12 +230,26 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if rule.Status != 0 {
 		if rule.AfterForward {
 			p.rp.ServeHTTP(httptest.NewRecorder(), r)
+			if rule.Forwarded != nil {
+				rule.Forwarded(req)
+			}
 		}
 		writeError(w, r, rule.Status, rule.Code)
 		return
 	}
 	start := time.Now()
-	p.rp.ServeHTTP(w, r)
+	if rule.Forwarded != nil {
+		rec := httptest.NewRecorder()
+		p.rp.ServeHTTP(rec, r)
+		rule.Forwarded(req)
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(rec.Body.Bytes())
+	} else {
+		p.rp.ServeHTTP(w, r)
+	}
 	d := time.Since(start)
 	p.mu.Lock()
 	p.spent[req.Operation] += d

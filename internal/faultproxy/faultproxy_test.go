@@ -100,3 +100,44 @@ func TestAfterForward(t *testing.T) {
 		}
 	}
 }
+
+// TestForwarded: the hook runs after the emulator acted and before the
+// caller has its answer, which then arrives unchanged.
+func TestForwarded(t *testing.T) {
+	var acted atomic.Bool
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		acted.Store(true)
+		w.Header().Set("X-Test", "yes")
+		w.WriteHeader(201)
+		io.WriteString(w, "made")
+	}))
+	defer backend.Close()
+	p, err := faultproxy.Start(backend.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	answered := make(chan struct{})
+	var sawActed atomic.Bool
+	p.Add(faultproxy.Rule{Match: faultproxy.PathContains("/x"), Forwarded: func(faultproxy.Request) {
+		sawActed.Store(acted.Load())
+		select {
+		case <-answered:
+			t.Error("the caller had its answer before the hook ran")
+		default:
+		}
+	}})
+	resp, err := http.Post(p.URL+"/x", "text/plain", strings.NewReader("b"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	close(answered)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 201 || string(b) != "made" || resp.Header.Get("X-Test") != "yes" {
+		t.Errorf("answer %d %q %v, want the backend's 201 made", resp.StatusCode, b, resp.Header)
+	}
+	if !sawActed.Load() {
+		t.Error("the hook ran before the backend acted")
+	}
+}
