@@ -140,7 +140,9 @@ func (p *Policy) checkOwner(d *remediate.Decision, f *remediate.Finding) {
 }
 
 // checkException skips a finding an approved exception covers: one that
-// enrichment recorded, or one of the policy's own.
+// enrichment recorded, or one of the policy's own. A finding whose
+// resource has no id or ARN goes to review when the policy excepts any
+// resource.
 func (p *Policy) checkException(d *remediate.Decision, f *remediate.Finding, now time.Time) {
 	if e, status := p.matchException(f, now); status == remediate.ExceptionApproved {
 		add(d, CheckException, remediate.Skip, "exception "+quote(e.id)+" approved for "+e.scope()+" until "+e.expiresText+" (owner "+e.owner+"): "+e.reason)
@@ -148,6 +150,13 @@ func (p *Policy) checkException(d *remediate.Decision, f *remediate.Finding, now
 	}
 	if f.Exception == remediate.ExceptionApproved {
 		add(d, CheckException, remediate.Skip, "exception "+quote(f.ExceptionID)+" is approved")
+		return
+	}
+	// Exceptions match a resource's id or ARN, never its display name; a
+	// finding with neither could be about an excepted resource that a
+	// remediator finds by name (an S3 bucket), so a person decides.
+	if len(p.byResource) > 0 && f.Resource.ID == "" && f.Resource.ARN == "" {
+		add(d, CheckException, remediate.Review, "the resource has no id or ARN, so whether an exception of the policy covers it cannot be told")
 	}
 }
 

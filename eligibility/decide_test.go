@@ -192,15 +192,15 @@ func TestDecideChecks(t *testing.T) {
 			f.Exception, f.ExceptionID = remediate.ExceptionExpired, "CHG-7"
 		}},
 		{name: "policy exception applies without enrichment", verdict: skip, edit: func(f *remediate.Finding) {
-			f.Resource.ID = "arn:aws:s3:::www-example-com"
+			f.Resource.ID, f.Resource.ARN = "arn:aws:s3:::www-example-com", "arn:aws:s3:::www-example-com"
 		}, want: []reason{{CheckException, skip, `"EXC-0042"`}}},
 		{name: "policy exception for another account", verdict: remediate.Remediate, edit: func(f *remediate.Finding) {
-			f.Resource.ID = "arn:aws:s3:::www-example-com"
+			f.Resource.ID, f.Resource.ARN = "arn:aws:s3:::www-example-com", "arn:aws:s3:::www-example-com"
 			f.Resource.Account = "222222222222"
 			f.Environment = "staging"
 		}},
 		{name: "policy exception for another control", verdict: remediate.Remediate, edit: func(f *remediate.Finding) {
-			f.Resource.ID = "arn:aws:s3:::www-example-com"
+			f.Resource.ID, f.Resource.ARN = "arn:aws:s3:::www-example-com", "arn:aws:s3:::www-example-com"
 			f.Control = remediate.Control{ID: "wc-id-9999", SourceRuleID: "S3-019"}
 		}},
 
@@ -341,7 +341,7 @@ func TestDecideDoesNotModifyFinding(t *testing.T) {
 	f := eligible()
 	f.AddConcern("resource.tags", "odd")
 	f.Projects = []string{"Payments"}
-	f.Resource.ID = "arn:aws:s3:::www-example-com" // excepted: Decide must not record it
+	f.Resource.ID, f.Resource.ARN = "arn:aws:s3:::www-example-com", "arn:aws:s3:::www-example-com" // excepted: Decide must not record it
 	before := clone(f)
 	if _, err := p.Decide(context.Background(), f); err != nil {
 		t.Fatal(err)
@@ -366,7 +366,7 @@ func TestDecideExceptionExpiry(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			p := examplePolicy(t, at(tt.now))
 			f := eligible()
-			f.Resource.ID = "arn:aws:s3:::www-example-com"
+			f.Resource.ID, f.Resource.ARN = "arn:aws:s3:::www-example-com", "arn:aws:s3:::www-example-com"
 			if err := p.Enrich(context.Background(), f); err != nil {
 				t.Fatal(err)
 			}
@@ -575,7 +575,7 @@ func TestConcurrentUse(t *testing.T) {
 			for i := range 200 {
 				f := eligible()
 				if (g+i)%3 == 0 {
-					f.Resource.ID = "arn:aws:s3:::www-example-com"
+					f.Resource.ID, f.Resource.ARN = "arn:aws:s3:::www-example-com", "arn:aws:s3:::www-example-com"
 				}
 				if err := p.Enrich(context.Background(), f); err != nil {
 					t.Error(err)

@@ -63,7 +63,13 @@
 //
 // Exceptions come only from the policy file. One matches by resource id,
 // control id (or the control's source rule id), or both, optionally
-// narrowed to an account. A matching exception that has not expired sets
+// narrowed to an account. A resource matches by its canonical identity
+// only: an ARN in the policy matches that ARN, or a bare id equal to its
+// resource part (a bucket name, an sg-… id); a bare id matches that id,
+// or an ARN whose resource part or last id it is. Two ARNs must be
+// equal, and the resource's display name is never compared. A finding
+// whose resource has neither id nor ARN goes to review when the policy
+// excepts any resource. A matching exception that has not expired sets
 // Exception to approved; an expired one sets it to expired, which is
 // recorded and has no effect.
 //

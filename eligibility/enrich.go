@@ -128,7 +128,9 @@ func (p *Policy) matchException(f *remediate.Finding, now time.Time) (*exception
 		}
 		return nil
 	}
-	for _, id := range resourceSpellings(f.Resource.ID, f.Resource.ARN, f.Resource.Name) {
+	// Candidates by any spelling of the resource's identity; matches
+	// then keeps only those that name this very resource.
+	for _, id := range resourceSpellings(f.Resource.ID, f.Resource.ARN) {
 		if e := try(p.byResource[id]); e != nil {
 			return e, remediate.ExceptionApproved
 		}
@@ -175,21 +177,32 @@ func (e *exception) scope() string {
 	return strings.Join(parts, ", ")
 }
 
-// coversResource reports whether e's resource names f's resource in any
-// spelling: the id, the ARN, the name, or the id inside the ARN. An
-// exception written as "www-example-com" covers a finding about
-// "arn:aws:s3:::www-example-com" and the other way round; matching too
-// broadly only skips, matching too narrowly would change an excepted
-// resource.
+// coversResource reports whether e's resource is f's resource by its
+// canonical identity: its ARN, or the exact id the policy names. An
+// exception naming an ARN covers a finding with that ARN, or one that
+// carries only a bare id equal to the ARN's resource part or the id
+// after its last slash ("www-example-com", "sg-0abc"); an exception
+// naming a bare id covers a finding with that id, or whose ARN has it
+// as its resource part or last id. Two ARNs must be equal: the same
+// group id in another account's ARN is another resource. The resource's
+// display name is never compared: a payload names its resource as it
+// likes, and a name equal to an excepted resource's id must not skip a
+// finding that should be fixed.
 func (e *exception) coversResource(f *remediate.Finding) bool {
-	for _, a := range resourceSpellings(e.resource) {
-		for _, b := range resourceSpellings(f.Resource.ID, f.Resource.ARN, f.Resource.Name) {
-			if a == b {
-				return true
-			}
-		}
+	arn := f.Resource.ARN
+	if arn == "" && strings.HasPrefix(f.Resource.ID, "arn:") {
+		arn = f.Resource.ID
 	}
-	return false
+	if strings.HasPrefix(e.resource, "arn:") {
+		if arn != "" {
+			return e.resource == arn
+		}
+		return f.Resource.ID != "" && slices.Contains(resourceSpellings(e.resource), f.Resource.ID)
+	}
+	if e.resource == f.Resource.ID {
+		return true
+	}
+	return arn != "" && slices.Contains(resourceSpellings(arn), e.resource)
 }
 
 // resourceSpellings returns the distinct non-empty ways to name a
