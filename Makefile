@@ -12,10 +12,10 @@ BENCHCOUNT  ?= 6
 
 export REMEDY_REQUIRE_MOTO ?= 1
 
-.PHONY: check tools fmt-check vet lint test fuzz example bench demo-local cfn-lint demo bench-e2e lambda-zip
+.PHONY: check tools fmt-check mod-tidy vet lint test fuzz example bench demo-local cfn-lint demo bench-e2e lambda-zip
 
 ## check: everything CI runs — format, vet, staticcheck, race tests (with moto), a short fuzz run, the example.
-check: tools fmt-check vet lint cfn-lint test fuzz example
+check: tools fmt-check mod-tidy vet lint cfn-lint test fuzz example
 	@echo "make check: all passed"
 
 ## tools: install staticcheck and moto server if they are missing.
@@ -28,6 +28,10 @@ tools:
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt would change these files (run gofmt -w):"; echo "$$out"; exit 1; fi
+
+## mod-tidy: go.mod and go.sum are what `go mod tidy` makes them (no direct dependency marked indirect).
+mod-tidy:
+	@$(GO) mod tidy -diff || { echo "go.mod or go.sum is not tidy: run go mod tidy and commit the result"; exit 1; }
 
 vet:
 	$(GO) vet ./...
