@@ -1,5 +1,6 @@
-// Package s3encryption sets a bucket's default encryption: SSE-S3 (AES256)
-// by default, or SSE-KMS with a configured key.
+// Package s3encryption sets a bucket's default encryption where it is
+// missing: SSE-S3 (AES256) by default, or SSE-KMS with a configured key
+// on a bucket without default encryption or with only SSE-S3.
 //
 // The remediator's action is "s3-default-encryption"; it fixes resources
 // of the native type "bucket". The finding's resource is read from its
@@ -15,14 +16,19 @@
 //	plan, err := r.Plan(ctx, target)       // s3:GetEncryptionConfiguration
 //	res, err := r.Apply(ctx, target, plan) // s3:PutEncryptionConfiguration
 //
-// Without Options.KMSKeyID, any default encryption (SSE-S3, SSE-KMS or
-// DSSE-KMS) is compliant: the remediator never downgrades a bucket that
-// uses KMS. With it, only SSE-KMS or DSSE-KMS with exactly that key id
-// (compared as written: use the form the bucket will be read back with,
-// normally the key ARN) is compliant, and Apply sets SSE-KMS with it.
-// The remediator does not check that the key exists or that S3 may use
-// it; that is the key policy's business and needs kms permissions this
-// remediator does not declare.
+// A bucket already on SSE-KMS or DSSE-KMS is compliant, whatever its key
+// (its own customer-managed key or the AWS-managed aws/s3): the
+// remediator never replaces a bucket's key nor turns DSSE-KMS into
+// SSE-KMS. Without Options.KMSKeyID, SSE-S3 is compliant too. With it, a
+// bucket without default encryption or on SSE-S3 gets SSE-KMS with that
+// key, which must belong to the bucket: a key ARN or alias ARN in
+// another account, region or partition than the bucket's is never set
+// (Plan returns a permanent error saying why, and the finding goes to
+// review). A key id or an alias name ("alias/s3-default") is resolved by
+// S3 in the bucket's own account, so one alias defined in every account
+// serves them all. The remediator does not check that the key exists or
+// that S3 may use it; that is the key policy's business and needs kms
+// permissions this remediator does not declare.
 //
 // Since January 2023 S3 encrypts every new bucket with SSE-S3 and
 // DeleteBucketEncryption resets a bucket to SSE-S3, so on AWS a bucket

@@ -9,11 +9,13 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/arn"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 	"github.com/remedy-sec/remedy/remediate"
 	"github.com/remedy-sec/remedy/remediators/internal/evidence"
+	"github.com/remedy-sec/remedy/remediators/internal/resource"
 	"github.com/remedy-sec/remedy/remediators/internal/s3client"
 )
 
@@ -36,8 +38,13 @@ var ErrNotCompliant = errors.New("s3encryption: bucket default encryption is not
 
 // Options configure a Remediator.
 type Options struct {
-	// KMSKeyID, if set, is the KMS key (ARN or id) buckets must use by
-	// default. Empty means SSE-S3.
+	// KMSKeyID, if set, is the KMS key Apply sets on a bucket that has no
+	// default encryption or only SSE-S3: a key ARN
+	// ("arn:aws:kms:eu-west-1:111122223333:key/…"), an alias ARN, or a
+	// key id or alias name ("alias/s3-default"), which S3 resolves in the
+	// bucket's own account. A key ARN or alias ARN must be in the
+	// bucket's account and region; for any other bucket Plan returns a
+	// permanent error and nothing is written. Empty means SSE-S3.
 	KMSKeyID string
 	// BucketKeyEnabled turns on S3 Bucket Keys when Apply sets SSE-KMS,
 	// which cuts KMS request costs.
@@ -88,20 +95,55 @@ type State struct {
 	Rules      []Rule `json:"rules,omitempty"`
 }
 
-// compliant reports whether s satisfies the options.
+// compliant reports whether s satisfies the options. SSE-KMS and
+// DSSE-KMS, with whatever key (the bucket's own customer-managed key or
+// the AWS-managed one), are always compliant: replacing the bucket's
+// key, or DSSE-KMS by SSE-KMS, would override its owner's choice or
+// weaken it. SSE-S3 is compliant unless a KMS key is configured.
 func (o Options) compliant(s State) bool {
 	if !s.Configured {
 		return false
 	}
 	for _, r := range s.Rules {
-		switch {
-		case o.KMSKeyID == "" && (r.Algorithm == AlgorithmAES256 || r.Algorithm == AlgorithmKMS || r.Algorithm == AlgorithmKMSDSSE):
+		switch r.Algorithm {
+		case AlgorithmKMS, AlgorithmKMSDSSE:
 			return true
-		case o.KMSKeyID != "" && (r.Algorithm == AlgorithmKMS || r.Algorithm == AlgorithmKMSDSSE) && r.KMSKeyID == o.KMSKeyID:
-			return true
+		case AlgorithmAES256:
+			if o.KMSKeyID == "" {
+				return true
+			}
 		}
 	}
 	return false
+}
+
+// checkKey returns a permanent error unless the configured KMS key may
+// encrypt a bucket of account owner in region: a key or alias ARN must
+// be in that partition, account and region (S3 uses only keys of the
+// bucket's region, and a key of another account would put the bucket's
+// objects in that account's hands). A key id or alias name is resolved
+// by S3 in the caller's account, which is the bucket's (every call names
+// it as the expected bucket owner).
+func (o Options) checkKey(bucket, owner, region string) error {
+	if !strings.HasPrefix(o.KMSKeyID, "arn:") {
+		return nil
+	}
+	a, err := arn.Parse(o.KMSKeyID)
+	switch {
+	case err != nil:
+		return remediate.Permanentf("s3encryption: Options.KMSKeyID %q is not a well-formed ARN (%v); configure a key ARN, key id or alias name", o.KMSKeyID, err)
+	case a.Service != "kms":
+		return remediate.Permanentf("s3encryption: Options.KMSKeyID %q is not a KMS ARN; configure a key ARN, key id or alias name", o.KMSKeyID)
+	case a.AccountID != owner:
+		return remediate.Permanentf("s3encryption: the configured KMS key %s is in account %s, but bucket %s is in account %s: "+
+			"S3 would encrypt the bucket's objects under another account's key, so nothing was changed; "+
+			"configure a key of the bucket's account, or an alias name (alias/NAME) that each account defines", o.KMSKeyID, a.AccountID, bucket, owner)
+	case a.Partition != resource.Partition(region) || region != "" && a.Region != region:
+		return remediate.Permanentf("s3encryption: the configured KMS key %s is in region %s (partition %s), but bucket %s is reached in region %s: "+
+			"S3 uses only keys of the bucket's region, so nothing was changed; configure a key of that region, or an alias name (alias/NAME) that each region defines",
+			o.KMSKeyID, a.Region, a.Partition, bucket, region)
+	}
+	return nil
 }
 
 // want is the state Apply produces.
@@ -132,7 +174,7 @@ func (s State) String() string {
 func (r *Remediator) Spec() remediate.Spec {
 	return remediate.Spec{
 		Action:        Action,
-		Description:   "Sets a bucket's default encryption to SSE-S3, or to SSE-KMS with a configured key.",
+		Description:   "Sets default encryption on a bucket without it (or, with a configured KMS key, on one with only SSE-S3): SSE-S3, or SSE-KMS with that key.",
 		ResourceTypes: []string{ResourceType},
 		IAMActions:    []string{"s3:GetEncryptionConfiguration", "s3:PutEncryptionConfiguration"},
 	}
@@ -153,6 +195,9 @@ func (r *Remediator) Plan(ctx context.Context, t remediate.Target) (remediate.Pl
 	if p.Compliant {
 		p.After = p.Before
 		return p, nil
+	}
+	if err := r.opts.checkKey(bucket, owner, t.AWS.Region); err != nil {
+		return remediate.Plan{}, err
 	}
 	after := r.opts.want(bucket)
 	p.Changes = []string{fmt.Sprintf("set default encryption of bucket %s from %s to %s", bucket, before, after)}
@@ -176,6 +221,9 @@ func (r *Remediator) Apply(ctx context.Context, t remediate.Target, p remediate.
 	}
 	if r.opts.compliant(before) {
 		return remediate.Result{After: evidence.JSON(before)}, nil
+	}
+	if err := r.opts.checkKey(bucket, owner, t.AWS.Region); err != nil {
+		return remediate.Result{}, err
 	}
 	after := r.opts.want(bucket)
 	out, err := r.client(t).PutBucketEncryption(ctx, &s3.PutBucketEncryptionInput{

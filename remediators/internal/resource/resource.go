@@ -25,7 +25,7 @@ type Kind struct {
 
 // ID returns the identifier of the resource f is about. region is the
 // region the caller's AWS configuration acts in; an ARN in another region,
-// or in another partition than region's (see partition), is rejected,
+// or in another partition than region's (see Partition), is rejected,
 // so a fix never lands where nobody asked for it.
 //
 // Every identifier the finding gives is read: its ARN, its id and, for a
@@ -100,7 +100,7 @@ func (k Kind) read(s, account, region string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("is not a well-formed ARN (%v)", err)
 	}
-	if want := partition(region); a.Partition != want {
+	if want := Partition(region); a.Partition != want {
 		return "", fmt.Errorf("is in partition %q, but the target acts in %q", a.Partition, want)
 	}
 	if a.Service != k.Service {
@@ -125,11 +125,11 @@ func (k Kind) read(s, account, region string) (string, error) {
 	return id, nil
 }
 
-// partition returns the ARN partition of region: the only partition whose
+// Partition returns the ARN partition of region: the only partition whose
 // resources a client acting in region reaches. It follows the region
 // patterns of the SDK's partition table; a region of no other partition,
 // and the empty region, are in "aws".
-func partition(region string) string {
+func Partition(region string) string {
 	for _, p := range [...]struct{ prefix, id string }{
 		{"cn-", "aws-cn"},
 		{"us-gov-", "aws-us-gov"},
