@@ -23,7 +23,9 @@
 //     replay window; off by default, because a replay from the
 //     dead-letter queue can be days old);
 //   - its TopicArn is one of Options.TopicARNs;
-//   - SignatureVersion is "1" (SHA1withRSA) or "2" (SHA256withRSA);
+//   - SignatureVersion is "2" (SHA256withRSA), or "1" (SHA1withRSA) only
+//     with Options.AllowSignatureV1 (SNS signs with version 1 unless the
+//     topic's SignatureVersion attribute is 2: set it);
 //   - SigningCertURL is https://sns.<region>.amazonaws.com/… (…com.cn in
 //     aws-cn) for the topic's own region, ending in .pem, with no user,
 //     port, query or fragment — so no other host is ever contacted;

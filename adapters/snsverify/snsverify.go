@@ -47,10 +47,18 @@ type Options struct {
 	// MaxAge, if set, rejects notifications whose Timestamp is older (or
 	// more than 5 minutes in the future): a replay window, so that a
 	// captured notification cannot be sent again once its idempotency
-	// marker expired. Keep it below the idempotency store's DoneTTL and
-	// above the queue's retention, or replays from the dead-letter queue
-	// are rejected too. Zero checks no age.
+	// marker expired. Keep it no longer than the idempotency store's
+	// DoneTTL, and longer than a message can wait in the queue for its
+	// last delivery (visibility timeout × maxReceiveCount), or late
+	// retries are rejected rather than retried; a replay from the
+	// dead-letter queue older than MaxAge is rejected too. Zero checks no
+	// age.
 	MaxAge time.Duration
+	// AllowSignatureV1 accepts SignatureVersion "1" (SHA1withRSA) as well
+	// as "2" (SHA256withRSA). Off by default: set the topic's
+	// SignatureVersion attribute to 2 rather than turning this on; SHA-1
+	// signatures are the weaker of the two.
+	AllowSignatureV1 bool
 	// Now is for tests. Nil means time.Now.
 	Now func() time.Time
 }
@@ -178,6 +186,9 @@ func (v *Verifier) Authenticate(ctx context.Context, body []byte) error {
 	var hash crypto.Hash
 	switch env.version {
 	case "1":
+		if !v.o.AllowSignatureV1 {
+			return reject("SignatureVersion", `"1" (SHA1withRSA) is not accepted: set the topic's SignatureVersion attribute to 2, or allow version 1 with Options.AllowSignatureV1`)
+		}
 		hash = crypto.SHA1
 	case "2":
 		hash = crypto.SHA256

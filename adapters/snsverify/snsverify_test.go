@@ -41,10 +41,12 @@ func TestAuthenticate(t *testing.T) {
 	payload := `{"issue":{"id":"i-1"}}`
 	tests := []struct {
 		name      string
+		allowV1   bool // Options.AllowSignatureV1
 		body      func() []byte
 		wantField string // "" accepts; "-" rejects without naming a field
 	}{
-		{name: "version 1 with a subject", body: func() []byte { return note(s, payload, &subject, "1").JSON(t) }},
+		{name: "version 1 with a subject, allowed", allowV1: true, body: func() []byte { return note(s, payload, &subject, "1").JSON(t) }},
+		{name: "version 1 without AllowSignatureV1", wantField: "SignatureVersion", body: func() []byte { return note(s, payload, &subject, "1").JSON(t) }},
 		{name: "version 2 without a subject", body: func() []byte { return note(s, payload, nil, "2").JSON(t) }},
 		{name: "null subject is no subject", body: func() []byte {
 			n := note(s, payload, nil, "2")
@@ -56,7 +58,7 @@ func TestAuthenticate(t *testing.T) {
 			n["Message"] = `{"issue":{"id":"i-2"}}`
 			return n.JSON(t)
 		}},
-		{name: "subject added", wantField: "Signature", body: func() []byte {
+		{name: "subject added", allowV1: true, wantField: "Signature", body: func() []byte {
 			n := note(s, payload, nil, "1")
 			n["Subject"] = "added"
 			return n.JSON(t)
@@ -118,7 +120,8 @@ func TestAuthenticate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := s.Verifier(t, topic).Authenticate(context.Background(), tt.body())
+			v := s.Verifier(t, topic, func(o *snsverify.Options) { o.AllowSignatureV1 = tt.allowV1 })
+			err := v.Authenticate(context.Background(), tt.body())
 			if tt.wantField == "" {
 				if err != nil {
 					t.Fatalf("Authenticate = %v, want nil", err)
