@@ -103,9 +103,14 @@ const (
 	OutcomeSkipped   Outcome = "skipped"   // not eligible, nothing to do
 	OutcomeReview    Outcome = "review"    // sent to a human
 	OutcomeCompliant Outcome = "compliant" // live state already compliant
-	OutcomeApplied   Outcome = "applied"   // changed and verified
+	OutcomeApplied   Outcome = "applied"   // changed and verified by a read-back
 	OutcomePlanned   Outcome = "planned"   // dry run: plan recorded
 	OutcomeFailed    Outcome = "failed"    // permanent failure, sent to review
+
+	// OutcomeAppliedUnverified is a change made by a remediator that
+	// cannot read it back (it implements no Verifier). It goes to review,
+	// so that applied always means verified.
+	OutcomeAppliedUnverified Outcome = "applied-unverified"
 
 	// OutcomeDeadLettered is not terminal: it records the last transient
 	// failure of a message on the delivery after which the queue moves it
@@ -114,4 +119,6 @@ const (
 )
 
 // NeedsReview reports whether the outcome is routed to a human.
-func (o Outcome) NeedsReview() bool { return o == OutcomeReview || o == OutcomeFailed }
+func (o Outcome) NeedsReview() bool {
+	return o == OutcomeReview || o == OutcomeFailed || o == OutcomeAppliedUnverified
+}

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+
 	"github.com/remedy-sec/remedy/audit"
 )
 
@@ -112,6 +114,9 @@ func NewEngine(o Options, optFns ...func(*Options)) (*Engine, error) {
 	if o.Idempotency == nil {
 		o.Idempotency = NewMemoryIdempotency()
 	}
+	if _, ok := o.Idempotency.(RecordKeeper); !ok && o.Mode == Apply {
+		return nil, fmt.Errorf("remediate: NewEngine: Options.Idempotency (%T) does not implement RecordKeeper, which apply mode needs to make the intent of each change durable before making it; use remediate.NewMemoryIdempotency or the DynamoDB store of adapters/dynamo", o.Idempotency)
+	}
 	if o.Classify == nil {
 		o.Classify = ClassifyAWS
 	}
@@ -137,16 +142,23 @@ const (
 	CheckEnrich       = "enrich"       // enrichment failed permanently
 	CheckPolicy       = "policy"       // the policy failed or returned no verdict
 	CheckRegistry     = "registry"     // the engine's own pre-action checks
+	CheckPanic        = "panic"        // a pluggable stage panicked (see PanicError)
 )
 
 // Evaluate authenticates (with Options.Authenticator), parses, enriches
 // and decides one message body, with no side effect: nothing is
 // deduplicated, assumed, changed or audited. A body the authenticator or
 // the parser rejects yields a nil finding and a Reject decision. The
-// error is non-nil only for a transient failure that a retry may fix.
+// error is non-nil for a transient failure that a retry may fix, and for
+// a panic in a stage, as a *PanicError (with the finding if parsing
+// succeeded), which Process records as failed.
 func (e *Engine) Evaluate(ctx context.Context, body []byte) (*Finding, Decision, error) {
 	if e.o.Authenticator != nil {
-		if err := e.o.Authenticator.Authenticate(ctx, body); err != nil {
+		err := e.guard(ctx, "authenticate", func() error { return e.o.Authenticator.Authenticate(ctx, body) })
+		if isPanic(err) {
+			return nil, Decision{}, err
+		}
+		if err != nil {
 			d, err := rejection(CheckAuthenticity, "authenticate", err)
 			if err != nil {
 				err = unauthenticated{err}
@@ -154,13 +166,20 @@ func (e *Engine) Evaluate(ctx context.Context, body []byte) (*Finding, Decision,
 			return nil, d, err
 		}
 	}
-	f, err := e.o.Parser.Parse(body)
+	var f *Finding
+	err := e.guard(ctx, "parse", func() (err error) { f, err = e.o.Parser.Parse(body); return err })
+	if isPanic(err) {
+		return nil, Decision{}, err
+	}
 	if err != nil {
 		d, err := rejection(CheckPayload, "parse", err)
 		return nil, d, err
 	}
 	if e.o.Enricher != nil {
-		if err := e.o.Enricher.Enrich(ctx, f); err != nil {
+		if err := e.guard(ctx, "enrich", func() error { return e.o.Enricher.Enrich(ctx, f) }); err != nil {
+			if isPanic(err) {
+				return f, Decision{}, err
+			}
 			if IsTransient(err) {
 				return f, Decision{}, fmt.Errorf("remediate: enrich finding %s: %w", f.ID, err)
 			}
@@ -169,8 +188,12 @@ func (e *Engine) Evaluate(ctx context.Context, body []byte) (*Finding, Decision,
 			return f, d, nil
 		}
 	}
-	d, err := e.o.Policy.Decide(ctx, f)
+	var d Decision
+	err = e.guard(ctx, "decide", func() (err error) { d, err = e.o.Policy.Decide(ctx, f); return err })
 	if err != nil {
+		if isPanic(err) {
+			return f, Decision{}, err
+		}
 		if IsTransient(err) {
 			return f, Decision{}, fmt.Errorf("remediate: decide finding %s: %w", f.ID, err)
 		}
@@ -209,12 +232,14 @@ func rejection(check, stage string, err error) (Decision, error) {
 }
 
 // IdempotencyKey returns the key that identifies one delivery of a
-// finding for one action: source, finding id, resource id, action and
-// revision, hashed to a fixed length.
+// finding for one action: source, finding id, the resource's account,
+// region, type and id, action and revision, hashed to a fixed length.
+// Two findings that differ in any of them are never merged into one.
 func IdempotencyKey(f *Finding, action string) string {
 	// Length-prefix each part so that no two tuples hash the same input.
 	buf := make([]byte, 0, 256)
-	for _, s := range [...]string{f.Source, f.ID, f.Resource.ID, action, f.Revision} {
+	r := f.Resource
+	for _, s := range [...]string{f.Source, f.ID, r.Account, r.Region, r.Type, r.ID, action, f.Revision} {
 		buf = strconv.AppendInt(buf, int64(len(s)), 10)
 		buf = append(append(append(buf, ':'), s...), '|')
 	}
@@ -280,15 +305,26 @@ func (e *Engine) deadLetter(ctx context.Context, m Message, cause error) {
 
 func (e *Engine) process(ctx context.Context, m Message) (*audit.Record, error) {
 	f, d, err := e.Evaluate(ctx, m.Body)
-	if err != nil {
+	var pe *PanicError
+	if err != nil && !errors.As(err, &pe) {
 		return nil, err
 	}
 	r := e.newRecord(m, f, d)
+	if pe != nil {
+		// A stage that reads or judges the finding panicked: a person must
+		// look. The finding's details are kept only if it was parsed from
+		// an authenticated body.
+		d = Decision{}
+		d.Add(CheckPanic, Review, "%s: %v", pe.Stage, pe)
+		r = e.newRecord(m, f, d)
+		r.Outcome = string(OutcomeFailed)
+		r.FailureReason = pe.Stage + ": " + pe.Error()
+	}
 	key := bodyKey(m.Body)
 	if f != nil {
 		key = IdempotencyKey(f, d.Action)
 	}
-	switch err := e.o.Idempotency.Begin(ctx, key); {
+	switch err := e.guard(ctx, "idempotency", func() error { return e.o.Idempotency.Begin(ctx, key) }); {
 	case errors.Is(err, ErrAlreadyDone):
 		e.o.Logger.LogAttrs(ctx, slog.LevelInfo, "duplicate delivery acknowledged",
 			slog.String("message_id", m.ID), slog.String("finding_id", r.Finding.ID))
@@ -304,18 +340,18 @@ func (e *Engine) process(ctx context.Context, m Message) (*audit.Record, error) 
 	}
 	if kept != nil && kept.Outcome != "" {
 		// An earlier delivery reached its outcome but could not write the
-		// record: write that record, rather than processing again and
-		// finding the change already made.
-		kept.Correlation.ReceiveCount = m.ReceiveCount
+		// record: write that record, byte for byte as it was first tried
+		// (a sink may have stored it and lost only its answer), rather
+		// than processing again and finding the change already made.
 		r = kept
 	} else {
-		// A kept record without an outcome is the evidence of an
-		// interrupted change (see keepAttempt).
-		if f != nil {
-			var interrupted string
-			if err := e.act(ctx, f, d, r, kept, &interrupted); err != nil {
-				if interrupted != "" {
-					e.keepAttempt(ctx, keeper, key, r, interrupted, err)
+		// A kept record without an outcome is the evidence of a change
+		// that was started (see keepIntent) and may have been made.
+		if f != nil && pe == nil {
+			s := &changeState{key: key, keeper: keeper}
+			if err := e.act(ctx, f, d, r, kept, s); err != nil {
+				if s.interrupted != "" {
+					e.keepAttempt(ctx, keeper, key, r, s.interrupted, err)
 				}
 				e.release(ctx, key)
 				return nil, err
@@ -327,7 +363,7 @@ func (e *Engine) process(ctx context.Context, m Message) (*audit.Record, error) 
 	if err := e.writeRecord(ctx, r); err != nil {
 		if keeper != nil {
 			kctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			if kerr := keeper.Keep(kctx, key, r); kerr != nil {
+			if kerr := e.guard(kctx, "idempotency", func() error { return keeper.Keep(kctx, key, r) }); kerr != nil {
 				e.o.Logger.LogAttrs(ctx, slog.LevelError, "could not keep the unwritten record; the retry processes the finding again",
 					slog.String("message_id", m.ID), slog.Any("error", kerr))
 			}
@@ -336,7 +372,7 @@ func (e *Engine) process(ctx context.Context, m Message) (*audit.Record, error) 
 		e.release(ctx, key)
 		return nil, err
 	}
-	if err := e.o.Idempotency.Complete(ctx, key); err != nil {
+	if err := e.guard(ctx, "idempotency", func() error { return e.o.Idempotency.Complete(ctx, key) }); err != nil {
 		// The record is durable; a failed Complete only risks a second,
 		// harmless evaluation of a redelivery.
 		e.o.Logger.LogAttrs(ctx, slog.LevelWarn, "idempotency complete failed",
@@ -346,6 +382,41 @@ func (e *Engine) process(ctx context.Context, m Message) (*audit.Record, error) 
 		slog.String("finding_id", r.Finding.ID), slog.String("decision", r.Decision),
 		slog.String("outcome", r.Outcome), slog.String("action", r.Action))
 	return r, nil
+}
+
+// changeState is what act needs of process to keep the evidence of a
+// change, and tells process where a change was interrupted.
+type changeState struct {
+	key    string
+	keeper RecordKeeper
+	// interrupted names the stage ("apply") whose transient failure came
+	// after a change may have been made.
+	interrupted string
+}
+
+// keepIntent makes the evidence of the change about to be made durable
+// before it is made: a kept record without an outcome, holding the
+// finding, the plan's before-state, changes and rollback data. If the
+// process dies between Apply and the audit write (SIGKILL, out of
+// memory, a Lambda deadline), the retry finds it and records the change
+// as applied — or sends the finding to review when live state is neither
+// the before-state nor the planned one — instead of finding the resource
+// compliant and recording nothing of Remedy's change. No intent, no
+// change: an error here retries the message without applying.
+func (e *Engine) keepIntent(ctx context.Context, s *changeState, r *audit.Record) error {
+	if s.keeper == nil {
+		return errors.New("remediate: the idempotency store keeps no records, so no intent can be made durable before a change; use a store that implements RecordKeeper")
+	}
+	a := *r
+	a.Outcome = ""
+	a.Evidence.Verified = false
+	a.Evidence.EarlierAttempt = fmt.Sprintf("apply started on receive %d and its outcome was not recorded: the process stopped, or its store failed, before the audit write", r.Correlation.ReceiveCount)
+	kctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := e.guard(kctx, "idempotency", func() error { return s.keeper.Keep(kctx, s.key, &a) }); err != nil {
+		return fmt.Errorf("remediate: keep the intent before applying %s to %s (nothing was changed): %w", r.Action, r.Resource.ID, err)
+	}
+	return nil
 }
 
 // keepAttempt keeps the evidence of a change interrupted by a transient
@@ -362,8 +433,8 @@ func (e *Engine) keepAttempt(ctx context.Context, keeper RecordKeeper, key strin
 	a.Evidence.EarlierAttempt = fmt.Sprintf("%s on receive %d failed, its outcome unknown: %v", stage, r.Correlation.ReceiveCount, cause)
 	kctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if err := keeper.Keep(kctx, key, &a); err != nil {
-		e.o.Logger.LogAttrs(ctx, slog.LevelWarn, "could not keep the evidence of the interrupted change",
+	if err := e.guard(kctx, "idempotency", func() error { return keeper.Keep(kctx, key, &a) }); err != nil {
+		e.o.Logger.LogAttrs(ctx, slog.LevelWarn, "could not keep the evidence of the interrupted change; the intent kept before Apply stands",
 			slog.String("message_id", r.Correlation.MessageID), slog.Any("error", err))
 	}
 }
@@ -374,15 +445,22 @@ func (e *Engine) kept(ctx context.Context, keeper RecordKeeper, key string) (*au
 	if keeper == nil {
 		return nil, nil
 	}
-	r, err := keeper.Kept(ctx, key)
+	var r *audit.Record
+	err := e.guard(ctx, "idempotency", func() (err error) { r, err = keeper.Kept(ctx, key); return err })
 	if err != nil {
 		return nil, fmt.Errorf("remediate: read kept record: %w", err)
 	}
 	return r, nil
 }
 
-// writeRecord routes r to review when its outcome needs a person, then
-// audits it. A change may already have been made, so a failed write is
+// routesToReview reports whether records of outcome o go to the review
+// route: those that need a person, and rejections, so that a payload
+// template that breaks every finding does not go unnoticed (a review
+// sink groups and rate-limits them; see adapters/snsreview).
+func routesToReview(o Outcome) bool { return o.NeedsReview() || o == OutcomeRejected }
+
+// writeRecord routes r to review when its outcome needs a person (or was
+// a rejection), then audits it. A change may already have been made, so a failed write is
 // retried a few times (even past the message's own context) before the
 // message is given back to the queue.
 func (e *Engine) writeRecord(ctx context.Context, r *audit.Record) error {
@@ -397,14 +475,14 @@ func (e *Engine) writeRecord(ctx context.Context, r *audit.Record) error {
 				return err
 			}
 		}
-		if Outcome(r.Outcome).NeedsReview() && e.o.Review != nil && !r.ReviewRouted {
-			if err = e.o.Review.Write(wctx, r); err != nil {
+		if routesToReview(Outcome(r.Outcome)) && e.o.Review != nil && !r.ReviewRouted {
+			if err = e.guard(wctx, "review", func() error { return e.o.Review.Write(wctx, r) }); err != nil {
 				err = fmt.Errorf("remediate: route finding %s to review: %w", r.Finding.ID, err)
 				continue
 			}
 			r.ReviewRouted = true
 		}
-		if err = e.o.Audit.Write(wctx, r); err != nil {
+		if err = e.guard(wctx, "audit", func() error { return e.o.Audit.Write(wctx, r) }); err != nil {
 			err = fmt.Errorf("remediate: write audit record for message %s: %w", r.Correlation.MessageID, err)
 			continue
 		}
@@ -417,7 +495,7 @@ func (e *Engine) release(ctx context.Context, key string) {
 	// Release with a fresh context: the message's may already be done.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if err := e.o.Idempotency.Release(rctx, key); err != nil {
+	if err := e.guard(rctx, "idempotency", func() error { return e.o.Idempotency.Release(rctx, key) }); err != nil {
 		e.o.Logger.LogAttrs(ctx, slog.LevelWarn, "idempotency release failed; the retry waits for the claim to expire",
 			slog.Any("error", err))
 	}
@@ -425,11 +503,11 @@ func (e *Engine) release(ctx context.Context, key string) {
 
 // act takes an evaluated finding to its terminal outcome, filling r. It
 // returns an error only for a transient failure; every unsure or
-// permanent failure ends as a review or failed outcome instead.
-// *interrupted names the stage ("apply", "verify") when the error came
-// after a change may have been made. prior is the evidence an earlier
-// delivery's interrupted change kept, or nil.
-func (e *Engine) act(ctx context.Context, f *Finding, d Decision, r, prior *audit.Record, interrupted *string) error {
+// permanent failure (a panic included) ends as a review or failed
+// outcome instead. s.interrupted names the stage ("apply") when the
+// error came after a change may have been made. prior is the evidence an
+// earlier delivery's started or interrupted change kept, or nil.
+func (e *Engine) act(ctx context.Context, f *Finding, d Decision, r, prior *audit.Record, s *changeState) error {
 	if prior != nil {
 		// Whatever this delivery ends in, the record carries what the
 		// interrupted change would have done and may have done.
@@ -496,14 +574,36 @@ func (e *Engine) act(ctx context.Context, f *Finding, d Decision, r, prior *audi
 		r.FailureReason = stage + ": " + err.Error()
 		return nil
 	}
-	cfg, err := e.o.Credentials.Config(ctx, f, spec)
+	var cfg aws.Config
+	err = e.guard(ctx, "assume role", func() (err error) { cfg, err = e.o.Credentials.Config(ctx, f, spec); return err })
 	if err != nil {
 		return fail("assume role", err)
 	}
 	t := Target{Finding: f, AWS: cfg, Logger: e.o.Logger.With(slog.String("finding_id", f.ID), slog.String("action", d.Action)), clients: &clientMemo{}}
-	plan, err := rem.Plan(ctx, t)
-	if err != nil {
+	var plan Plan
+	if err := e.guard(ctx, "plan", func() (err error) { plan, err = rem.Plan(ctx, t); return err }); err != nil {
 		return fail("plan", err)
+	}
+	verify := func() error {
+		v, ok := rem.(Verifier)
+		if !ok {
+			return nil
+		}
+		if err := e.guard(ctx, "verify", func() error { return v.Verify(ctx, t, plan) }); err != nil {
+			return err
+		}
+		r.Evidence.Verified = true
+		return nil
+	}
+	// applied is the outcome of a change: applied once a read-back
+	// confirmed it, applied-unverified (to review) for a remediator that
+	// cannot read back.
+	applied := func() {
+		r.Outcome = string(OutcomeApplied)
+		if !r.Evidence.Verified {
+			r.Outcome = string(OutcomeAppliedUnverified)
+			r.FailureReason = fmt.Sprintf("action %q has no Verify: the change was made but not read back", d.Action)
+		}
 	}
 	switch {
 	case prior != nil && plan.Compliant:
@@ -511,13 +611,10 @@ func (e *Engine) act(ctx context.Context, f *Finding, d Decision, r, prior *audi
 		// effect (or someone made the same change meanwhile): record the
 		// change with its evidence, confirmed by this read.
 		r.Evidence.After = plan.Before
-		r.Outcome = string(OutcomeApplied)
-		if v, ok := rem.(Verifier); ok {
-			if err := v.Verify(ctx, t, plan); err != nil {
-				return fail("verify", err)
-			}
-			r.Evidence.Verified = true
+		if err := verify(); err != nil {
+			return fail("verify", err)
 		}
+		applied()
 		return nil
 	case prior != nil && !slices.Equal(plan.Changes, prior.Evidence.Changes):
 		// It took effect in part, or the resource changed meanwhile: the
@@ -528,6 +625,9 @@ func (e *Engine) act(ctx context.Context, f *Finding, d Decision, r, prior *audi
 	}
 	// A prior Apply that changed nothing is retried as if it had not been.
 	r.Evidence.Before, r.Evidence.After, r.Evidence.Changes = plan.Before, plan.After, plan.Changes
+	if prior == nil || plan.Rollback != nil {
+		r.Evidence.Rollback = plan.Rollback
+	}
 	switch {
 	case plan.Compliant:
 		r.Outcome = string(OutcomeCompliant)
@@ -537,33 +637,41 @@ func (e *Engine) act(ctx context.Context, f *Finding, d Decision, r, prior *audi
 		r.DryRun = true
 		return nil
 	}
-	res, err := rem.Apply(ctx, t, plan)
-	if err != nil {
+	r.Evidence.RequestIDs = reqs.list()
+	if err := e.keepIntent(ctx, s, r); err != nil {
+		return err
+	}
+	var res Result
+	if err := e.guard(ctx, "apply", func() (err error) { res, err = rem.Apply(ctx, t, plan); return err }); err != nil {
+		if isPanic(err) {
+			r.Outcome = string(OutcomeFailed)
+			r.FailureReason = "apply: " + err.Error() + " (the change may have been made: check the resource against the evidence)"
+			return nil
+		}
 		// Its outcome is unknown: the SDK retries, and an attempt before
 		// the one that failed last may have landed.
 		if err = fail("apply", err); err != nil {
-			*interrupted = "apply"
+			s.interrupted = "apply"
 		}
 		return err
 	}
 	if res.After != nil {
 		r.Evidence.After = res.After
 	}
-	r.Evidence.Rollback = res.Rollback
+	if res.Rollback != nil {
+		r.Evidence.Rollback = res.Rollback
+	}
 	for _, id := range res.RequestIDs {
 		RecordRequestID(ctx, id)
 	}
-	if v, ok := rem.(Verifier); ok {
-		if err := v.Verify(ctx, t, plan); err != nil {
-			// The change was made but is not confirmed: a person must look,
-			// whatever kind of error this is.
-			r.Outcome = string(OutcomeFailed)
-			r.FailureReason = "verify: " + err.Error()
-			return nil
-		}
-		r.Evidence.Verified = true
+	if err := verify(); err != nil {
+		// The change was made but is not confirmed: a person must look,
+		// whatever kind of error this is.
+		r.Outcome = string(OutcomeFailed)
+		r.FailureReason = "verify: " + err.Error()
+		return nil
 	}
-	r.Outcome = string(OutcomeApplied)
+	applied()
 	return nil
 }
 

@@ -27,6 +27,7 @@ type fakeRemediator struct {
 	planErr   error
 	applyErr  error
 	verifyErr error
+	panicIn   string // "plan", "apply" or "verify" panics there
 	plans     atomic.Int32
 	applies   atomic.Int32
 }
@@ -36,6 +37,9 @@ func (r *fakeRemediator) Spec() remediate.Spec { return r.spec }
 func (r *fakeRemediator) Plan(ctx context.Context, t remediate.Target) (remediate.Plan, error) {
 	r.plans.Add(1)
 	remediate.RecordRequestID(ctx, "req-plan")
+	if r.panicIn == "plan" {
+		panic("boom in plan")
+	}
 	if r.planErr != nil {
 		return remediate.Plan{}, r.planErr
 	}
@@ -49,6 +53,9 @@ func (r *fakeRemediator) Plan(ctx context.Context, t remediate.Target) (remediat
 
 func (r *fakeRemediator) Apply(ctx context.Context, t remediate.Target, p remediate.Plan) (remediate.Result, error) {
 	r.applies.Add(1)
+	if r.panicIn == "apply" {
+		panic("boom in apply")
+	}
 	if r.applyErr != nil {
 		return remediate.Result{}, r.applyErr
 	}
@@ -56,6 +63,9 @@ func (r *fakeRemediator) Apply(ctx context.Context, t remediate.Target, p remedi
 }
 
 func (r *fakeRemediator) Verify(ctx context.Context, t remediate.Target, p remediate.Plan) error {
+	if r.panicIn == "verify" {
+		panic("boom in verify")
+	}
 	return r.verifyErr
 }
 
@@ -180,7 +190,7 @@ func TestProcessOutcomes(t *testing.T) {
 		wantReview  bool
 		wantReason  string // substring of FailureReason
 	}{
-		{name: "rejected", body: "bad payload", wantOutcome: remediate.OutcomeRejected, wantDecide: "reject", wantReason: "issue.id"},
+		{name: "rejected", body: "bad payload", wantOutcome: remediate.OutcomeRejected, wantDecide: "reject", wantReview: true, wantReason: "issue.id"},
 		{name: "skipped", body: "f1", opts: opts(decide(skip)), wantOutcome: remediate.OutcomeSkipped, wantDecide: "skip"},
 		{name: "review", body: "f1", opts: opts(decide(review)), wantOutcome: remediate.OutcomeReview, wantDecide: "review", wantReview: true, wantReason: "no owner"},
 		{name: "zero decision reviews", body: "f1", opts: opts(decide(remediate.Decision{})), wantOutcome: remediate.OutcomeReview, wantDecide: "review", wantReview: true, wantReason: "no valid verdict"},
@@ -607,8 +617,12 @@ func TestAppliedEvidenceSurvivesAuditOutage(t *testing.T) {
 	if got := sink.len(); got != 1 {
 		t.Errorf("audit records = %d, want 1", got)
 	}
-	if rec.Correlation.ReceiveCount != 2 {
-		t.Errorf("record receive count = %d, want 2", rec.Correlation.ReceiveCount)
+	// The record is the one the first delivery tried to write, unchanged:
+	// a sink may have stored it and lost only its answer, and a sink that
+	// refuses a second, different record under one id (DynamoDB's) must
+	// see the same bytes.
+	if rec.Correlation.ReceiveCount != 1 {
+		t.Errorf("record receive count = %d, want 1 (the first delivery's record, byte for byte)", rec.Correlation.ReceiveCount)
 	}
 }
 
@@ -720,7 +734,6 @@ func TestInterruptedApplyKeepsEvidence(t *testing.T) {
 	tests := []struct {
 		name           string
 		failFirst      string
-		hideKeeper     bool
 		wantOutcome    remediate.Outcome
 		wantApplies    int
 		wantAttempt    bool
@@ -738,17 +751,11 @@ func TestInterruptedApplyKeepsEvidence(t *testing.T) {
 		// The state moved, but not to compliant: a person looks.
 		{name: "partly applied", failFirst: "partial", wantOutcome: remediate.OutcomeReview, wantApplies: 1, wantAttempt: true,
 			wantRequestIDs: []string{"req-plan-0", "req-apply-1", "req-plan-1"}},
-		// The control: a store that keeps nothing loses the evidence.
-		{name: "no record keeper", failFirst: "after", hideKeeper: true, wantOutcome: remediate.OutcomeCompliant, wantApplies: 1,
-			wantRequestIDs: []string{"req-plan-1"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rem := &flagRemediator{failFirst: tt.failFirst}
 			var store remediate.IdempotencyStore = remediate.NewMemoryIdempotency()
-			if tt.hideKeeper {
-				store = noKeeper{store}
-			}
 			sink := &recorder{}
 			eng := applyEngine(t, rem, func(o *remediate.Options) { o.Idempotency, o.Audit = store, sink })
 			msg := remediate.Message{ID: "m1", Body: []byte("f1"), ReceiveCount: 1}

@@ -86,6 +86,12 @@ type Plan struct {
 	Before json.RawMessage
 	// After is the state Apply will produce, as JSON.
 	After json.RawMessage
+	// Rollback, if the remediator knows it before applying, is the data
+	// a Reverter needs to undo Apply (usually the prior state). It is
+	// kept with the intent the engine makes durable before Apply, so that
+	// a change interrupted by a crash can still be undone from its
+	// record. Result.Rollback, when set, replaces it.
+	Rollback json.RawMessage
 	// Data is private to the remediator: Apply receives it back.
 	Data any
 }

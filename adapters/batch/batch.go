@@ -91,7 +91,7 @@ func Run(ctx context.Context, p Processor, msgs []remediate.Message, optFns ...f
 				case ctx.Err() != nil:
 					r.Err = ctx.Err()
 				default:
-					r.Record, r.Err = p.Process(ctx, r.Message)
+					r.Record, r.Err = process(ctx, p, r.Message)
 					if o.OnResult != nil {
 						o.OnResult(*r)
 					}
@@ -105,6 +105,19 @@ func Run(ctx context.Context, p Processor, msgs []remediate.Message, optFns ...f
 	}
 	_ = g.Wait()
 	return out
+}
+
+// process is the last resort against a panic that escaped the
+// processor (remediate.Engine recovers the panics of its stages): the
+// message is not acknowledged, and the other messages of the batch, and
+// the process, go on.
+func process(ctx context.Context, p Processor, m remediate.Message) (rec *audit.Record, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			rec, err = nil, fmt.Errorf("batch: message %s: processor panicked: %v", m.ID, v)
+		}
+	}()
+	return p.Process(ctx, m)
 }
 
 // units splits msgs into what runs concurrently: each ungrouped message

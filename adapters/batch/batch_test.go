@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -141,5 +142,27 @@ func TestRunGroupsKeepOrderAndFailTheRest(t *testing.T) {
 		if pos[pair[0]] > pos[pair[1]] {
 			t.Errorf("%s processed before %s: order %v", pair[1], pair[0], order)
 		}
+	}
+}
+
+// TestRunSurvivesPanic: a processor that panics on one message fails
+// that message (not acknowledged); the rest of the batch is processed.
+func TestRunSurvivesPanic(t *testing.T) {
+	p := procFunc(func(ctx context.Context, m remediate.Message) (*audit.Record, error) {
+		if m.ID == "m2" {
+			panic("processor bug")
+		}
+		return &audit.Record{ID: "r-" + m.ID}, nil
+	})
+	msgs := []remediate.Message{{ID: "m1"}, {ID: "m2"}, {ID: "m3"}}
+	res := batch.Run(context.Background(), p, msgs)
+	for _, r := range res {
+		wantAck := r.Message.ID != "m2"
+		if r.Ack() != wantAck {
+			t.Errorf("message %s: ack %v (%v), want %v", r.Message.ID, r.Ack(), r.Err, wantAck)
+		}
+	}
+	if err := res[1].Err; err == nil || !strings.Contains(err.Error(), "processor bug") {
+		t.Errorf("the panicking message's error %v does not name the panic", err)
 	}
 }
