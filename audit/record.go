@@ -27,7 +27,9 @@ type Record struct {
 	Reasons  []Reason `json:"reasons,omitempty"`
 	Action   string   `json:"action,omitempty"`
 	// Outcome is the terminal state: rejected, skipped, review,
-	// compliant, applied, planned or failed.
+	// compliant, applied (changed and read back), applied-unverified
+	// (changed by a remediator that cannot read back; to review), planned
+	// or failed — or dead-lettered, which is not terminal.
 	Outcome string `json:"outcome"`
 	DryRun  bool   `json:"dry_run,omitempty"`
 	// FailureReason says why a failed, rejected or review outcome ended so.
