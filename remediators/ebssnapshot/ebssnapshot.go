@@ -53,7 +53,7 @@ func New(optFns ...func(*Options)) *Remediator {
 }
 
 // State is whether a snapshot is public, as it appears in Plan.Before,
-// Plan.After, Result.After and Result.Rollback.
+// Plan.After, Plan.Rollback, Result.After and Result.Rollback.
 type State struct {
 	SnapshotID string `json:"snapshot_id"`
 	// Public is true when createVolumePermission holds the "all" group.
@@ -80,7 +80,7 @@ func (r *Remediator) Plan(ctx context.Context, t remediate.Target) (remediate.Pl
 	if err != nil {
 		return remediate.Plan{}, err
 	}
-	p := remediate.Plan{Compliant: !before.Public, Before: evidence.JSON(before), Data: before}
+	p := remediate.Plan{Compliant: !before.Public, Before: evidence.JSON(before), Rollback: evidence.JSON(before), Data: before}
 	if p.Compliant {
 		p.After = p.Before
 		return p, nil

@@ -57,7 +57,7 @@ func New(optFns ...func(*Options)) *Remediator {
 }
 
 // State is a key's rotation status as it appears in Plan.Before,
-// Plan.After, Result.After and Result.Rollback.
+// Plan.After, Plan.Rollback, Result.After and Result.Rollback.
 type State struct {
 	KeyID           string `json:"key_id"`
 	RotationEnabled bool   `json:"rotation_enabled"`
@@ -98,7 +98,7 @@ func (r *Remediator) Plan(ctx context.Context, t remediate.Target) (remediate.Pl
 	if err != nil {
 		return remediate.Plan{}, err
 	}
-	p := remediate.Plan{Compliant: before.RotationEnabled, Before: evidence.JSON(before), Data: before}
+	p := remediate.Plan{Compliant: before.RotationEnabled, Before: evidence.JSON(before), Rollback: evidence.JSON(before), Data: before}
 	if p.Compliant {
 		p.After = p.Before
 		return p, nil

@@ -60,7 +60,7 @@ func New(optFns ...func(*Options)) *Remediator {
 }
 
 // State is a bucket's Block Public Access configuration as it appears in
-// Plan.Before, Plan.After, Result.After and Result.Rollback.
+// Plan.Before, Plan.After, Plan.Rollback, Result.After and Result.Rollback.
 type State struct {
 	Bucket string `json:"bucket"`
 	// Configured is false when the bucket has no configuration at all,
@@ -124,6 +124,7 @@ func (r *Remediator) Plan(ctx context.Context, t remediate.Target) (remediate.Pl
 	p := remediate.Plan{
 		Compliant: before.Compliant(),
 		Before:    evidence.JSON(before),
+		Rollback:  evidence.JSON(before),
 		Data:      before,
 	}
 	if p.Compliant {
