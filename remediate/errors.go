@@ -72,6 +72,16 @@ var (
 type RejectError struct {
 	Field  string
 	Reason string
+
+	// FindingID, RuleID and ResourceID are what a rejected payload still
+	// says about itself, at best: the finding's id (the Wiz issue id),
+	// the id of the automation rule that sent it and the resource's id.
+	// A parser sets each only when the payload is readable there and the
+	// value passes the check it would in an accepted payload, so that the
+	// rejection's record and review say which finding was lost; otherwise
+	// it is empty. They are untrusted: nothing decides on them, and the
+	// message is rejected whatever they say.
+	FindingID, RuleID, ResourceID string
 }
 
 func (e *RejectError) Error() string {

@@ -40,7 +40,9 @@
 // prefixed with the tags field. Rejected: a body over the size limit,
 // nesting too deep, duplicate keys at any depth, invalid UTF-8 (including
 // unpaired surrogate escapes), a top level that is not an object, a
-// value of the wrong JSON type (null counts as missing), a missing issue
+// value of the wrong JSON type (null counts as missing: a tag whose value
+// is null is no tag), a tag key or value or a top-level environment or
+// owner longer than Options.MaxStringBytes, a missing issue
 // id or resource id, an issue id that is not 1-128 letters, digits and
 // . _ : -, a resource id or type with whitespace, quotes, control or
 // format characters, a resource id holding a wildcard (* or ?) or
@@ -52,6 +54,19 @@
 // 3339 (or given under two spellings), a trigger source not accepted, a
 // payload mixing both shapes, an SNS Type other than Notification, and
 // an SNS Message that is not itself a valid Wiz payload.
+//
+// Limits serve safety: they bound the body, its nesting and the fields a
+// decision reads. A long string nowhere a decision looks is not rejected:
+// members the parser does not read (a description) are bounded only by
+// the body's size, and free text it keeps (resource, control and rule
+// names, the automation rule's id, project names) is cut to 1 KiB and
+// marked with "…".
+//
+// A rejection of a payload that is well-formed JSON keeps what it still
+// says about itself, for its record: the RejectError's FindingID, RuleID
+// (trigger.ruleId) and ResourceID, each read from its usual place in
+// either shape and set only if it is well formed as an accepted
+// payload's would be.
 //
 // Input that is well formed but ambiguous is returned with a Concern per
 // problem (see [remediate.Finding.Concerns]), which a policy turns into

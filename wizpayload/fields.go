@@ -20,6 +20,12 @@ const (
 	maxEnumBytes       = 64
 )
 
+// maxTextBytes bounds free text the parser keeps without deciding on it:
+// names, the automation rule's id and name, project names. Longer text is
+// cut and marked with "…", so that it cannot bloat a finding or its
+// audit record; it is never a reason to reject.
+const maxTextBytes = 1 << 10
+
 // matchEnum returns the member of known (upper-case ASCII constants)
 // that s equals, ignoring ASCII case, and false if none does. A byte
 // outside ASCII never matches, so a look-alike such as "hıgh" (dotless
@@ -64,6 +70,14 @@ func str(v strictjson.Value, field string) (string, error) {
 		return "", nil
 	}
 	return "", reject(field, "want a string, got "+kindName(v.Kind()))
+}
+
+// text reads free text (see maxTextBytes): a string cut to maxTextBytes,
+// or "" when v is missing or null. Any other kind is rejected naming
+// field.
+func text(v strictjson.Value, field string) (string, error) {
+	s, err := str(v, field)
+	return clipText(s), err
 }
 
 // object returns v when v is an object, and the zero Value when it is
@@ -297,16 +311,20 @@ func ident(v strictjson.Value, field string, max int) (string, error) {
 	return s, nil
 }
 
-// declared reads a top-level environment or owner claim. A field that is
-// present but empty (or null) is a concern: the template meant to carry
-// it and did not.
-func declared(f *remediate.Finding, v strictjson.Value, field string) (string, error) {
+// declared reads a top-level environment or owner claim, which a policy
+// may trust and decide on, so it is bounded by max like a tag. A field
+// that is present but empty (or null) is a concern: the template meant to
+// carry it and did not.
+func declared(f *remediate.Finding, v strictjson.Value, field string, max int) (string, error) {
 	if !v.Exists() {
 		return "", nil
 	}
 	s, err := str(v, field)
 	if err != nil {
 		return "", err
+	}
+	if len(s) > max {
+		return "", reject(field, "is "+strconv.Itoa(len(s))+" bytes, over the limit of "+strconv.Itoa(max))
 	}
 	s = strings.TrimSpace(s)
 	if s == "" {
@@ -315,8 +333,8 @@ func declared(f *remediate.Finding, v strictjson.Value, field string) (string, e
 	return s, nil
 }
 
-// splitProjects splits a comma-joined project list, trimming names and
-// dropping empty ones.
+// splitProjects splits a comma-joined project list, trimming names,
+// dropping empty ones and cutting long ones to maxTextBytes.
 func splitProjects(s string) []string {
 	var out []string
 	for s != "" {
@@ -326,8 +344,16 @@ func splitProjects(s string) []string {
 			if out == nil {
 				out = make([]string, 0, strings.Count(s, ",")+1)
 			}
-			out = append(out, name)
+			out = append(out, clipText(name))
 		}
 	}
 	return out
+}
+
+// clipText cuts free text to maxTextBytes, marking the cut with "…".
+func clipText(s string) string {
+	if len(s) <= maxTextBytes {
+		return s
+	}
+	return clip.UTF8(s, maxTextBytes) + "…"
 }

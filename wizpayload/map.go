@@ -79,10 +79,10 @@ func (p *parser) mapPayload(root strictjson.Value, f *remediate.Finding) error {
 	if err != nil {
 		return err
 	}
-	if f.Declared.Environment, err = declared(f, t.environment, "environment"); err != nil {
+	if f.Declared.Environment, err = declared(f, t.environment, "environment", p.maxString); err != nil {
 		return err
 	}
-	if f.Declared.Owner, err = declared(f, t.owner, "owner"); err != nil {
+	if f.Declared.Owner, err = declared(f, t.owner, "owner", p.maxString); err != nil {
 		return err
 	}
 	f.ProposedAction, err = ident(t.proposedAction, "proposedAction", maxTokenBytes)
@@ -207,7 +207,7 @@ func (p *parser) mapTemplate(t *top, f *remediate.Finding) error {
 	if f.Control.ID, err = ident(cid, "control.id", maxTokenBytes); err != nil {
 		return err
 	}
-	if f.Control.Name, err = str(cname, "control.name"); err != nil {
+	if f.Control.Name, err = text(cname, "control.name"); err != nil {
 		return err
 	}
 	if f.Control.Severity, err = controlSeverity(csev, "control.severity"); err != nil {
@@ -216,7 +216,7 @@ func (p *parser) mapTemplate(t *top, f *remediate.Finding) error {
 	if f.Control.SourceRuleID, err = ident(rid, "control.sourceCloudConfigurationRuleId", maxTokenBytes); err != nil {
 		return err
 	}
-	f.Control.SourceRuleName, err = str(rname, "control.sourceCloudConfigurationRuleName")
+	f.Control.SourceRuleName, err = text(rname, "control.sourceCloudConfigurationRuleName")
 	return err
 }
 
@@ -265,10 +265,10 @@ func (p *parser) mapTrigger(v strictjson.Value, f *remediate.Finding) error {
 	} else if f.TriggerType, ok = matchEnum(tt, "CREATED", "UPDATED", "RESOLVED", "REOPENED"); !ok {
 		f.AddConcern("trigger.type", "The trigger type "+clip.Quote(tt)+" is not one Remedy knows.")
 	}
-	if f.Rule.ID, err = str(ruleID, "trigger.ruleId"); err != nil {
+	if f.Rule.ID, err = text(ruleID, "trigger.ruleId"); err != nil {
 		return err
 	}
-	f.Rule.Name, err = str(ruleName, "trigger.ruleName")
+	f.Rule.Name, err = text(ruleName, "trigger.ruleName")
 	return err
 }
 
@@ -352,7 +352,7 @@ func (p *parser) mapGraphQL(t *top, f *remediate.Finding) error {
 	if err != nil {
 		return err
 	}
-	name, err := str(rname, "sourceRule.name")
+	name, err := text(rname, "sourceRule.name")
 	if err != nil {
 		return err
 	}
@@ -397,7 +397,7 @@ func projectNames(v strictjson.Value) ([]string, error) {
 			if out == nil {
 				out = make([]string, 0, v.Len())
 			}
-			out = append(out, name)
+			out = append(out, clipText(name))
 		}
 		i++
 	}

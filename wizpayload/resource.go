@@ -76,7 +76,7 @@ func (p *parser) mapResource(f *remediate.Finding, in *resourceIn, n resourceFie
 		r.ARN = id
 	}
 
-	if r.Name, err = str(in.name, n.name); err != nil {
+	if r.Name, err = text(in.name, n.name); err != nil {
 		return err
 	}
 	if r.Type, err = ident(in.typ, n.typ, maxTokenBytes); err != nil {
@@ -198,7 +198,7 @@ func (p *parser) tags(v strictjson.Value, field string) (map[string]string, erro
 	case strictjson.Invalid, strictjson.Null:
 		return nil, nil
 	case strictjson.Object:
-		return tagObject(v, field)
+		return p.tagObject(v, field)
 	case strictjson.String:
 		s := strings.TrimSpace(v.Text())
 		if s == "" {
@@ -209,24 +209,38 @@ func (p *parser) tags(v strictjson.Value, field string) (map[string]string, erro
 		if err := doc.ParseString(s, p.lim); err != nil {
 			return nil, jsonReject(field, "", "in the tags string: ", err)
 		}
-		return tagObject(doc.Root(), field)
+		return p.tagObject(doc.Root(), field)
 	}
 	return nil, reject(field, "want an object or a string holding one, got "+kindName(v.Kind()))
 }
 
-func tagObject(v strictjson.Value, field string) (map[string]string, error) {
+// tagObject reads an object of tags. Tags decide (environment, owner,
+// CEL rules), so keys and values longer than MaxStringBytes are rejected,
+// not cut. A tag whose value is null is missing, like any null member:
+// it is left out, so that a policy sees no such tag.
+func (p *parser) tagObject(v strictjson.Value, field string) (map[string]string, error) {
 	m := make(map[string]string, v.Len())
 	for k, val := range v.Members() {
 		if k == "" {
 			return nil, reject(field, "a tag key is empty")
 		}
+		if len(k) > p.maxString {
+			return nil, reject(field, "a tag key is "+strconv.Itoa(len(k))+" bytes, over the limit of "+strconv.Itoa(p.maxString))
+		}
 		if why := checkText(k); why != "" {
 			return nil, reject(childField(field, k), "tag key "+why)
 		}
-		if val.Kind() != strictjson.String {
+		switch val.Kind() {
+		case strictjson.Null:
+			continue
+		case strictjson.String:
+		default:
 			return nil, reject(childField(field, k), "want a string, got "+kindName(val.Kind()))
 		}
 		s := val.Text()
+		if len(s) > p.maxString {
+			return nil, reject(childField(field, k), "tag value is "+strconv.Itoa(len(s))+" bytes, over the limit of "+strconv.Itoa(p.maxString))
+		}
 		if why := checkText(s); why != "" {
 			return nil, reject(childField(field, k), "tag value "+why)
 		}
@@ -258,8 +272,12 @@ func checkText(s string) string {
 }
 
 // childField names a member of field, quoting a key that is not a plain
-// name: tags.env, tags["cost center"].
+// name: tags.env, tags["cost center"]. A long key is cut, as clip.Quote
+// cuts it: tags["aaa…"]….
 func childField(field, key string) string {
+	if len(key) > clip.MaxQuoted {
+		return field + "[" + clip.Quote(key) + "]"
+	}
 	for i := 0; i < len(key); i++ {
 		c := key[i]
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {

@@ -41,9 +41,14 @@ type Options struct {
 	// MaxDepth bounds the nesting of objects and arrays in each JSON
 	// document (the body, the SNS Message, a tags string). Default 64.
 	MaxDepth int
-	// MaxStringBytes bounds every string, key and number in the Wiz
-	// payload, decoded. The SNS envelope's Message, which holds the whole
-	// payload, is bounded by MaxBodyBytes instead. Default 64 KiB.
+	// MaxStringBytes bounds, decoded, the strings a decision reads that
+	// have no tighter bound of their own: tag keys and values, and the
+	// payload's declared environment and owner. A longer one is rejected.
+	// Identifiers have their own, smaller bounds. Members the parser does
+	// not read (a description, a remediation text) are bounded only by
+	// MaxBodyBytes, and free text it keeps without deciding on it (names,
+	// the automation rule) is cut to 1 KiB, never a reason to reject.
+	// Default 64 KiB.
 	MaxStringBytes int
 	// AcceptedTriggerSources lists the Wiz trigger sources accepted, such
 	// as "ISSUES" or "CONTROL", compared case-insensitively. Payloads
@@ -70,8 +75,12 @@ var _ remediate.Parser = (*Parser)(nil)
 // that the zero Parser and the function Parse need no allocation for it.
 type parser struct {
 	maxBody int
-	lim     strictjson.Limits
-	envLim  strictjson.Limits // the SNS envelope: Message may use the whole body
+	// lim bounds each JSON document (the body, the SNS Message, a tags
+	// string): its size, depth, and any one string only by the body limit,
+	// since a long member nobody reads is no reason to reject a finding.
+	lim strictjson.Limits
+	// maxString bounds the strings a decision reads (MaxStringBytes).
+	maxString int
 	// triggers are the accepted trigger sources, upper case, when
 	// customTriggers; otherwise DefaultTriggerSource alone.
 	triggers       []string
@@ -146,8 +155,8 @@ func (p *parser) init(o Options) {
 		o.MaxStringBytes = DefaultMaxStringBytes
 	}
 	p.maxBody = o.MaxBodyBytes
-	p.lim = strictjson.Limits{MaxBytes: o.MaxBodyBytes, MaxDepth: o.MaxDepth, MaxStringBytes: o.MaxStringBytes}
-	p.envLim = strictjson.Limits{MaxBytes: o.MaxBodyBytes, MaxDepth: o.MaxDepth, MaxStringBytes: o.MaxBodyBytes}
+	p.lim = strictjson.Limits{MaxBytes: o.MaxBodyBytes, MaxDepth: o.MaxDepth, MaxStringBytes: o.MaxBodyBytes}
+	p.maxString = o.MaxStringBytes
 	if o.AcceptedTriggerSources != nil {
 		p.customTriggers = true
 		p.triggers = make([]string, 0, len(o.AcceptedTriggerSources))
@@ -188,7 +197,7 @@ func (p *parser) parse(body []byte) (*remediate.Finding, error) {
 	// point into the documents' text, never into the trees.
 	outer := p.getDoc()
 	defer p.putDoc(outer)
-	if err := outer.Parse(body, p.envLim); err != nil {
+	if err := outer.Parse(body, p.lim); err != nil {
 		return nil, jsonReject("", "", "", err)
 	}
 	root := outer.Root()
@@ -212,17 +221,12 @@ func (p *parser) parse(body []byte) (*remediate.Finding, error) {
 		correlation, delivered = id, ts
 		raw = []byte(msg)
 	} else {
-		// The outer parse let strings run to the body limit, for an SNS
-		// Message; a raw payload gets the ordinary string limit.
-		if err := outer.CheckStrings(p.lim.MaxStringBytes); err != nil {
-			return nil, jsonReject("", "", "", err)
-		}
 		raw = bytes.Clone(body)
 	}
 
 	f := &remediate.Finding{Source: Source, Raw: raw}
 	if err := p.mapPayload(root, f); err != nil {
-		return nil, err
+		return nil, withIDs(err, root)
 	}
 	finish(f, correlation, delivered)
 	return f, nil
@@ -337,6 +341,44 @@ func envelope(root strictjson.Value) (msg, id string, ts time.Time, err error) {
 		return "", "", time.Time{}, err
 	}
 	return msg, id, ts, nil
+}
+
+// withIDs adds to the rejection err the ids the payload root still gives,
+// so that its record says which finding was lost (see
+// remediate.RejectError). Each is read from its usual place in either
+// shape and kept only if it passes the check an accepted payload's would:
+// an id that is malformed is left out, not repaired.
+func withIDs(err error, root strictjson.Value) error {
+	var rej *remediate.RejectError
+	if !errors.As(err, &rej) {
+		return err
+	}
+	member := func(v strictjson.Value, path ...string) string {
+		for _, k := range path {
+			if v.Kind() != strictjson.Object {
+				return ""
+			}
+			v, _ = v.Get(k)
+		}
+		if v.Kind() != strictjson.String {
+			return ""
+		}
+		return v.Text()
+	}
+	issue, rule, res := member(root, "issue", "id"), member(root, "trigger", "ruleId"), member(root, "resource", "id")
+	if issue == "" && res == "" {
+		issue, res = member(root, "id"), member(root, "entitySnapshot", "providerId")
+	}
+	if issue != "" && checkToken(issue, maxIDBytes) == "" {
+		rej.FindingID = strings.Clone(issue)
+	}
+	if rule != "" && checkIdent(rule, maxTokenBytes) == "" {
+		rej.RuleID = strings.Clone(rule)
+	}
+	if res != "" && checkIdent(res, maxResourceIDBytes) == "" && !strings.ContainsAny(res, "*?") {
+		rej.ResourceID = strings.Clone(res)
+	}
+	return err
 }
 
 // reject returns an error wrapping a *remediate.RejectError.

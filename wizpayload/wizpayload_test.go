@@ -206,7 +206,11 @@ func TestParseRejects(t *testing.T) {
 		{"body over limit", base, func(o *Options) { o.MaxBodyBytes = 1024 }, ""},
 		{"nesting too deep", extend(t, base, deep), nil, "extra" + strings.Repeat("[0]", 63)},
 		{"nesting over custom limit", base, func(o *Options) { o.MaxDepth = 1 }, "trigger"},
-		{"string over limit", base, func(o *Options) { o.MaxStringBytes = 200 }, "control.description"},
+		{"tag value over limit", extend(t, base, `"tags":{"env":"`+strings.Repeat("p", 201)+`"}`), func(o *Options) { o.MaxStringBytes = 200 }, "tags.env"},
+		{"tag key over limit", extend(t, base, `"tags":{"`+strings.Repeat("k", 201)+`":"prod"}`), func(o *Options) { o.MaxStringBytes = 200 }, "tags"},
+		{"tag value over default limit", extend(t, base, `"tags":{"env":"`+strings.Repeat("p", DefaultMaxStringBytes+1)+`"}`), nil, "tags.env"},
+		{"declared environment over limit", extend(t, base, `"environment":"`+strings.Repeat("p", 201)+`"`), func(o *Options) { o.MaxStringBytes = 200 }, "environment"},
+		{"declared owner over limit", extend(t, base, `"owner":"`+strings.Repeat("o", 201)+`"`), func(o *Options) { o.MaxStringBytes = 200 }, "owner"},
 		{"hostile deep file", sample(t, "hostile-deep.json"), nil, "extra" + strings.Repeat("[0]", 63)},
 		{"duplicate top-level key", extend(t, base, `"issue":{}`), nil, "issue"},
 		{"duplicate issue.severity", sample(t, "hostile-duplicate-severity.json"), nil, "issue.severity"},
@@ -239,7 +243,6 @@ func TestParseRejects(t *testing.T) {
 		{"resource.name number", edit(t, base, `"name": "payments-exports"`, `"name": 1`), nil, "resource.name"},
 		{"resource.tags number", edit(t, base, `"region": "us-east-1",`, `"region": "us-east-1", "tags": 3,`), nil, "resource.tags"},
 		{"tag value number", extend(t, base, `"tags":{"env":1}`), nil, "tags.env"},
-		{"tag value null", extend(t, base, `"tags":{"env":null}`), nil, "tags.env"},
 		{"tags string not an object", extend(t, base, `"tags":"[1,2]"`), nil, "tags"},
 		{"tags string not JSON", extend(t, base, `"tags":"env=prod"`), nil, "tags"},
 		{"tags string too deep", extend(t, base, `"tags":"{\"a\":[[[]]]}"`), func(o *Options) { o.MaxDepth = 3 }, "tags.a[0][0]"},
@@ -346,7 +349,8 @@ func TestParseRejects(t *testing.T) {
 		{"SNS Message trailing data", `{"Type":"Notification","MessageId":"m-1","Message":"{} {}"}`, nil, "Message"},
 		{"SNS Message nested envelope", wrapSNS(t, wrapSNS(t, base)), nil, "Message"},
 		{"SNS Message too deep", wrapSNS(t, extend(t, base, deep)), nil, "extra" + strings.Repeat("[0]", 63)},
-		{"SNS Message string over limit", wrapSNS(t, base), func(o *Options) { o.MaxStringBytes = 200 }, "control.description"},
+		{"SNS Message tag over limit", wrapSNS(t, extend(t, base, `"tags":{"env":"`+strings.Repeat("p", 201)+`"}`)), func(o *Options) { o.MaxStringBytes = 200 }, "tags.env"},
+		{"SNS body over limit", wrapSNS(t, base), func(o *Options) { o.MaxBodyBytes = len(base) }, ""},
 		{"SNS Message rejected field", wrapSNS(t, sample(t, "hostile-account-id.json")), nil, "resource.subscriptionId"},
 	}
 	for _, tt := range tests {
@@ -755,6 +759,144 @@ func TestParseRevisionSNSTimestamp(t *testing.T) {
 			var rej *remediate.RejectError
 			if !errors.As(err, &rej) || rej.Field != "Timestamp" {
 				t.Errorf("Parse error = %v, want a rejection of Timestamp", err)
+			}
+		})
+	}
+}
+
+// A long string where no decision looks (a description) is no reason to
+// reject a finding, and free text the finding keeps (names, the
+// automation rule) is cut to maxTextBytes; the body and depth limits
+// still hold (see TestParseRejects).
+func TestParseLongFreeText(t *testing.T) {
+	base := sample(t, "default.json")
+	long := strings.Repeat("é", 40<<10) // 80 KiB, over MaxStringBytes; cut must not split a rune
+	cut := strings.Repeat("é", maxTextBytes/2) + "…"
+	tests := []struct {
+		name string
+		body string
+		opts func(*Options)
+		want func(f *remediate.Finding)
+	}{
+		{"long description", edit(t, base, `"description": "`, `"description": "`+long), nil, func(*remediate.Finding) {}},
+		{"long description, small string limit", edit(t, base, `"description": "`, `"description": "`+long), func(o *Options) { o.MaxStringBytes = 200 }, func(*remediate.Finding) {}},
+		{"long description in SNS", wrapSNS(t, edit(t, base, `"description": "`, `"description": "`+long)), nil, func(f *remediate.Finding) {
+			f.CorrelationID = "6a1f2b3c-4d5e-5f60-8a9b-0c1d2e3f4a5b"
+		}},
+		{"long unread member and key", extend(t, base, `"`+strings.Repeat("k", 70<<10)+`":"`+long+`"`), nil, func(*remediate.Finding) {}},
+		{"long control name", edit(t, base, `"name": "S3 Bucket allows public access"`, `"name": "`+long+`"`), nil, func(f *remediate.Finding) {
+			f.Control.Name = cut
+		}},
+		{"long resource name", edit(t, base, `"name": "payments-exports"`, `"name": "`+long+`"`), nil, func(f *remediate.Finding) {
+			f.Resource.Name = cut
+		}},
+		{"long rule id and name", edit(t, edit(t, base, `"ruleName": "Auto-remediate S3 public access"`, `"ruleName": "`+long+`"`),
+			`"ruleId": "0f5b8a2c-7d41-4e0b-9c61-3a2e5f7d9b10"`, `"ruleId": "`+long+`"`), nil, func(f *remediate.Finding) {
+			f.Rule = remediate.Rule{ID: cut, Name: cut}
+		}},
+		{"long source rule name", edit(t, base, `"sourceCloudConfigurationRuleName": "S3 Bucket should block public access"`, `"sourceCloudConfigurationRuleName": "`+long+`"`), nil, func(f *remediate.Finding) {
+			f.Control.SourceRuleName = cut
+		}},
+		{"long project", edit(t, base, `"Payments, Shared Services, "`, `"Payments, `+long+`"`), nil, func(f *remediate.Finding) {
+			f.Projects = []string{"Payments", cut}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if len(tt.body) > DefaultMaxBodyBytes {
+				t.Fatalf("test body is %d bytes, over the body limit", len(tt.body))
+			}
+			p := New()
+			if tt.opts != nil {
+				p = New(tt.opts)
+			}
+			got, err := p.Parse([]byte(tt.body))
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			want := wantDefault()
+			tt.want(want)
+			if diff := cmp.Diff(want, got, ignoreRaw); diff != "" {
+				t.Errorf("Parse mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// A tag whose value is JSON null is a missing tag, as any null member is:
+// a policy reading it sees no such tag, so a missing environment or
+// owner goes to review.
+func TestParseNullTagIsMissing(t *testing.T) {
+	base := sample(t, "default.json")
+	tests := []struct {
+		name string
+		body string
+	}{
+		{"resource tags", edit(t, base, `"region": "us-east-1",`, `"region": "us-east-1", "tags": {"Environment": null, "Owner": "payments@example.com"},`)},
+		{"top-level tags", extend(t, base, `"tags":{"Environment":null,"Owner":"payments@example.com"}`)},
+		{"tags string", extend(t, base, `"tags":"{\"Environment\":null,\"Owner\":\"payments@example.com\"}"`)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, err := Parse([]byte(tt.body))
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			if diff := cmp.Diff(map[string]string{"Owner": "payments@example.com"}, f.Resource.Tags); diff != "" {
+				t.Errorf("tags (-want +got):\n%s", diff)
+			}
+			if len(f.Concerns) != 0 {
+				t.Errorf("concerns %+v, want none", f.Concerns)
+			}
+		})
+	}
+}
+
+// A rejected payload that still names its issue, automation rule and
+// resource returns them in the rejection, each only if well formed, so
+// that its record says which finding was lost.
+func TestParseRejectKeepsIDs(t *testing.T) {
+	base := sample(t, "default.json")
+	gql := sample(t, "graphql.json")
+	const (
+		issue    = "5b0e6c9a-1f0e-4d6e-9a53-2f1c0d4b7e11"
+		rule     = "0f5b8a2c-7d41-4e0b-9c61-3a2e5f7d9b10"
+		resource = "arn:aws:s3:::payments-exports"
+	)
+	type ids struct{ Field, FindingID, RuleID, ResourceID string }
+	tests := []struct {
+		name string
+		body string
+		want ids
+	}{
+		{"bad account id", sample(t, "hostile-account-id.json"), ids{"resource.subscriptionId", issue, rule, resource}},
+		{"bad account id in SNS", wrapSNS(t, sample(t, "hostile-account-id.json")), ids{"resource.subscriptionId", issue, rule, resource}},
+		{"trigger source not accepted", sample(t, "hostile-trigger-source.json"), ids{"trigger.source", issue, rule, resource}},
+		{"severity of the wrong type", sample(t, "hostile-severity-number.json"), ids{"issue.severity", issue, rule, resource}},
+		{"bad time", edit(t, base, `"2026-11-02T10:11:12.345Z"`, `"yesterday"`), ids{"issue.created", issue, rule, resource}},
+		{"malformed resource id is left out", sample(t, "hostile-resource-id-quote.json"), ids{Field: "resource.id", FindingID: issue, RuleID: rule}},
+		{"wildcard resource id is left out", edit(t, base, `"arn:aws:s3:::payments-exports"`, `"arn:aws:s3:::payments-*"`), ids{Field: "resource.id", FindingID: issue, RuleID: rule}},
+		{"malformed issue id is left out", edit(t, base, `"`+issue+`"`, `"`+issue+` x"`), ids{Field: "issue.id", RuleID: rule, ResourceID: resource}},
+		{"malformed rule id is left out", edit(t, edit(t, base, `"`+rule+`"`, `"rule\n1"`), `"111111111111"`, `"1"`), ids{Field: "resource.subscriptionId", FindingID: issue, ResourceID: resource}},
+		{"rule id of the wrong type", edit(t, base, `"ruleId": "`+rule+`"`, `"ruleId": 7`), ids{Field: "trigger.ruleId", FindingID: issue, ResourceID: resource}},
+		{"GraphQL shape", edit(t, gql, `"subscriptionExternalId": "222222222222"`, `"subscriptionExternalId": "2222"`), ids{
+			Field: "entitySnapshot.subscriptionExternalId", FindingID: "c6d3d3a8-88b0-4a1e-b5f2-0d8f8c9e2a71",
+			ResourceID: "arn:aws:ec2:eu-west-1:222222222222:security-group/sg-0abc1234def567890",
+		}},
+		// Not well-formed JSON: nothing in it can be read safely.
+		{"duplicate key", sample(t, "hostile-duplicate-severity.json"), ids{Field: "issue.severity"}},
+		{"SNS envelope rejected", sample(t, "hostile-subscription-confirmation.json"), ids{Field: "Type"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := New().Parse([]byte(tt.body))
+			var rej *remediate.RejectError
+			if !errors.As(err, &rej) {
+				t.Fatalf("Parse: %v, want a rejection", err)
+			}
+			got := ids{rej.Field, rej.FindingID, rej.RuleID, rej.ResourceID}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("rejection (-want +got):\n%s", diff)
 			}
 		})
 	}
