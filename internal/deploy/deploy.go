@@ -15,8 +15,16 @@
 //	REMEDY_REVIEW_TOPIC_ARN   SNS topic of the review route; empty sends review records to audit only
 //	REMEDY_SNS_TOPIC_ARNS     comma-separated topics whose signed notifications alone are accepted
 //	                          (package adapters/snsverify); empty accepts bodies unverified
+//	REMEDY_SNS_MAX_AGE        replay window of signed notifications, a Go duration (default 1h; 0 turns
+//	                          it off); at most REMEDY_IDEMPOTENCY_TTL. An older notification is rejected,
+//	                          so raise it to replay older messages from the dead-letter queue
+//	REMEDY_SNS_ALLOW_SIGNATURE_V1  true to accept SNS signature version 1 (SHA1) too (default false:
+//	                          only version 2; set the topic's SignatureVersion attribute to 2)
 //	REMEDY_AUDIT_TABLE        DynamoDB table of the durable audit sink (records also go to stdout)
 //	REMEDY_IDEMPOTENCY_TABLE  DynamoDB table of the idempotency store (default: in memory, one process)
+//	REMEDY_IDEMPOTENCY_TTL    how long a completed finding is remembered, a Go duration (default 336h,
+//	                          14 days: SQS's longest retention, so a redelivered message is always
+//	                          recognised); shorter is a configuration error
 //	REMEDY_MAX_RECEIVE_COUNT  the queue's redrive maxReceiveCount: the last failure is audited there
 //	REMEDY_SESSION_MODE       shared (default) or strict sessions in customer accounts
 //	REMEDY_STS_REGION         region of the STS endpoint (default: AWS_REGION)
@@ -79,6 +87,14 @@ type Config struct {
 	// SNSTopicARNs, when set, make the engine accept only notifications
 	// of these topics signed by Amazon SNS.
 	SNSTopicARNs []string
+	// SNSMaxAge is the replay window of signed notifications
+	// (snsverify.Options.MaxAge); zero checks no age.
+	SNSMaxAge time.Duration
+	// SNSAllowSignatureV1 accepts SNS signature version 1 as well as 2.
+	SNSAllowSignatureV1 bool
+	// IdempotencyTTL is how long a completed finding is remembered, at
+	// least MinIdempotencyTTL.
+	IdempotencyTTL time.Duration
 	// AuditTable and IdempotencyTable are DynamoDB tables; empty means
 	// stdout only and in-memory idempotency.
 	AuditTable, IdempotencyTable string
@@ -118,6 +134,8 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		QueueURL:         getenv("REMEDY_QUEUE_URL"),
 		Concurrency:      8,
 		RetryBase:        10 * time.Second,
+		SNSMaxAge:        time.Hour,
+		IdempotencyTTL:   MinIdempotencyTTL,
 	}
 	var errs []error
 	bad := func(name, format string, args ...any) {
@@ -179,6 +197,32 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			bad("REMEDY_SNS_TOPIC_ARNS", "want SNS topic ARNs separated by commas: %v", err)
 		}
 	}
+	if v := getenv("REMEDY_IDEMPOTENCY_TTL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < MinIdempotencyTTL {
+			bad("REMEDY_IDEMPOTENCY_TTL", "want a duration of at least %s (SQS's longest message retention), such as 336h: a finding forgotten while its message can still be delivered is processed again", fmtHours(MinIdempotencyTTL))
+		} else {
+			c.IdempotencyTTL = d
+		}
+	}
+	if v := getenv("REMEDY_SNS_MAX_AGE"); v != "" {
+		d, err := time.ParseDuration(v)
+		switch {
+		case err != nil || d < 0:
+			bad("REMEDY_SNS_MAX_AGE", "want a duration such as 1h, or 0 to check no age")
+		case d > c.IdempotencyTTL:
+			bad("REMEDY_SNS_MAX_AGE", "want at most REMEDY_IDEMPOTENCY_TTL (%s): a notification replayed after its finding was forgotten would be processed again", fmtHours(c.IdempotencyTTL))
+		default:
+			c.SNSMaxAge = d
+		}
+	}
+	if v := getenv("REMEDY_SNS_ALLOW_SIGNATURE_V1"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			bad("REMEDY_SNS_ALLOW_SIGNATURE_V1", "want true or false")
+		}
+		c.SNSAllowSignatureV1 = b
+	}
 	if v := getenv("REMEDY_LOG_LEVEL"); v != "" {
 		if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
 			bad("REMEDY_LOG_LEVEL", "want debug, info, warn or error")
@@ -188,6 +232,17 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		return Config{}, fmt.Errorf("deploy: configuration: %w", errors.Join(errs...))
 	}
 	return c, nil
+}
+
+// MinIdempotencyTTL is the shortest IdempotencyTTL: SQS's longest
+// message retention (1,209,600 seconds), so a message still in the queue
+// (redelivered, or held back by failures) always finds its finding
+// remembered, whatever the queue's MessageRetentionPeriod.
+const MinIdempotencyTTL = 14 * 24 * time.Hour
+
+// fmtHours prints d as Go durations parse it, without trailing zero units.
+func fmtHours(d time.Duration) string {
+	return strings.TrimSuffix(strings.TrimSuffix(d.String(), "0s"), "0m")
 }
 
 func or(s, def string) string {
@@ -286,17 +341,20 @@ func (c Config) Build(ctx context.Context, auditOut, logOut io.Writer) (*Deploym
 		Logger:          logger,
 	}
 	if len(c.SNSTopicARNs) > 0 {
-		v, err := snsverify.New(snsverify.Options{TopicARNs: c.SNSTopicARNs})
+		var o snsverify.Options
+		c.snsOptions(&o)
+		v, err := snsverify.New(o)
 		if err != nil {
 			return nil, fmt.Errorf("deploy: %w", err)
 		}
 		opts.Authenticator = v
+		if c.SNSMaxAge == 0 {
+			logger.Warn("REMEDY_SNS_MAX_AGE is 0: signed notifications of any age are accepted")
+		}
 	} else {
 		logger.Warn("REMEDY_SNS_TOPIC_ARNS is not set: message bodies are accepted without an SNS signature check")
 	}
-	if c.IdempotencyTable != "" {
-		opts.Idempotency = dynamo.NewIdempotency(db, c.IdempotencyTable)
-	}
+	opts.Idempotency = c.idempotency(db, nil)
 	if c.ReviewTopicARN != "" {
 		opts.Review = snsreview.New(sns.NewFromConfig(awsCfg), c.ReviewTopicARN, func(o *snsreview.Options) {
 			// A message about to be dead-lettered needs a person too.
@@ -315,6 +373,30 @@ func (c Config) Build(ctx context.Context, auditOut, logOut io.Writer) (*Deploym
 		slog.Bool("durable_audit", c.AuditTable != ""), slog.Bool("shared_idempotency", c.IdempotencyTable != ""),
 		slog.Any("sns_topics_verified", c.SNSTopicARNs))
 	return &Deployment{Engine: eng, AWS: awsCfg, Logger: logger, Config: c}, nil
+}
+
+// snsOptions sets the topics, replay window and accepted signature
+// versions of o from c.
+func (c Config) snsOptions(o *snsverify.Options) {
+	o.TopicARNs = c.SNSTopicARNs
+	o.MaxAge = c.SNSMaxAge
+	o.AllowSignatureV1 = c.SNSAllowSignatureV1
+}
+
+// idempotency returns the idempotency store: the DynamoDB table when one
+// is configured (db is then its client), else one in this process's
+// memory. Either remembers a completed finding for c.IdempotencyTTL, and
+// never for less than MinIdempotencyTTL. now is nil except in tests.
+func (c Config) idempotency(db dynamo.IdempotencyAPI, now func() time.Time) remediate.IdempotencyStore {
+	ttl := max(c.IdempotencyTTL, MinIdempotencyTTL)
+	if c.IdempotencyTable != "" {
+		return dynamo.NewIdempotency(db, c.IdempotencyTable, func(o *dynamo.IdempotencyOptions) {
+			o.DoneTTL, o.Now = ttl, now
+		})
+	}
+	return remediate.NewMemoryIdempotency(func(o *remediate.MemoryIdempotencyOptions) {
+		o.DoneTTL, o.Now = ttl, now
+	})
 }
 
 // Registry returns the built-in remediators. pathStyleS3 addresses
