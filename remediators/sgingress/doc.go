@@ -1,5 +1,6 @@
 // Package sgingress revokes the ingress rules of a security group that
-// are open to the whole internet (0.0.0.0/0 or ::/0) on sensitive ports.
+// open sensitive ports to the whole internet: 0.0.0.0/0 or ::/0, or any
+// set of ranges that together cover all of IPv4 or all of IPv6.
 //
 // The remediator's action is "sg-revoke-public-ingress"; it fixes
 // resources of the native type "securityGroup". The finding's resource is
@@ -11,13 +12,30 @@
 //	res, err := r.Apply(ctx, target, plan) // ec2:RevokeSecurityGroupIngress
 //	err = r.Rollback(ctx, target, res.Rollback) // ec2:AuthorizeSecurityGroupIngress
 //
-// A rule is revoked when all of these hold: it is an ingress rule; its
-// source is exactly 0.0.0.0/0 or ::/0 (not a narrower CIDR, a prefix list
-// or another group); and it is an all-traffic rule (protocol -1), or a TCP
-// or UDP rule whose port range holds one of Options.Ports (22 and 3389 by
-// default). A rule such as TCP 0-65535 from 0.0.0.0/0 exposes port 22 and
-// is revoked whole: a rule cannot be revoked in part. Other rules are left
-// alone.
+// The exposure is the union of the group's ranges. For each configured
+// port (Options.Ports, 22 and 3389 by default), protocol (TCP, UDP) and
+// address family, the remediator joins the ranges of the ingress rules
+// that allow it: TCP or UDP rules whose port range holds the port, and
+// all-traffic rules (protocol -1). When they cover the whole family,
+// 0.0.0.0/0 alone or 0.0.0.0/1 with 128.0.0.0/1 alike, the rules making
+// up that cover are revoked: every one whose range does not lie strictly
+// inside another of them, and, should the ranges left still cover the
+// family, the outermost of those in turn, until they do not. A narrower
+// range inside a revoked one (10.0.0.0/8 beside 0.0.0.0/1 and
+// 128.0.0.0/1, an office /32) stays. A rule such as TCP 0-65535 from
+// 0.0.0.0/0 exposes port 22 and is revoked whole: a rule cannot be revoked
+// in part. Ranges that cover only part of a family (0.0.0.0/1 alone) and
+// other rules are left alone.
+//
+// A rule on a configured port whose source is a prefix list, a security
+// group other than the group itself, or a range that does not parse cannot
+// be judged: its sources may reach the internet or not. Such a group is never called compliant. When
+// it has no public range, Plan returns a permanent error wrapping
+// ErrCannotJudge and changes nothing, and the engine sends the finding to
+// review; when it has one too, Apply revokes the public rules, leaves the
+// references alone, and Verify reports them (ErrCannotJudge), so the
+// finding still reaches a person. A rule from the group itself (its own
+// members, as in a VPC's default group) is judged not to be exposure.
 //
 // Rules are revoked by security-group rule id, all in one call, so either
 // every planned rule goes or none does. InvalidPermission.NotFound (or

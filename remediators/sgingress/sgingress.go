@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -31,11 +33,19 @@ func DefaultPorts() []int32 { return []int32{22, 3389} }
 // ingress rule on a configured port.
 var ErrNotCompliant = errors.New("sgingress: security group allows public ingress")
 
+// ErrCannotJudge is wrapped by the permanent error Plan returns (and the
+// error Verify returns) when an ingress rule on a configured port has a
+// source the remediator cannot judge: a prefix list, or a security group
+// other than the group itself. Whether that source reaches the internet
+// is for a person to decide, so the finding goes to review rather than
+// being called compliant.
+var ErrCannotJudge = errors.New("sgingress: security group has ingress sources the remediator cannot judge")
+
 // Options configure a Remediator.
 type Options struct {
 	// Ports whose exposure to the internet is revoked. Empty means
-	// DefaultPorts. All-traffic rules are always revoked: they expose
-	// every port.
+	// DefaultPorts. All-traffic rules (protocol -1) expose every port, so
+	// they count on each of them.
 	Ports []int32
 	// ClientOptions are applied to every EC2 client the remediator builds.
 	ClientOptions []func(*ec2.Options)
@@ -81,21 +91,37 @@ type Rule struct {
 	Description string `json:"description,omitempty"`
 }
 
+// Unjudged is an ingress rule on a configured port whose source the
+// remediator cannot judge.
+type Unjudged struct {
+	// ID is the security-group rule id, such as "sgr-0123…".
+	ID       string `json:"id"`
+	Protocol string `json:"protocol"`
+	FromPort int32  `json:"from_port"`
+	ToPort   int32  `json:"to_port"`
+	// Source names what the rule allows, such as "prefix list pl-0123…"
+	// or "security group sg-0123… of account 111122223333".
+	Source string `json:"source"`
+}
+
 // State is what the remediator reads and writes, as it appears in
 // Plan.Before, Plan.After, Result.After and Result.Rollback.
 type State struct {
 	GroupID string `json:"group_id"`
-	// PublicRules are the group's ingress rules open to the internet on a
-	// configured port. In Result.Rollback they are the rules Apply
-	// revoked.
+	// PublicRules are the group's ingress rules that together open a
+	// configured port to the internet (see the package documentation).
+	// In Result.Rollback they are the rules Apply revoked.
 	PublicRules []Rule `json:"public_rules"`
+	// Unjudged are the ingress rules on a configured port whose source
+	// the remediator cannot judge; it never changes them.
+	Unjudged []Unjudged `json:"unjudged,omitempty"`
 }
 
 // Spec describes the remediator.
 func (r *Remediator) Spec() remediate.Spec {
 	return remediate.Spec{
 		Action:        Action,
-		Description:   "Revokes security-group ingress rules open to 0.0.0.0/0 or ::/0 on sensitive ports.",
+		Description:   "Revokes the security-group ingress rules whose ranges together open a sensitive port to all of IPv4 or IPv6.",
 		ResourceTypes: []string{ResourceType},
 		IAMActions: []string{
 			"ec2:DescribeSecurityGroups",
@@ -107,7 +133,9 @@ func (r *Remediator) Spec() remediate.Spec {
 }
 
 // Plan reads the group's ingress rules and returns the public ones on
-// configured ports. It changes nothing.
+// configured ports. It changes nothing. A group with no public rule but a
+// rule on a configured port whose source it cannot judge is not
+// compliant: Plan returns a permanent error wrapping ErrCannotJudge.
 func (r *Remediator) Plan(ctx context.Context, t remediate.Target) (remediate.Plan, error) {
 	group, err := groupOf(t)
 	if err != nil {
@@ -117,6 +145,9 @@ func (r *Remediator) Plan(ctx context.Context, t remediate.Target) (remediate.Pl
 	if err != nil {
 		return remediate.Plan{}, err
 	}
+	if len(before.PublicRules) == 0 && len(before.Unjudged) > 0 {
+		return remediate.Plan{}, remediate.Permanent(cannotJudge(group, before.Unjudged))
+	}
 	p := remediate.Plan{Compliant: len(before.PublicRules) == 0, Before: evidence.JSON(before), Data: before}
 	if p.Compliant {
 		p.After = p.Before
@@ -125,8 +156,19 @@ func (r *Remediator) Plan(ctx context.Context, t remediate.Target) (remediate.Pl
 	for _, rule := range before.PublicRules {
 		p.Changes = append(p.Changes, fmt.Sprintf("revoke ingress rule %s of %s: %s from %s", rule.ID, group, rule.ports(), rule.CIDR))
 	}
-	p.After = evidence.JSON(State{GroupID: group, PublicRules: []Rule{}})
+	p.After = evidence.JSON(State{GroupID: group, PublicRules: []Rule{}, Unjudged: before.Unjudged})
 	return p, nil
+}
+
+// cannotJudge is the error that lists the rules of group whose sources
+// the remediator cannot judge.
+func cannotJudge(group string, rules []Unjudged) error {
+	parts := make([]string, 0, len(rules))
+	for _, u := range rules {
+		parts = append(parts, fmt.Sprintf("%s (%s from %s)", u.ID, Rule{Protocol: u.Protocol, FromPort: u.FromPort, ToPort: u.ToPort}.ports(), u.Source))
+	}
+	return fmt.Errorf("%w: %s allows %s on a configured port; check whether those sources reach the internet and fix the group by hand",
+		ErrCannotJudge, group, strings.Join(parts, ", "))
 }
 
 // Apply revokes the rules p planned to revoke. Rules already gone are
@@ -188,7 +230,9 @@ func (r *Remediator) Apply(ctx context.Context, t remediate.Target, p remediate.
 
 // Verify reads the group's rules back and returns an error wrapping
 // ErrNotCompliant if any public ingress rule on a configured port is
-// left, whether or not Plan saw it.
+// left, whether or not Plan saw it, or a permanent one wrapping
+// ErrCannotJudge if a rule on a configured port has a source it cannot
+// judge: the revocation was made, and a person must look at the rest.
 func (r *Remediator) Verify(ctx context.Context, t remediate.Target, _ remediate.Plan) error {
 	group, err := groupOf(t)
 	if err != nil {
@@ -200,6 +244,9 @@ func (r *Remediator) Verify(ctx context.Context, t remediate.Target, _ remediate
 	}
 	if len(s.PublicRules) != 0 {
 		return fmt.Errorf("%w: %s still has %d public ingress rules: %v", ErrNotCompliant, group, len(s.PublicRules), ruleIDs(s.PublicRules))
+	}
+	if len(s.Unjudged) != 0 {
+		return remediate.Permanent(cannotJudge(group, s.Unjudged))
 	}
 	return nil
 }
@@ -240,15 +287,15 @@ func (r *Remediator) client(t remediate.Target) *ec2.Client {
 	return remediate.Client(t, "ec2", func() *ec2.Client { return ec2.NewFromConfig(t.AWS, r.opts.ClientOptions...) })
 }
 
-// read returns the group's public ingress rules on configured ports. It
-// describes the group first: DescribeSecurityGroupRules filtered on a
-// group that does not exist returns no rules, which would read as
-// compliant.
+// read returns the group's public ingress rules on configured ports, and
+// those whose sources it cannot judge. It describes the group first:
+// DescribeSecurityGroupRules filtered on a group that does not exist
+// returns no rules, which would read as compliant.
 func (r *Remediator) read(ctx context.Context, c *ec2.Client, group string) (State, error) {
 	if _, err := c.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{GroupIds: []string{group}}); err != nil {
 		return State{}, remediate.ClassifyAWS(fmt.Errorf("sgingress: describe security group %s: %w", group, err))
 	}
-	s := State{GroupID: group, PublicRules: []Rule{}}
+	var rules []types.SecurityGroupRule
 	pages := ec2.NewDescribeSecurityGroupRulesPaginator(c, &ec2.DescribeSecurityGroupRulesInput{
 		Filters: []types.Filter{{Name: aws.String("group-id"), Values: []string{group}}},
 	})
@@ -258,50 +305,206 @@ func (r *Remediator) read(ctx context.Context, c *ec2.Client, group string) (Sta
 			return State{}, remediate.ClassifyAWS(fmt.Errorf("sgingress: describe rules of security group %s: %w", group, err))
 		}
 		for _, sr := range out.SecurityGroupRules {
-			if aws.ToString(sr.GroupId) != group {
-				continue
-			}
-			if rule, ok := publicRule(sr, r.opts.Ports); ok {
-				s.PublicRules = append(s.PublicRules, rule)
+			if aws.ToString(sr.GroupId) == group {
+				rules = append(rules, sr)
 			}
 		}
 	}
-	return s, nil
+	return assess(group, rules, r.opts.Ports), nil
 }
 
-// publicRule reports whether sr is an ingress rule open to the internet
-// on one of ports, and returns it as evidence.
-func publicRule(sr types.SecurityGroupRule, ports []int32) (Rule, bool) {
-	if aws.ToBool(sr.IsEgress) {
-		return Rule{}, false
-	}
-	cidr := aws.ToString(sr.CidrIpv4)
-	if cidr != "0.0.0.0/0" {
-		cidr = aws.ToString(sr.CidrIpv6)
-		if cidr != "::/0" {
-			return Rule{}, false
+// cidrRule is an ingress rule whose source is an IPv4 or IPv6 range.
+type cidrRule struct {
+	index  int // in assess's list of ranges
+	rule   Rule
+	prefix netip.Prefix // masked
+}
+
+// assess returns the state of group, whose rules are rules, for ports.
+//
+// For each configured port, protocol (TCP, UDP) and address family, the
+// ingress ranges allowed on it are joined. When they cover the whole
+// family (0.0.0.0/0 alone, or 0.0.0.0/1 with 128.0.0.0/1, or any other
+// cover), the rules making up the cover are public: every such range
+// that does not lie strictly inside another one of them, and, should the
+// ranges left still cover the family, the outermost of those in turn,
+// until they do not. A range inside a public one (a /32 for an office
+// inside a /1) is left alone unless it is needed to break the cover.
+//
+// Rules whose source is a prefix list, another security group or a range
+// that does not parse are unjudged when they allow a configured port; a
+// reference to the group itself (its own members) is not.
+func assess(group string, rules []types.SecurityGroupRule, ports []int32) State {
+	s := State{GroupID: group, PublicRules: []Rule{}}
+	var ranges []cidrRule
+	for _, sr := range rules {
+		if aws.ToBool(sr.IsEgress) {
+			continue
+		}
+		rule := Rule{
+			ID:          aws.ToString(sr.SecurityGroupRuleId),
+			Protocol:    aws.ToString(sr.IpProtocol),
+			FromPort:    aws.ToInt32(sr.FromPort),
+			ToPort:      aws.ToInt32(sr.ToPort),
+			Description: aws.ToString(sr.Description),
+		}
+		if rule.Protocol == "all" {
+			rule.Protocol = "-1"
+		}
+		if rule.Protocol == "-1" {
+			rule.FromPort, rule.ToPort = -1, -1
+		}
+		if !slices.ContainsFunc(ports, func(p int32) bool { return rule.allows("tcp", p) || rule.allows("udp", p) }) {
+			continue
+		}
+		if prefix, ok := cidrOf(sr); ok {
+			// As AWS has it, so that Rollback authorizes the same range.
+			rule.CIDR = aws.ToString(sr.CidrIpv4) + aws.ToString(sr.CidrIpv6)
+			ranges = append(ranges, cidrRule{index: len(ranges), rule: rule, prefix: prefix})
+			continue
+		}
+		if src := unjudgedSource(group, sr); src != "" {
+			s.Unjudged = append(s.Unjudged, Unjudged{ID: rule.ID, Protocol: rule.Protocol, FromPort: rule.FromPort, ToPort: rule.ToPort, Source: src})
 		}
 	}
-	rule := Rule{
-		ID:          aws.ToString(sr.SecurityGroupRuleId),
-		Protocol:    aws.ToString(sr.IpProtocol),
-		FromPort:    aws.ToInt32(sr.FromPort),
-		ToPort:      aws.ToInt32(sr.ToPort),
-		CIDR:        cidr,
-		Description: aws.ToString(sr.Description),
-	}
-	switch rule.Protocol {
-	case "-1", "all":
-		rule.Protocol, rule.FromPort, rule.ToPort = "-1", -1, -1
-		return rule, true
-	case "tcp", "6", "udp", "17":
-		for _, p := range ports {
-			if rule.FromPort <= p && p <= rule.ToPort {
-				return rule, true
+	public := make([]bool, len(ranges))
+	for _, proto := range []string{"tcp", "udp"} {
+		for _, port := range ports {
+			for _, v6 := range []bool{false, true} {
+				var on []cidrRule
+				for _, c := range ranges {
+					if c.prefix.Addr().Is6() == v6 && c.rule.allows(proto, port) {
+						on = append(on, c)
+					}
+				}
+				for _, c := range exposure(on) {
+					public[c.index] = true
+				}
 			}
 		}
 	}
-	return Rule{}, false
+	for _, c := range ranges {
+		if public[c.index] {
+			s.PublicRules = append(s.PublicRules, c.rule)
+		}
+	}
+	return s
+}
+
+// cidrOf returns the masked source range of sr, if its source is one
+// that parses as a range of its field's family.
+func cidrOf(sr types.SecurityGroupRule) (netip.Prefix, bool) {
+	if v := aws.ToString(sr.CidrIpv4); v != "" {
+		p, err := netip.ParsePrefix(v)
+		return p.Masked(), err == nil && p.Addr().Is4()
+	}
+	if v := aws.ToString(sr.CidrIpv6); v != "" {
+		p, err := netip.ParsePrefix(v)
+		return p.Masked(), err == nil && p.Addr().Is6()
+	}
+	return netip.Prefix{}, false
+}
+
+// unjudgedSource describes the source of sr, which is not a range that
+// parses, or returns "" when that source is the group itself.
+func unjudgedSource(group string, sr types.SecurityGroupRule) string {
+	switch {
+	case aws.ToString(sr.CidrIpv4) != "":
+		return "IPv4 range " + strconv.Quote(aws.ToString(sr.CidrIpv4))
+	case aws.ToString(sr.CidrIpv6) != "":
+		return "IPv6 range " + strconv.Quote(aws.ToString(sr.CidrIpv6))
+	case aws.ToString(sr.PrefixListId) != "":
+		return "prefix list " + aws.ToString(sr.PrefixListId)
+	case sr.ReferencedGroupInfo != nil:
+		ref := sr.ReferencedGroupInfo
+		id, user, peering := aws.ToString(ref.GroupId), aws.ToString(ref.UserId), aws.ToString(ref.VpcPeeringConnectionId)
+		owner := aws.ToString(sr.GroupOwnerId)
+		if id == group && peering == "" && (user == "" || owner == "" || user == owner) {
+			return "" // the group's own members
+		}
+		src := "security group " + id
+		if user != "" {
+			src += " of account " + user
+		}
+		if peering != "" {
+			src += " through peering connection " + peering
+		}
+		return src
+	}
+	return "an unknown source"
+}
+
+// exposure returns the rules of on (all on one port, protocol and
+// family) that make up a cover of the whole family, or none if their
+// ranges do not cover it. See assess.
+func exposure(on []cidrRule) []cidrRule {
+	var out []cidrRule
+	for covers(on) {
+		var inner []cidrRule
+		for _, c := range on {
+			if slices.ContainsFunc(on, func(d cidrRule) bool {
+				return d.prefix.Bits() < c.prefix.Bits() && d.prefix.Contains(c.prefix.Addr())
+			}) {
+				inner = append(inner, c)
+			} else {
+				out = append(out, c)
+			}
+		}
+		on = inner
+	}
+	return out
+}
+
+// covers reports whether the ranges of on, all of one family, together
+// hold every address of it.
+func covers(on []cidrRule) bool {
+	if len(on) == 0 {
+		return false
+	}
+	ps := make([]netip.Prefix, 0, len(on))
+	for _, c := range on {
+		ps = append(ps, c.prefix)
+	}
+	slices.SortFunc(ps, func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) })
+	next := netip.IPv4Unspecified() // the first address not yet covered
+	if ps[0].Addr().Is6() {
+		next = netip.IPv6Unspecified()
+	}
+	for _, p := range ps {
+		if next.Less(p.Addr()) {
+			return false // a gap before p
+		}
+		if last := lastAddr(p); !last.Less(next) {
+			if next = last.Next(); !next.IsValid() {
+				return true // covered up to the family's last address
+			}
+		}
+	}
+	return false
+}
+
+// lastAddr returns the last address of the masked prefix p.
+func lastAddr(p netip.Prefix) netip.Addr {
+	b := p.Addr().AsSlice()
+	for i := p.Bits(); i < len(b)*8; i++ {
+		b[i/8] |= 0x80 >> (i % 8)
+	}
+	a, _ := netip.AddrFromSlice(b)
+	return a
+}
+
+// allows reports whether r allows traffic of proto ("tcp" or "udp") to
+// port.
+func (r Rule) allows(proto string, port int32) bool {
+	switch r.Protocol {
+	case "-1":
+		return true
+	case "tcp", "6":
+		return proto == "tcp" && r.FromPort <= port && port <= r.ToPort
+	case "udp", "17":
+		return proto == "udp" && r.FromPort <= port && port <= r.ToPort
+	}
+	return false
 }
 
 func (r Rule) ports() string {
@@ -325,7 +528,7 @@ func (r Rule) permission() types.IpPermission {
 	if r.Description != "" {
 		desc = aws.String(r.Description)
 	}
-	if r.CIDR == "::/0" {
+	if strings.Contains(r.CIDR, ":") {
 		p.Ipv6Ranges = []types.Ipv6Range{{CidrIpv6: aws.String(r.CIDR), Description: desc}}
 	} else {
 		p.IpRanges = []types.IpRange{{CidrIp: aws.String(r.CIDR), Description: desc}}
