@@ -61,6 +61,15 @@
 // that gives a value must agree; if two disagree the field is left empty
 // and a concern is recorded, which sends the finding to review.
 //
+// Options.AccountEnvironments adds the environment an account registry
+// states (the crossaccount registry's environment key), whatever the
+// sources list. A restricted environment is never lost to a
+// disagreement: account metadata (the policy's account entry or the
+// registry) naming one decides it whatever tags say, and a disagreement
+// among other sources where one names a restricted environment keeps its
+// concern but sets that environment, so the reason says "restricted"
+// rather than "unknown".
+//
 // Exceptions come only from the policy file. One matches by resource id,
 // control id (or the control's source rule id), or both, optionally
 // narrowed to an account. A resource matches by its canonical identity

@@ -16,11 +16,18 @@ import (
 //
 // Environment and owner are read only from the configured sources, in
 // order: tag:<Key> (a resource tag, key compared exactly), account (the
-// account's entry in the policy) and declared (what the payload claims).
+// account's entry in the policy) and declared (what the payload claims);
+// the environment also from Options.AccountEnvironments, when set.
 // Every source that gives a value must agree; environment names compare
 // without case after trimming, owners exactly after trimming. When they
 // disagree the field is left empty and a concern is recorded, so the
 // finding goes to review. Whatever the fields held before is replaced.
+//
+// A restricted environment is never lost to a disagreement: account
+// metadata (the policy's account entry or Options.AccountEnvironments)
+// that names one sets it whatever the other sources say, and when other
+// sources disagree and one names a restricted environment, the concern is
+// recorded and the environment is that one.
 //
 // An exception that matches and has not expired sets Exception to
 // approved; one that matches but has expired sets it to expired, which
@@ -34,7 +41,7 @@ func (p *Policy) Enrich(ctx context.Context, f *remediate.Finding) error {
 	if f == nil {
 		return remediate.Permanentf("eligibility: nil finding")
 	}
-	f.Environment = p.resolve(f, "environment", p.envSources, true)
+	f.Environment = p.environment(f)
 	f.Owner = p.resolve(f, "owner", p.ownSources, false)
 	if len(p.exceptions) > 0 {
 		e, status := p.matchException(f, p.now())
@@ -102,6 +109,8 @@ func (p *Policy) sourceValue(f *remediate.Finding, s source, isEnv bool) string 
 			return f.Declared.Environment
 		}
 		return f.Declared.Owner
+	case sourceRegistry:
+		return p.registryEnvironment(f)
 	}
 	return ""
 }

@@ -4,8 +4,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -35,6 +37,12 @@ type Options struct {
 	// Now returns the current time; exceptions expire against it. Nil
 	// means time.Now.
 	Now func() time.Time
+	// AccountEnvironments, if set, states the environment of accounts
+	// from a registry the operator keeps, such as the account registry
+	// of package crossaccount. Enrich consults it whatever the policy's
+	// environment sources are (see Enrich): an account it says is in a
+	// restricted environment is treated as restricted, whatever tags say.
+	AccountEnvironments AccountEnvironments
 }
 
 // Policy is a compiled eligibility policy. It is immutable once built
@@ -55,10 +63,11 @@ type Policy struct {
 	envText    string // sources, for messages
 	ownText    string
 
-	accounts map[string]account
-	types    map[string][]string // resource type → allowed actions
-	actions  map[string]bool     // union of all allowed actions
-	books    map[string]string   // control or source rule id → action
+	accounts    map[string]account
+	accountEnvs AccountEnvironments // Options.AccountEnvironments, or nil
+	types       map[string][]string // resource type → allowed actions
+	actions     map[string]bool     // union of all allowed actions
+	books       map[string]string   // control or source rule id → action
 
 	exceptions []exception
 	byResource map[string][]int // exceptions naming a resource
@@ -68,8 +77,9 @@ type Policy struct {
 }
 
 var (
-	_ remediate.Policy   = (*Policy)(nil)
-	_ remediate.Enricher = (*Policy)(nil)
+	_ remediate.Policy      = (*Policy)(nil)
+	_ remediate.Enricher    = (*Policy)(nil)
+	_ remediate.ActionNamer = (*Policy)(nil)
 )
 
 // account is one allowlisted account and its metadata.
@@ -92,6 +102,7 @@ const (
 	sourceTag      sourceKind = iota + 1 // a resource tag, by exact key
 	sourceAccount                        // the account's metadata in the policy
 	sourceDeclared                       // what the payload declares about itself
+	sourceRegistry                       // Options.AccountEnvironments
 )
 
 type source struct {
@@ -153,6 +164,11 @@ func Parse(data []byte, name string, optFns ...func(*Options)) (*Policy, error) 
 		return nil, err
 	}
 	p.now = o.Now
+	if o.AccountEnvironments != nil {
+		p.accountEnvs = o.AccountEnvironments
+		p.envSources = append(slices.Clip(p.envSources), source{kind: sourceRegistry, text: registryText})
+		p.envText = sourcesText(p.envSources)
+	}
 	sum := sha256.Sum256(data)
 	label := p.name
 	if label == "" {
@@ -169,3 +185,11 @@ func Parse(data []byte, name string, optFns ...func(*Options)) (*Policy, error) 
 // if any, and a prefix of the file's SHA-256, such as
 // "acme-remediation/7@sha256:1f2e3d4c5b6a". Decisions carry it.
 func (p *Policy) Version() string { return p.id }
+
+// Actions returns every action the policy allows on some resource type,
+// sorted; every playbook's action is one of them. It implements
+// remediate.ActionNamer, so that an engine refuses a policy naming an
+// action no remediator registers.
+func (p *Policy) Actions() []string {
+	return slices.Sorted(maps.Keys(p.actions))
+}
