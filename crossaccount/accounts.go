@@ -13,6 +13,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 
@@ -44,6 +46,13 @@ type Account struct {
 	// Regions are the regions Remedy may act in for this account. Empty
 	// means the registry's Regions; ["*"] means any region.
 	Regions []string `yaml:"regions,omitempty"`
+	// Environment is the environment the account is in, such as
+	// "production" or "restricted-production"; empty states none. A
+	// policy given the registry (eligibility.Options.AccountEnvironments,
+	// as the reference deployment does) reads it: an account stated to be
+	// in a restricted environment is restricted whatever its resources'
+	// tags say.
+	Environment string `yaml:"environment,omitempty"`
 
 	line int // in the YAML source, for error messages
 }
@@ -60,6 +69,7 @@ type Account struct {
 //	    role_arn: arn:aws:iam::222222222222:role/SecurityFixer
 //	    external_id_from: ssm:/remedy/external-id/222222222222
 //	    regions: ["*"]
+//	    environment: restricted-production
 type AccountsConfig struct {
 	// RoleTemplate builds the role ARN of accounts that name none;
 	// "{account}" is replaced by the account id. Empty means
@@ -92,6 +102,7 @@ type account struct {
 	externalID             string
 	externalIDHash         string   // identifies the external id in cache keys
 	regions                []string // nil means any region
+	environment            string   // trimmed; "" states none
 }
 
 // LoadAccounts validates c, resolves its external-id references and
@@ -146,6 +157,10 @@ func LoadAccounts(ctx context.Context, c AccountsConfig, optFns ...func(*LoadOpt
 			bad("role %s belongs to account %q", acc.roleARN, role.account)
 		}
 		acc.partition = role.partition
+		acc.environment = strings.TrimSpace(a.Environment)
+		if why := checkEnvironment(a.Environment); why != "" {
+			bad("environment %s", why)
+		}
 
 		switch ext, err := resolveExternalID(ctx, a, resolvers); {
 		case err != nil:
@@ -269,6 +284,38 @@ func ReadAccounts(ctx context.Context, r io.Reader, optFns ...func(*LoadOptions)
 		}
 	}
 	return LoadAccounts(ctx, c, optFns...)
+}
+
+// maxEnvironmentBytes bounds an account's environment name.
+const maxEnvironmentBytes = 128
+
+// checkEnvironment returns why env is not a usable environment name, or
+// "" when it is one or is empty: an environment that is only spaces, or
+// holds control or format characters, would read as something it is not.
+func checkEnvironment(env string) string {
+	if env == "" {
+		return ""
+	}
+	if strings.TrimSpace(env) == "" {
+		return "is blank: name one, or leave the key out"
+	}
+	if len(env) > maxEnvironmentBytes {
+		return fmt.Sprintf("is %d bytes, over the limit of %d", len(env), maxEnvironmentBytes)
+	}
+	if !utf8.ValidString(env) || strings.ContainsFunc(env, func(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) }) {
+		return fmt.Sprintf("%q holds a control or format character", env)
+	}
+	return ""
+}
+
+// Environment returns the environment the registry states for account
+// id, trimmed, or "" when it states none or does not list the account. It
+// implements eligibility.AccountEnvironments.
+func (a *Accounts) Environment(id string) string {
+	if acc, ok := a.byID[id]; ok {
+		return acc.environment
+	}
+	return ""
 }
 
 // IDs returns the allowlisted account ids, sorted.

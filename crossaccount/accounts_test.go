@@ -200,6 +200,7 @@ accounts:
     role_arn: arn:aws:iam::222222222222:role/SecurityFixer
     external_id_from: ssm:/remedy/external-id/222222222222
     regions: ["*"]
+    environment: restricted-production
 `
 	accs, err := ReadAccounts(context.Background(), strings.NewReader(src), func(o *LoadOptions) {
 		o.Resolvers = map[string]Resolver{"ssm": ResolverFunc(func(context.Context, string) (string, error) { return "ext-222", nil })}
@@ -212,5 +213,52 @@ accounts:
 	}
 	if err := accs.Check("222222222222", "sa-east-1"); err != nil {
 		t.Errorf("Check: %v", err)
+	}
+	if env := accs.Environment("222222222222"); env != "restricted-production" {
+		t.Errorf("Environment = %q", env)
+	}
+}
+
+// An account's entry can state its environment, which Environment
+// returns for a policy to read (eligibility.AccountEnvironments).
+func TestAccountsEnvironment(t *testing.T) {
+	src := `regions: ["*"]
+accounts:
+  - id: "111111111111"
+    external_id: ext-111
+    environment: " restricted-production "
+  - id: "222222222222"
+    external_id: ext-222
+    environment: production
+  - id: "333333333333"
+    external_id: ext-333
+`
+	accs, err := ReadAccounts(context.Background(), strings.NewReader(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, id := range []string{"111111111111", "222222222222", "333333333333", "444444444444", ""} {
+		got[id] = accs.Environment(id)
+	}
+	want := map[string]string{"111111111111": "restricted-production", "222222222222": "production", "333333333333": "", "444444444444": "", "": ""}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Environment (-want +got):\n%s", diff)
+	}
+
+	bad := []struct{ name, env, want string }{
+		{"blank", "   ", `account "111111111111" (line 3): environment is blank`},
+		{"control character", `prod\a`, "control or format character"},
+		{"bidi override", "prod\u202euction", "control or format character"},
+		{"too long", strings.Repeat("p", 129), "over the limit of 128"},
+	}
+	for _, tt := range bad {
+		t.Run(tt.name, func(t *testing.T) {
+			src := "regions: [\"*\"]\naccounts:\n  - id: \"111111111111\"\n    external_id: ab\n    environment: \"" + tt.env + "\"\n"
+			_, err := ReadAccounts(context.Background(), strings.NewReader(src))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("ReadAccounts = %v, want an error containing %q", err, tt.want)
+			}
+		})
 	}
 }

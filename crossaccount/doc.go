@@ -20,7 +20,11 @@
 // such as "arn:aws:iam::{account}:role/RemedyRemediation"), an external id
 // and the regions Remedy may act in. The external id is written literally
 // or referenced ("env:NAME", "ssm:/name", or any scheme with a Resolver)
-// and resolved once at start-up. An entry without one does not load.
+// and resolved once at start-up. An entry without one does not load. An
+// entry may also state the account's environment ("environment:
+// restricted-production"), which Accounts.Environment returns for a
+// policy to read (eligibility.Options.AccountEnvironments): an account
+// stated to be restricted is never changed on the strength of its tags.
 //
 // A finding whose resource ARN is in another partition (aws-cn,
 // aws-us-gov, ...) than its account's role fails with ErrWrongPartition,
