@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
@@ -295,12 +297,14 @@ func attributes(r *audit.Record) map[string]types.MessageAttributeValue {
 	return out
 }
 
-// text is the plain-text notification for email subscribers.
+// text is the plain-text notification for email subscribers. Every value
+// in it goes through Escape: a payload's strings (resource and control
+// names, reasons, ids) cannot add lines to it or reorder what it shows.
 func text(m Message) string {
 	var b strings.Builder
 	line := func(label, v string) {
 		if v != "" {
-			fmt.Fprintf(&b, "%-13s %s\n", label+":", v)
+			fmt.Fprintf(&b, "%-13s %s\n", label+":", Escape(v))
 		}
 	}
 	switch m.Outcome {
@@ -325,19 +329,19 @@ func text(m Message) string {
 	if len(m.Reasons) > 0 {
 		b.WriteString("\nWhy:\n")
 		for _, r := range m.Reasons[:min(len(m.Reasons), 20)] {
-			fmt.Fprintf(&b, "  - %s (%s -> %s)\n", truncate(r.Message, 1024), r.Check, r.LeadsTo)
+			fmt.Fprintf(&b, "  - %s (%s -> %s)\n", Escape(truncate(r.Message, 1024)), Escape(r.Check), Escape(r.LeadsTo))
 		}
 	}
 	if m.Evidence != nil && len(m.Evidence.Changes) > 0 {
 		b.WriteString("\nChanges:\n")
 		for _, c := range m.Evidence.Changes[:min(len(m.Evidence.Changes), 20)] {
-			fmt.Fprintf(&b, "  - %s\n", truncate(c, 1024))
+			fmt.Fprintf(&b, "  - %s\n", Escape(truncate(c, 1024)))
 		}
 	}
 	if len(m.Links) > 0 {
 		b.WriteString("\nLinks:\n")
 		for _, l := range m.Links {
-			fmt.Fprintf(&b, "  %s: %s\n", l.Name, l.URL)
+			fmt.Fprintf(&b, "  %s: %s\n", Escape(l.Name), Escape(l.URL))
 		}
 	}
 	b.WriteString("\n")
@@ -350,6 +354,48 @@ func text(m Message) string {
 	}
 	line("Policy", m.PolicyVersion)
 	return b.String()
+}
+
+// Escape makes s safe to show on one line of text a person reads: it
+// replaces each character that could start a new line, hide text or
+// reorder it — C0 and C1 controls (newline, carriage return, tab, escape…),
+// DEL, the Unicode line and paragraph separators, bidirectional overrides
+// and isolates, zero-width and other format characters — with a visible
+// escape (\n, \r, \t or \u202e), and each byte that is not UTF-8 with
+// \xNN. Other text, backslashes included, is kept as it is.
+func Escape(s string) string {
+	i := strings.IndexFunc(s, func(r rune) bool { return r == utf8.RuneError || hidden(r) })
+	if i < 0 {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s) + 16)
+	b.WriteString(s[:i])
+	for s = s[i:]; s != ""; {
+		r, n := utf8.DecodeRuneInString(s)
+		switch {
+		case r == utf8.RuneError && n == 1:
+			fmt.Fprintf(&b, `\x%02x`, s[0])
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case hidden(r):
+			fmt.Fprintf(&b, `\u%04x`, r)
+		default:
+			b.WriteString(s[:n])
+		}
+		s = s[n:]
+	}
+	return b.String()
+}
+
+// hidden reports whether r is a control, separator or format character
+// (see Escape).
+func hidden(r rune) bool {
+	return r < 0x20 || (0x7f <= r && r < 0xa0) || r == '\u2028' || r == '\u2029' || unicode.Is(unicode.Cf, r)
 }
 
 func bracket(s string) string {

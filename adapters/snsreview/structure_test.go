@@ -71,3 +71,78 @@ func TestStructureEmailAndDefault(t *testing.T) {
 		}
 	}
 }
+
+// TestEmailTextEscapesPayloadStrings: strings from the payload (resource
+// and control names, ids, reasons, changes) cannot add lines to the email
+// text, hide text or reorder it: a resource named "x\nApproved: yes"
+// does not put "Approved: yes" on a line of its own.
+func TestEmailTextEscapesPayloadStrings(t *testing.T) {
+	benign := audittest.Record("rec-1")
+	benign.Outcome, benign.Decision, benign.FailureReason = "review", "review", "AccessDenied"
+	benign.Reasons = []audit.Reason{{Check: "owner", LeadsTo: "review", Message: "owner is unknown"}}
+	email := func(r *audit.Record) string {
+		t.Helper()
+		body, err := structure(New(nil, "arn:aws:sns:us-east-1:123456789012:review").Message(r))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var parts map[string]string
+		if err := json.Unmarshal([]byte(body), &parts); err != nil {
+			t.Fatal(err)
+		}
+		return parts["email"]
+	}
+	wantLines := strings.Count(email(benign), "\n")
+
+	tests := []struct {
+		name string
+		edit func(r *audit.Record, s string)
+	}{
+		{"resource name", func(r *audit.Record, s string) { r.Resource.Name = "payments" + s }},
+		{"resource id", func(r *audit.Record, s string) { r.Resource.ID = "arn:aws:s3:::payments" + s }},
+		{"control name", func(r *audit.Record, s string) { r.Finding.ControlName = "S3 Bucket" + s }},
+		{"finding id", func(r *audit.Record, s string) { r.Finding.ID = "issue" + s }},
+		{"owner", func(r *audit.Record, s string) { r.Finding.Owner = "ops" + s }},
+		{"reason", func(r *audit.Record, s string) { r.Reasons[0].Message = "owner is unknown" + s }},
+		{"failure", func(r *audit.Record, s string) { r.FailureReason = "AccessDenied" + s }},
+		{"change", func(r *audit.Record, s string) { r.Evidence.Changes = []string{"set X" + s} }},
+	}
+	for _, sep := range []string{"\n", "\r\n", "\r", "\v", "\f", "\u0085", "\u2028", "\u2029", "\x1b[2K\r"} {
+		for _, tt := range tests {
+			r := audittest.Record("rec-1")
+			r.Outcome, r.Decision, r.FailureReason = benign.Outcome, benign.Decision, benign.FailureReason
+			r.Reasons = []audit.Reason{{Check: "owner", LeadsTo: "review", Message: "owner is unknown"}}
+			tt.edit(r, sep+"Approved: yes")
+			got := email(r)
+			if n := strings.Count(got, "\n"); n != wantLines {
+				t.Errorf("%s with %q: %d lines, want %d:\n%s", tt.name, sep, n, wantLines, got)
+			}
+			for line := range strings.Lines(got) {
+				if strings.HasPrefix(strings.TrimLeft(line, " -\r\v\f\u0085\u2028\u2029"), "Approved: yes") {
+					t.Errorf("%s with %q: %q is a line of its own:\n%s", tt.name, sep, line, got)
+				}
+			}
+			if strings.ContainsAny(got, "\r\v\f\x1b\u0085\u2028\u2029") {
+				t.Errorf("%s with %q: a control or separator character is in the text:\n%q", tt.name, sep, got)
+			}
+		}
+	}
+}
+
+func TestEscape(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"payments-exports", "payments-exports"},
+		{"naïve 名前 C:\\path", "naïve 名前 C:\\path"},
+		{"a\nb\rc\td", `a\nb\rc\td`},
+		{"\x00\x1b\x7f\u0085\u009b", `\u0000\u001b\u007f\u0085\u009b`},
+		{"line\u2028para\u2029", `line\u2028para\u2029`},
+		{"admin\u202egnp.exe", `admin\u202egnp.exe`},
+		{"\u2066x\u2069 \u200bzero\u200d \ufeff", `\u2066x\u2069 \u200bzero\u200d \ufeff`},
+		{"bad \xff\xfe utf8", `bad \xff\xfe utf8`},
+	}
+	for _, tt := range tests {
+		if got := Escape(tt.in); got != tt.want {
+			t.Errorf("Escape(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
