@@ -288,10 +288,6 @@ func (c Config) Build(ctx context.Context, auditOut, logOut io.Writer) (*Deploym
 	if awsCfg.Region == "" {
 		return nil, errors.New("deploy: no AWS region: set AWS_REGION")
 	}
-	policy, err := eligibility.Load(c.PolicyFile)
-	if err != nil {
-		return nil, fmt.Errorf("deploy: %w", err)
-	}
 	f, err := os.Open(c.AccountsFile)
 	if err != nil {
 		return nil, fmt.Errorf("deploy: account registry: %w", err)
@@ -302,6 +298,11 @@ func (c Config) Build(ctx context.Context, auditOut, logOut io.Writer) (*Deploym
 	f.Close()
 	if err != nil {
 		return nil, fmt.Errorf("deploy: %s: %w", c.AccountsFile, err)
+	}
+	// The environment an account entry states is the policy's to weigh.
+	policy, err := eligibility.Load(c.PolicyFile, func(o *eligibility.Options) { o.AccountEnvironments = accounts })
+	if err != nil {
+		return nil, fmt.Errorf("deploy: %w", err)
 	}
 	creds, err := crossaccount.New(sts.NewFromConfig(awsCfg), accounts, func(o *crossaccount.Options) {
 		o.Mode = c.SessionMode
