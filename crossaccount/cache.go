@@ -151,7 +151,8 @@ type entry struct {
 	// What the session was built from: a lookup that differs builds a new
 	// session.
 	iamActions, resourceTypes                     []string
-	resourceARN, region, controlID, correlationID string // strict mode only
+	resourceARN, resourceID, resourceType, region string // strict mode only
+	controlID, correlationID                      string // strict mode only
 	// The session's identity. The key determines it: the registry is
 	// immutable and the policy is a function of the Spec, which matches
 	// compares.
@@ -369,8 +370,8 @@ func (e *entry) matches(f *remediate.Finding, s remediate.Spec, strict bool) boo
 	if !slices.Equal(e.iamActions, s.IAMActions) || !slices.Equal(e.resourceTypes, s.ResourceTypes) {
 		return false
 	}
-	return !strict || (e.resourceARN == f.Resource.ARN && e.region == f.Resource.Region &&
-		e.controlID == f.Control.ID && e.correlationID == f.CorrelationID)
+	return !strict || (e.resourceARN == f.Resource.ARN && e.resourceID == f.Resource.ID && e.resourceType == f.Resource.Type &&
+		e.region == f.Resource.Region && e.controlID == f.Control.ID && e.correlationID == f.CorrelationID)
 }
 
 // add builds the session for k and caches it, unless another goroutine
@@ -380,8 +381,12 @@ func (c *Cache) add(k entryKey, acc *account, f *remediate.Finding, s remediate.
 	sc := Scope{Partition: acc.partition, Account: acc.id, Regions: acc.regions}
 	name, source := SessionName(s.Action, ""), SourceIdentity(s.Action, "")
 	if strict {
+		arn, err := strictResourceARN(f, s, acc.partition, acc.id)
+		if err != nil {
+			return nil, remediate.Permanent(err)
+		}
 		sc.Regions = []string{f.Resource.Region}
-		sc.ResourceARN = f.Resource.ARN
+		sc.ResourceARN = arn
 		name, source = SessionName(s.Action, f.ID), SourceIdentity(s.Action, f.ID)
 	}
 	policy, err := SessionPolicy(s, sc)
@@ -399,7 +404,8 @@ func (c *Cache) add(k entryKey, acc *account, f *remediate.Finding, s remediate.
 		expires:        now + int64(c.o.Duration-refreshWindow),
 	}
 	if strict {
-		e.resourceARN, e.region, e.controlID, e.correlationID = f.Resource.ARN, f.Resource.Region, f.Control.ID, f.CorrelationID
+		e.resourceARN, e.resourceID, e.resourceType, e.region = f.Resource.ARN, f.Resource.ID, f.Resource.Type, f.Resource.Region
+		e.controlID, e.correlationID = f.Control.ID, f.CorrelationID
 	}
 	tags := SessionTags(f, s.Action, c.o.Mode)
 	provider := stscreds.NewAssumeRoleProvider(c.sts, acc.roleARN, func(o *stscreds.AssumeRoleOptions) {

@@ -55,7 +55,12 @@
 // "<action>@<finding id>" and tagged with the finding, control and
 // correlation ids, whose policy allows the actions of the resource's
 // service on the finding's resource ARN only, in the finding's region.
-// It costs one AssumeRole per finding.
+// A finding that names its resource by a bare id (a bucket name, "sg-…",
+// "snap-…", a key id) gets the ARN built from that id, its type and the
+// account's partition, account and region; one for which no ARN can be
+// built (an unknown type, an id holding a separator or a wildcard) is
+// refused with a permanent error, never given a session scoped to every
+// resource of its type. It costs one AssumeRole per finding.
 //
 // A session policy never exceeds 2048 characters: a policy that would is
 // rebuilt with coarser resources, and if even the coarsest does not fit

@@ -24,7 +24,12 @@ type Scope struct {
 	Regions []string
 	// ResourceARN, when set, is the one resource the session is for
 	// (strict mode): actions of its service are allowed on it alone. It
-	// may not hold * or ?, which IAM would read as wildcards.
+	// may not hold * or ?, which IAM would read as wildcards. In strict
+	// mode the Cache sets it from the finding's ARN, or builds it from a
+	// bare resource id (a bucket name, "sg-…") and the finding's type,
+	// account, region and partition; a finding it cannot build one for is
+	// refused rather than given a session scoped to every resource of the
+	// type.
 	ResourceARN string
 }
 
@@ -61,6 +66,62 @@ func SessionPolicy(s remediate.Spec, sc Scope) (string, error) {
 	}
 	return "", remediate.Permanent(fmt.Errorf("%w: %d characters for %d actions of %q at the coarsest scope",
 		ErrPolicyTooLarge, len(doc), len(s.IAMActions), s.Action))
+}
+
+// strictResourceARN returns the ARN a strict session for f is scoped to,
+// in partition and account: the finding's ARN, its id when that is an
+// ARN, or, for a bare id (a bucket name, "sg-…", "snap-…", a key id), the
+// ARN built from it and the finding's region for a resource type the
+// table of typePatterns knows, of one service s declares actions of. A
+// finding it cannot build one for is refused with an error: a strict
+// session is never scoped, in its place, to every resource of the type
+// in the account.
+func strictResourceARN(f *remediate.Finding, s remediate.Spec, partition, account string) (string, error) {
+	r := f.Resource
+	switch {
+	case r.ARN != "":
+		return r.ARN, nil
+	case strings.HasPrefix(r.ID, "arn:"):
+		return r.ID, nil
+	case r.ID == "":
+		return "", fmt.Errorf("crossaccount: strict mode: finding %s names no resource id or ARN to scope its session to", f.ID)
+	case !isBareID(r.ID):
+		return "", fmt.Errorf("crossaccount: strict mode: finding %s names resource %q, which is neither an ARN nor a bare resource id; give its ARN", f.ID, r.ID)
+	}
+	var patterns []string
+	for _, act := range s.IAMActions {
+		svc, _, ok := splitAction(act)
+		if !ok {
+			continue
+		}
+		if ps := typePatterns(svc, r.Type); len(ps) > 0 && !slices.Contains(patterns, ps[0]) {
+			patterns = append(patterns, ps[0])
+		}
+	}
+	if len(patterns) != 1 {
+		return "", fmt.Errorf("crossaccount: strict mode: finding %s names resource %q by a bare id, and its type %q is not one whose ARN can be built "+
+			"for the services %q acts on; give the resource's ARN", f.ID, r.ID, r.Type, s.Action)
+	}
+	pattern, ok := strings.CutSuffix(patterns[0], "*")
+	if !ok || strings.Contains(pattern, "{r}") && !isRegion(r.Region) {
+		return "", fmt.Errorf("crossaccount: strict mode: finding %s names resource %q by a bare id and region %q; give the resource's ARN or a valid region", f.ID, r.ID, r.Region)
+	}
+	return strings.NewReplacer("{p}", partition, "{r}", r.Region, "{a}", account).Replace(pattern) + r.ID, nil
+}
+
+// isBareID reports whether s can stand for one resource at the end of an
+// ARN: letters, digits, '.', '_' and '-', and no separator ('/', ':') or
+// IAM wildcard ('*', '?') that would make it name another or several.
+func isBareID(s string) bool {
+	if s == "" || len(s) > 255 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // Scope levels, from finest to coarsest.

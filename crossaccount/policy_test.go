@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	ststypes "github.com/aws/aws-sdk-go-v2/service/sts/types"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/remedy-sec/remedy/remediate"
@@ -335,5 +338,137 @@ func TestSessionPolicyRefusesWildcardResource(t *testing.T) {
 				t.Errorf("mismatch (-want +got):\n%s\nSessionPolicy error: %v\nConfig error: %v", diff, err, cerr)
 			}
 		})
+	}
+}
+
+// TestStrictSessionOfBareID checks that a strict session for a finding
+// that names its resource by a bare id (a bucket name, "sg-…", "snap-…",
+// a key id) is scoped to the ARN built from that id and the finding's
+// partition, account and region, and that a finding for which no ARN can
+// be built is refused before any AssumeRole call, never given a session
+// scoped to every resource of its type in the account.
+func TestStrictSessionOfBareID(t *testing.T) {
+	const china = "222222222222"
+	accs, err := LoadAccounts(context.Background(), AccountsConfig{Regions: []string{"*"}, Accounts: []Account{
+		{ID: acct, ExternalID: "ext-1"},
+		{ID: china, RoleARN: "arn:aws-cn:iam::" + china + ":role/remedy", ExternalID: "ext-2"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snapSpec := remediate.Spec{Action: "ebs-snapshot-private", ResourceTypes: []string{"snapshot"}, IAMActions: []string{"ec2:ModifySnapshotAttribute", "ec2:DescribeSnapshotAttribute"}}
+	keySpec := remediate.Spec{Action: "kms-enable-rotation", ResourceTypes: []string{"kmsKey"}, IAMActions: []string{"kms:EnableKeyRotation", "kms:GetKeyRotationStatus"}}
+	const keyID = "1234abcd-12ab-34cd-56ef-1234567890ab"
+	tests := []struct {
+		name    string
+		spec    remediate.Spec
+		res     remediate.Resource
+		want    []string // Resource of the first statement; nil: refused
+		wantErr string
+	}{
+		{"bucket name", s3Spec, remediate.Resource{ID: "victim", Type: "bucket", Account: acct, Region: "us-east-1"},
+			[]string{"arn:aws:s3:::victim"}, ""},
+		{"bucket name in China", s3Spec, remediate.Resource{ID: "victim", Type: "bucket", Account: china, Region: "cn-north-1"},
+			[]string{"arn:aws-cn:s3:::victim"}, ""},
+		{"security group id", sgSpec, remediate.Resource{ID: "sg-0123456789abcdef0", Type: "securityGroup", Account: acct, Region: "eu-west-1"},
+			[]string{"arn:aws:ec2:eu-west-1:" + acct + ":security-group/sg-0123456789abcdef0"}, ""},
+		{"snapshot id", snapSpec, remediate.Resource{ID: "snap-0123456789abcdef0", Type: "snapshot", Account: acct, Region: "us-east-1"},
+			[]string{"arn:aws:ec2:us-east-1::snapshot/snap-0123456789abcdef0"}, ""},
+		{"key id", keySpec, remediate.Resource{ID: keyID, Type: "kmsKey", Account: acct, Region: "us-east-1"},
+			[]string{"arn:aws:kms:us-east-1:" + acct + ":key/" + keyID}, ""},
+		{"ARN in the id field", sgSpec, remediate.Resource{ID: "arn:aws:ec2:us-east-1:" + acct + ":security-group/sg-0123456789abcdef0", Type: "securityGroup", Account: acct, Region: "us-east-1"},
+			[]string{"arn:aws:ec2:us-east-1:" + acct + ":security-group/sg-0123456789abcdef0"}, ""},
+
+		{"unknown type", remediate.Spec{Action: "x", ResourceTypes: []string{"gizmo"}, IAMActions: []string{"rds:ModifyDBInstance"}},
+			remediate.Resource{ID: "gizmo-1", Type: "gizmo", Account: acct, Region: "us-east-1"}, nil, "not one whose ARN can be built"},
+		{"no type", s3Spec, remediate.Resource{ID: "victim", Account: acct, Region: "us-east-1"}, nil, "not one whose ARN can be built"},
+		{"type of another service", s3Spec, remediate.Resource{ID: "sg-0123456789abcdef0", Type: "securityGroup", Account: acct, Region: "us-east-1"}, nil, "not one whose ARN can be built"},
+		{"no id", s3Spec, remediate.Resource{Name: "victim", Type: "bucket", Account: acct, Region: "us-east-1"}, nil, "names no resource id"},
+		{"wildcard id", s3Spec, remediate.Resource{ID: "victim*", Type: "bucket", Account: acct, Region: "us-east-1"}, nil, "neither an ARN nor a bare resource id"},
+		{"id with a path", sgSpec, remediate.Resource{ID: "sg-0123456789abcdef0/x", Type: "securityGroup", Account: acct, Region: "us-east-1"}, nil, "neither an ARN nor a bare resource id"},
+		{"id with a colon", s3Spec, remediate.Resource{ID: "s3:victim", Type: "bucket", Account: acct, Region: "us-east-1"}, nil, "neither an ARN nor a bare resource id"},
+	}
+	type result struct {
+		Resource  []string
+		Calls     int
+		Permanent bool
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var policies []string
+			api := AssumeRoleAPIFunc(func(_ context.Context, in *sts.AssumeRoleInput, _ ...func(*sts.Options)) (*sts.AssumeRoleOutput, error) {
+				policies = append(policies, *in.Policy)
+				exp := time.Now().Add(time.Hour)
+				return &sts.AssumeRoleOutput{Credentials: &ststypes.Credentials{
+					AccessKeyId: aws.String("a"), SecretAccessKey: aws.String("s"), SessionToken: aws.String("t"), Expiration: &exp,
+				}}, nil
+			})
+			c, err := New(api, accs, func(o *Options) { o.Mode = Strict })
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.res.Cloud = "AWS"
+			_, err = c.Config(context.Background(), &remediate.Finding{ID: "f1", Resource: tt.res}, tt.spec)
+			got := result{Calls: len(policies), Permanent: remediate.IsPermanent(err)}
+			if len(policies) == 1 {
+				checkPolicy(t, policies[0])
+				var doc policyDoc
+				if err := json.Unmarshal([]byte(policies[0]), &doc); err != nil {
+					t.Fatal(err)
+				}
+				got.Resource = doc.Statement[0].Resource
+			}
+			want := result{Resource: tt.want, Calls: 1}
+			if tt.want == nil {
+				want = result{Permanent: true}
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Errorf("Config error = %v, want one containing %q", err, tt.wantErr)
+				}
+			} else if err != nil {
+				t.Errorf("Config: %v", err)
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("mismatch (-want +got):\n%s\npolicies: %q", diff, policies)
+			}
+		})
+	}
+}
+
+// TestStrictSessionPerResource checks that a strict session is reused
+// only for the resource it was built for: the same finding id naming
+// another bare id gets a new session, scoped to that resource.
+func TestStrictSessionPerResource(t *testing.T) {
+	accs, err := LoadAccounts(context.Background(), AccountsConfig{Regions: []string{"*"}, Accounts: []Account{{ID: acct, ExternalID: "ext-1"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var policies []string
+	api := AssumeRoleAPIFunc(func(_ context.Context, in *sts.AssumeRoleInput, _ ...func(*sts.Options)) (*sts.AssumeRoleOutput, error) {
+		policies = append(policies, *in.Policy)
+		exp := time.Now().Add(time.Hour)
+		return &sts.AssumeRoleOutput{Credentials: &ststypes.Credentials{
+			AccessKeyId: aws.String("a"), SecretAccessKey: aws.String("s"), SessionToken: aws.String("t"), Expiration: &exp,
+		}}, nil
+	})
+	c, err := New(api, accs, func(o *Options) { o.Mode = Strict })
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, bucket := range []string{"bucket-a", "bucket-a", "bucket-b"} {
+		f := &remediate.Finding{ID: "f1", Resource: remediate.Resource{ID: bucket, Type: "bucket", Cloud: "AWS", Account: acct, Region: "us-east-1"}}
+		if _, err := c.Config(context.Background(), f, s3Spec); err != nil {
+			t.Fatalf("Config %s: %v", bucket, err)
+		}
+	}
+	for _, p := range policies {
+		var doc policyDoc
+		if err := json.Unmarshal([]byte(p), &doc); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, doc.Statement[0].Resource...)
+	}
+	if diff := cmp.Diff([]string{"arn:aws:s3:::bucket-a", "arn:aws:s3:::bucket-b"}, got); diff != "" {
+		t.Errorf("session resources (-want +got):\n%s", diff)
 	}
 }
