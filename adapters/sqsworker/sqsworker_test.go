@@ -134,39 +134,96 @@ func (e *env) counts(url string) (visible, inFlight int) {
 	return visible, inFlight
 }
 
-// start runs w until the returned stop is called; stop returns Run's
-// error.
-func start(t *testing.T, w *sqsworker.Worker) (stop func() error) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
-	var once sync.Once
-	var err error
-	stop = func() error {
-		once.Do(func() {
-			cancel()
-			select {
-			case err = <-done:
-			case <-time.After(30 * time.Second):
-				t.Fatal("Run did not return 30 s after its context ended")
-			}
-		})
-		return err
-	}
-	t.Cleanup(func() { _ = stop() })
-	return stop
+// ceiling bounds every wait on moto or on the worker. It only has to be
+// reached when something is broken: the tests wait on the condition they
+// mean, so on a loaded machine they take longer instead of failing.
+const ceiling = time.Minute
+
+// running is a worker started by start.
+type running struct {
+	t      *testing.T
+	cancel context.CancelFunc
+	done   chan error
+	once   sync.Once
+	err    error
 }
 
-// waitFor polls cond until it holds or the timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+// start runs w until stop (or cancel and wait) is called; the test's
+// cleanup stops it too.
+func start(t *testing.T, w *sqsworker.Worker) *running {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{t: t, cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- w.Run(ctx) }()
+	t.Cleanup(func() { _ = r.stop() })
+	return r
+}
+
+// stop ends Run's context and returns Run's error.
+func (r *running) stop() error {
+	r.cancel()
+	return r.wait()
+}
+
+// wait returns Run's error once Run returned; cancel first.
+func (r *running) wait() error {
+	r.once.Do(func() {
+		select {
+		case r.err = <-r.done:
+		case <-time.After(ceiling):
+			r.t.Fatalf("Run did not return %s after its context ended", ceiling)
+		}
+	})
+	return r.err
+}
+
+// waitFor polls cond until it holds, failing the test after ceiling.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(ceiling)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+			t.Fatalf("timed out after %s waiting for %s", ceiling, what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// await waits until ch is closed, failing the test after ceiling.
+func await(t *testing.T, ch <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(ceiling):
+		t.Fatalf("timed out after %s waiting for %s", ceiling, what)
+	}
+}
+
+// hold is a processor that keeps every message until release is called
+// (or its context ends), so that a test decides when processing ends
+// instead of racing a sleep against the worker and moto.
+type hold struct {
+	calls   atomic.Int64
+	started chan struct{} // closed when the first message is being processed
+	release func()        // lets every message held, and every later one, finish
+	free    chan struct{}
+	once    sync.Once
+}
+
+func newHold() *hold {
+	h := &hold{started: make(chan struct{}), free: make(chan struct{})}
+	h.release = sync.OnceFunc(func() { close(h.free) })
+	return h
+}
+
+func (h *hold) Process(ctx context.Context, m remediate.Message) (*audit.Record, error) {
+	h.calls.Add(1)
+	h.once.Do(func() { close(h.started) })
+	select {
+	case <-h.free:
+		return &audit.Record{}, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
 }
 
@@ -202,9 +259,9 @@ func TestWorkerProcessesAndDeletes(t *testing.T) {
 		return &audit.Record{ID: "r"}, nil
 	})
 	w := sqsworker.New(e.client, url, p, fast, func(o *sqsworker.Options) { o.Concurrency = 4 })
-	stop := start(t, w)
-	waitFor(t, 30*time.Second, "every message deleted", func() bool { return w.Stats().Acked == n })
-	if err := stop(); err != nil {
+	r := start(t, w)
+	waitFor(t, "every message deleted", func() bool { return w.Stats().Acked == n })
+	if err := r.stop(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
 
@@ -231,6 +288,28 @@ func TestWorkerProcessesAndDeletes(t *testing.T) {
 	}
 }
 
+// visibilityLog is the SQS client, recording the visibility timeout each
+// ChangeMessageVisibility call sets: what the worker asked for, which
+// does not depend on how fast moto or the machine is.
+type visibilityLog struct {
+	sqsworker.API
+	mu  sync.Mutex
+	set []int32
+}
+
+func (v *visibilityLog) ChangeMessageVisibility(ctx context.Context, in *sqs.ChangeMessageVisibilityInput, optFns ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityOutput, error) {
+	v.mu.Lock()
+	v.set = append(v.set, in.VisibilityTimeout)
+	v.mu.Unlock()
+	return v.API.ChangeMessageVisibility(ctx, in, optFns...)
+}
+
+func (v *visibilityLog) all() []int32 {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return slices.Clone(v.set)
+}
+
 func TestWorkerRetryBackoff(t *testing.T) {
 	e := newEnv(t)
 	url := e.queue(false)
@@ -244,13 +323,14 @@ func TestWorkerRetryBackoff(t *testing.T) {
 		}
 		return &audit.Record{}, nil
 	})
-	w := sqsworker.New(e.client, url, p, fast, func(o *sqsworker.Options) {
+	client := &visibilityLog{API: e.client}
+	w := sqsworker.New(client, url, p, fast, func(o *sqsworker.Options) {
 		o.RetryBase = time.Second
 		o.RetryMax = 10 * time.Second
 	})
-	stop := start(t, w)
-	waitFor(t, 30*time.Second, "both messages deleted", func() bool { return w.Stats().Acked == 2 })
-	if err := stop(); err != nil {
+	r := start(t, w)
+	waitFor(t, "both messages deleted", func() bool { return w.Stats().Acked == 2 })
+	if err := r.stop(); err != nil {
 		t.Fatal(err)
 	}
 
@@ -267,10 +347,16 @@ func TestWorkerRetryBackoff(t *testing.T) {
 	if diff := cmp.Diff([]int{1, 2, 3}, counts); diff != "" {
 		t.Fatalf("receive counts of the flaky message (-want +got):\n%s", diff)
 	}
-	// Back-off 1 s after the first failure, 2 s after the second.
+	// Back-off 1 s after the first failure, 2 s after the second: the
+	// visibility the worker set, exactly, and no redelivery sooner. A slow
+	// machine or moto only makes a redelivery later, so there is no upper
+	// bound on the gap beyond waitFor's ceiling.
+	if diff := cmp.Diff([]int32{1, 2}, client.all()); diff != "" {
+		t.Errorf("visibility timeouts set after the failures, in seconds (-want +got):\n%s", diff)
+	}
 	for i, want := range []time.Duration{time.Second, 2 * time.Second} {
-		if gap := flaky[i+1].At.Sub(flaky[i].At); gap < want-100*time.Millisecond || gap > want+3*time.Second {
-			t.Errorf("delivery %d came %s after delivery %d, want about %s", i+2, gap, i+1, want)
+		if gap := flaky[i+1].At.Sub(flaky[i].At); gap < want-100*time.Millisecond {
+			t.Errorf("delivery %d came %s after delivery %d, want at least %s", i+2, gap, i+1, want)
 		}
 	}
 	if got := w.Stats().Retried; got != 2 {
@@ -298,13 +384,17 @@ func TestRetryDelay(t *testing.T) {
 }
 
 func TestWorkerHeartbeat(t *testing.T) {
+	// The worker asks for a 2 s visibility and, in the first case,
+	// renews it every 250 ms: a renewal may come up to 1.75 s late on a
+	// loaded machine before the message shows.
+	const visibility = 2 * time.Second
 	tests := []struct {
 		name          string
 		heartbeat     time.Duration
 		wantRedeliver bool
 	}{
-		{name: "heartbeat keeps a slow message invisible", heartbeat: 300 * time.Millisecond, wantRedeliver: false},
-		// The control: without heartbeats the 1 s visibility runs out and
+		{name: "heartbeat keeps a slow message invisible", heartbeat: 250 * time.Millisecond, wantRedeliver: false},
+		// The control: without heartbeats the visibility runs out and
 		// another consumer gets the message, so the check above can fail.
 		{name: "without heartbeat it is redelivered", heartbeat: time.Hour, wantRedeliver: true},
 	}
@@ -313,32 +403,44 @@ func TestWorkerHeartbeat(t *testing.T) {
 			e := newEnv(t)
 			url := e.queue(false)
 			e.send(url, "slow")
-			inProcess := make(chan struct{})
-			var once sync.Once
-			p := procFunc(func(ctx context.Context, m remediate.Message) (*audit.Record, error) {
-				once.Do(func() { close(inProcess) })
-				time.Sleep(3500 * time.Millisecond)
-				return &audit.Record{}, nil
-			})
+			p := newHold()
 			w := sqsworker.New(e.client, url, p, fast, func(o *sqsworker.Options) {
 				// One message in the queue: once the worker has it, only
 				// an expired visibility can give it to the other consumer.
 				o.Concurrency = 1
-				o.VisibilityTimeout = time.Second
+				o.VisibilityTimeout = visibility
 				o.HeartbeatInterval = tt.heartbeat
 			})
-			stop := start(t, w)
-			<-inProcess
-			// Another consumer polls while the message is being processed.
+			r := start(t, w)
+			t.Cleanup(p.release) // runs before the worker is stopped
+			await(t, p.started, "the worker to start processing the message")
+			// The worker received the message before now.
+			received := time.Now()
+
+			// Another consumer polls while the message is being processed:
+			// until it gets the message, or, when it should not, until a
+			// poll that began 2.5 visibility timeouts after the worker
+			// received it comes back empty. Without a heartbeat the message
+			// shows after one; with it, after none.
+			watch := received.Add(visibility*2 + visibility/2)
 			var redelivered bool
-			for end := time.Now().Add(3 * time.Second); time.Now().Before(end) && !redelivered; {
+			for {
+				began := time.Now()
 				out, err := e.client.ReceiveMessage(e.ctx, &sqs.ReceiveMessageInput{
-					QueueUrl: aws.String(url), WaitTimeSeconds: 1, VisibilityTimeout: 10,
+					QueueUrl: aws.String(url), WaitTimeSeconds: 1, VisibilityTimeout: 30,
 				})
 				if err != nil {
 					t.Fatal(err)
 				}
-				redelivered = len(out.Messages) > 0
+				if redelivered = len(out.Messages) > 0; redelivered {
+					break
+				}
+				if !tt.wantRedeliver && began.After(watch) {
+					break
+				}
+				if began.After(received.Add(ceiling)) {
+					break
+				}
 			}
 			if redelivered != tt.wantRedeliver {
 				t.Errorf("message delivered to a second consumer while in flight: %v, want %v", redelivered, tt.wantRedeliver)
@@ -346,8 +448,9 @@ func TestWorkerHeartbeat(t *testing.T) {
 			if tt.wantRedeliver {
 				return
 			}
-			waitFor(t, 10*time.Second, "the slow message deleted", func() bool { return w.Stats().Acked == 1 })
-			if err := stop(); err != nil {
+			p.release()
+			waitFor(t, "the slow message deleted", func() bool { return w.Stats().Acked == 1 })
+			if err := r.stop(); err != nil {
 				t.Fatal(err)
 			}
 			if v, f := e.counts(url); v+f != 0 {
@@ -361,15 +464,20 @@ func TestWorkerGracefulShutdown(t *testing.T) {
 	tests := []struct {
 		name         string
 		finishWithin bool // in-flight messages finish within the drain timeout
+		drain        time.Duration
 		want         sqsworker.Stats
 		wantVisible  int
 	}{
 		{
-			name: "in-flight messages finish and are deleted", finishWithin: true,
+			// They finish once shutdown has begun, long before the drain
+			// timeout, which Run then does not wait for.
+			name: "in-flight messages finish and are deleted", finishWithin: true, drain: ceiling / 2,
 			want: sqsworker.Stats{Received: 3, Processed: 3, Acked: 3},
 		},
 		{
-			name: "unfinished messages are released", finishWithin: false,
+			// They would run for ever: Run waits the drain timeout, no
+			// longer, then cancels and releases them.
+			name: "unfinished messages are released", finishWithin: false, drain: 2 * time.Second,
 			want:        sqsworker.Stats{Received: 3, Processed: 3, Released: 3},
 			wantVisible: 3,
 		},
@@ -381,31 +489,40 @@ func TestWorkerGracefulShutdown(t *testing.T) {
 			e.send(url, "a", "b", "c")
 			var started sync.WaitGroup
 			started.Add(3)
+			stopping := make(chan struct{})
 			p := procFunc(func(ctx context.Context, m remediate.Message) (*audit.Record, error) {
 				started.Done()
-				wait := 500 * time.Millisecond
+				finish := stopping
 				if !tt.finishWithin {
-					wait = time.Hour
+					finish = nil
 				}
 				select {
-				case <-time.After(wait):
+				case <-finish:
 					return &audit.Record{}, nil
 				case <-ctx.Done():
 					return nil, ctx.Err()
 				}
 			})
 			w := sqsworker.New(e.client, url, p, fast, func(o *sqsworker.Options) {
-				o.DrainTimeout = 2 * time.Second
+				o.DrainTimeout = tt.drain
 				o.VisibilityTimeout = time.Minute // so only a release makes them visible again
 			})
-			stop := start(t, w)
-			started.Wait()
+			r := start(t, w)
+			allStarted := make(chan struct{})
+			go func() { started.Wait(); close(allStarted) }()
+			await(t, allStarted, "all three messages in process")
 			begin := time.Now()
-			if err := stop(); err != nil {
+			r.cancel()
+			close(stopping)
+			if err := r.wait(); err != nil {
 				t.Fatalf("Run: %v", err)
 			}
-			if took := time.Since(begin); took > 2*time.Second+5*time.Second {
-				t.Errorf("shutdown took %s, want at most the 2 s drain timeout and a little", took)
+			took := time.Since(begin)
+			switch {
+			case tt.finishWithin && took >= tt.drain:
+				t.Errorf("shutdown took %s, want less than the %s drain timeout: the messages were done", took, tt.drain)
+			case !tt.finishWithin && (took < tt.drain || took > tt.drain+ceiling/2):
+				t.Errorf("shutdown took %s, want the %s drain timeout and at most %s more", took, tt.drain, ceiling/2)
 			}
 			if diff := cmp.Diff(tt.want, w.Stats()); diff != "" {
 				t.Errorf("Stats (-want +got):\n%s", diff)
@@ -424,9 +541,9 @@ func TestWorkerPrefetch(t *testing.T) {
 	e := newEnv(t)
 	url := e.queue(false)
 	e.send(url, "a", "b", "c")
-	var running, peak, calls atomic.Int64
+	var running, peak atomic.Int64
+	h := newHold()
 	p := procFunc(func(ctx context.Context, m remediate.Message) (*audit.Record, error) {
-		calls.Add(1)
 		n := running.Add(1)
 		defer running.Add(-1)
 		for {
@@ -434,20 +551,23 @@ func TestWorkerPrefetch(t *testing.T) {
 				break
 			}
 		}
-		time.Sleep(1500 * time.Millisecond)
-		return &audit.Record{}, nil
+		return h.Process(ctx, m)
 	})
 	w := sqsworker.New(e.client, url, p, fast, func(o *sqsworker.Options) {
 		o.Concurrency = 1
 		o.VisibilityTimeout = time.Minute // so only a release makes them visible again
 	})
-	stop := start(t, w)
-	waitFor(t, 10*time.Second, "all three received while the first runs", func() bool { return w.Stats().Received == 3 })
-	if err := stop(); err != nil {
+	r := start(t, w)
+	// The first message is held until shutdown has begun, so the other two
+	// are still waiting for the slot when it does.
+	waitFor(t, "all three received while the first runs", func() bool { return w.Stats().Received == 3 })
+	r.cancel()
+	h.release()
+	if err := r.wait(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	if peak.Load() != 1 || calls.Load() != 1 {
-		t.Errorf("processed %d messages, at most %d at once; want 1 and 1", calls.Load(), peak.Load())
+	if peak.Load() != 1 || h.calls.Load() != 1 {
+		t.Errorf("processed %d messages, at most %d at once; want 1 and 1", h.calls.Load(), peak.Load())
 	}
 	want := sqsworker.Stats{Received: 3, Processed: 1, Acked: 1, Released: 2}
 	if diff := cmp.Diff(want, w.Stats()); diff != "" {
@@ -465,25 +585,25 @@ func TestWorkerLastDeliveryNotGivenBack(t *testing.T) {
 	e := newEnv(t)
 	url := e.queue(false)
 	e.send(url, "a", "b")
-	var calls atomic.Int64
-	p := procFunc(func(ctx context.Context, m remediate.Message) (*audit.Record, error) {
-		calls.Add(1)
-		time.Sleep(800 * time.Millisecond)
-		return &audit.Record{}, nil
-	})
+	p := newHold()
 	w := sqsworker.New(e.client, url, p, fast, func(o *sqsworker.Options) {
 		o.Concurrency = 1
 		o.MaxReceiveCount = 1 // every first delivery is the last
 		o.VisibilityTimeout = time.Minute
+		o.DrainTimeout = ceiling / 2
 	})
-	stop := start(t, w)
-	waitFor(t, 10*time.Second, "both received", func() bool { return w.Stats().Received == 2 })
-	if err := stop(); err != nil {
+	r := start(t, w)
+	// The first message is held until shutdown has begun, so the second is
+	// still waiting for the slot when it does.
+	waitFor(t, "both received", func() bool { return w.Stats().Received == 2 })
+	r.cancel()
+	p.release()
+	if err := r.wait(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
 	want := sqsworker.Stats{Received: 2, Processed: 2, Acked: 2}
-	if diff := cmp.Diff(want, w.Stats()); diff != "" || calls.Load() != 2 {
-		t.Errorf("%d processed; Stats (-want +got):\n%s", calls.Load(), diff)
+	if diff := cmp.Diff(want, w.Stats()); diff != "" || p.calls.Load() != 2 {
+		t.Errorf("%d processed; Stats (-want +got):\n%s", p.calls.Load(), diff)
 	}
 }
 
@@ -501,9 +621,9 @@ func TestWorkerFIFO(t *testing.T) {
 		return &audit.Record{}, nil
 	})
 	w := sqsworker.New(e.client, url, p, fast, func(o *sqsworker.Options) { o.RetryBase = time.Second })
-	stop := start(t, w)
-	waitFor(t, 30*time.Second, "all five messages deleted", func() bool { return w.Stats().Acked == 5 })
-	if err := stop(); err != nil {
+	r := start(t, w)
+	waitFor(t, "all five messages deleted", func() bool { return w.Stats().Acked == 5 })
+	if err := r.stop(); err != nil {
 		t.Fatal(err)
 	}
 	var groupA, groupB []string
@@ -530,7 +650,7 @@ func TestWorkerStopsOnMissingQueue(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := sqsworker.New(e.client, url, procFunc(nil), fast)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), ceiling)
 	defer cancel()
 	err := w.Run(ctx)
 	var qne *types.QueueDoesNotExist
