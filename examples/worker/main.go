@@ -63,6 +63,7 @@ func run(ctx context.Context) error {
 		o.Concurrency = cfg.Concurrency
 		o.MaxReceiveCount = cfg.MaxReceiveCount
 		o.RetryBase = cfg.RetryBase
+		o.VisibilityTimeout = cfg.VisibilityTimeout // zero: sqsworker's default
 		o.Logger = d.Logger
 	})
 	d.Logger.Info("worker started", slog.String("queue", cfg.QueueURL), slog.Int("concurrency", cfg.Concurrency))

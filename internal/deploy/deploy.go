@@ -32,6 +32,12 @@
 //	REMEDY_CONCURRENCY        findings processed at once (default 8)
 //	REMEDY_QUEUE_URL          the queue a worker reads (worker only; required there)
 //	REMEDY_RETRY_BASE         the worker's first retry back-off, a Go duration (default 10s)
+//	REMEDY_CLAIM_TTL          how long an idempotency claim lasts before another worker may take it
+//	                          over (a crashed worker's claims expire), a Go duration (default 5m); keep
+//	                          it above the longest a finding takes, or a duplicate may run beside it
+//	REMEDY_VISIBILITY_TIMEOUT the visibility timeout the worker asks for on receive and renews by
+//	                          heartbeats, a Go duration (worker only; default 60s): how soon a crashed
+//	                          worker's messages are delivered again
 //	REMEDY_LOG_LEVEL          debug, info (default), warn or error; logs go to stderr as JSON
 //
 // The AWS SDK reads its own variables as usual: AWS_REGION, credentials,
@@ -112,6 +118,12 @@ type Config struct {
 	QueueURL string
 	// RetryBase is the worker's first retry back-off.
 	RetryBase time.Duration
+	// ClaimTTL is how long an idempotency claim lasts; zero means the
+	// store's default.
+	ClaimTTL time.Duration
+	// VisibilityTimeout is the worker's visibility timeout; zero means
+	// sqsworker's default.
+	VisibilityTimeout time.Duration
 	// LogLevel filters the JSON logs.
 	LogLevel slog.Level
 }
@@ -186,6 +198,20 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			bad("REMEDY_RETRY_BASE", "want a positive duration such as 10s")
 		}
 		c.RetryBase = d
+	}
+	if v := getenv("REMEDY_CLAIM_TTL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Second {
+			bad("REMEDY_CLAIM_TTL", "want a duration of at least 1s such as 5m")
+		}
+		c.ClaimTTL = d
+	}
+	if v := getenv("REMEDY_VISIBILITY_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Second || d > 12*time.Hour {
+			bad("REMEDY_VISIBILITY_TIMEOUT", "want a duration from 1s to 12h (SQS's limits) such as 60s")
+		}
+		c.VisibilityTimeout = d
 	}
 	if v := getenv("REMEDY_SNS_TOPIC_ARNS"); v != "" {
 		for _, t := range strings.Split(v, ",") {
@@ -387,16 +413,19 @@ func (c Config) snsOptions(o *snsverify.Options) {
 // idempotency returns the idempotency store: the DynamoDB table when one
 // is configured (db is then its client), else one in this process's
 // memory. Either remembers a completed finding for c.IdempotencyTTL, and
-// never for less than MinIdempotencyTTL. now is nil except in tests.
+// never for less than MinIdempotencyTTL, and holds a claim for
+// c.ClaimTTL. now is nil except in tests.
 func (c Config) idempotency(db dynamo.IdempotencyAPI, now func() time.Time) remediate.IdempotencyStore {
 	ttl := max(c.IdempotencyTTL, MinIdempotencyTTL)
 	if c.IdempotencyTable != "" {
 		return dynamo.NewIdempotency(db, c.IdempotencyTable, func(o *dynamo.IdempotencyOptions) {
 			o.DoneTTL, o.Now = ttl, now
+			o.ClaimTTL = c.ClaimTTL // zero: the default
 		})
 	}
 	return remediate.NewMemoryIdempotency(func(o *remediate.MemoryIdempotencyOptions) {
 		o.DoneTTL, o.Now = ttl, now
+		o.ClaimTTL = c.ClaimTTL
 	})
 }
 

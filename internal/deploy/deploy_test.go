@@ -51,6 +51,7 @@ func TestFromEnvAll(t *testing.T) {
 		"REMEDY_QUEUE_URL": "https://sqs/q", "REMEDY_RETRY_BASE": "2s", "REMEDY_LOG_LEVEL": "warn",
 		"REMEDY_SNS_TOPIC_ARNS": "arn:aws:sns:eu-west-1:111122223333:findings, arn:aws:sns:us-east-1:111122223333:more",
 		"REMEDY_SNS_MAX_AGE":    "6h", "REMEDY_SNS_ALLOW_SIGNATURE_V1": "true", "REMEDY_IDEMPOTENCY_TTL": "720h",
+		"REMEDY_CLAIM_TTL": "20s", "REMEDY_VISIBILITY_TIMEOUT": "30s",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -62,6 +63,7 @@ func TestFromEnvAll(t *testing.T) {
 		Concurrency: 16, QueueURL: "https://sqs/q", RetryBase: 2 * time.Second, LogLevel: slog.LevelWarn,
 		SNSTopicARNs: []string{"arn:aws:sns:eu-west-1:111122223333:findings", "arn:aws:sns:us-east-1:111122223333:more"},
 		SNSMaxAge:    6 * time.Hour, SNSAllowSignatureV1: true, IdempotencyTTL: 720 * time.Hour,
+		ClaimTTL: 20 * time.Second, VisibilityTimeout: 30 * time.Second,
 	}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("config (-want +got):\n%s", d)
@@ -75,7 +77,7 @@ func TestFromEnvErrors(t *testing.T) {
 		"REMEDY_MODE": "yes", "REMEDY_SESSION_MODE": "loose", "REMEDY_MAX_RECEIVE_COUNT": "-1",
 		"REMEDY_CONCURRENCY": "0", "REMEDY_S3_PATH_STYLE": "maybe", "REMEDY_RETRY_BASE": "soon", "REMEDY_LOG_LEVEL": "loud",
 		"REMEDY_SNS_TOPIC_ARNS": "remedy-findings", "REMEDY_SNS_MAX_AGE": "an hour", "REMEDY_SNS_ALLOW_SIGNATURE_V1": "sha1",
-		"REMEDY_IDEMPOTENCY_TTL": "24h",
+		"REMEDY_IDEMPOTENCY_TTL": "24h", "REMEDY_CLAIM_TTL": "10ms", "REMEDY_VISIBILITY_TIMEOUT": "13h",
 	}
 	got, err := FromEnv(env(bad))
 	if err == nil {
@@ -210,6 +212,49 @@ func TestIdempotencyOutlastsTheQueue(t *testing.T) {
 			now = start.Add(14*24*time.Hour - time.Minute)
 			if err := store.Begin(ctx, key); !errors.Is(err, remediate.ErrAlreadyDone) {
 				t.Errorf("Begin %s after completion = %v, want remediate.ErrAlreadyDone", now.Sub(start), err)
+			}
+		})
+	}
+}
+
+// TestClaimTTL: REMEDY_CLAIM_TTL sets how long a claim holds, in memory
+// and in DynamoDB: a crashed worker's claim is taken over once it has
+// passed, not before.
+func TestClaimTTL(t *testing.T) {
+	ctx := context.Background()
+	srv := mototest.Require(t, moto)
+	db := dynamodb.NewFromConfig(srv.Config("us-east-1"))
+	table := "claims-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	if err := dynamo.CreateIdempotencyTable(ctx, db, table); err != nil {
+		t.Fatal(err)
+	}
+	c, err := FromEnv(env(map[string]string{"REMEDY_CLAIM_TTL": "20s"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"memory", "dynamodb"} {
+		t.Run(name, func(t *testing.T) {
+			if name == "dynamodb" {
+				c.IdempotencyTable = table
+			}
+			start := time.Now()
+			now := start
+			crashed := c.idempotency(db, func() time.Time { return now })
+			other := c.idempotency(db, func() time.Time { return now })
+			const key = "wiz|finding-1|arn:aws:s3:::b|s3-block-public-access|r1"
+			if err := crashed.Begin(ctx, key); err != nil {
+				t.Fatal(err)
+			}
+			if name == "memory" {
+				other = crashed // a memory store is one process's
+			}
+			now = start.Add(19 * time.Second)
+			if err := other.Begin(ctx, key); !errors.Is(err, remediate.ErrInProgress) {
+				t.Errorf("Begin %s after the claim = %v, want remediate.ErrInProgress", now.Sub(start), err)
+			}
+			now = start.Add(21 * time.Second)
+			if err := other.Begin(ctx, key); err != nil {
+				t.Errorf("Begin %s after the claim = %v, want the claim taken over", now.Sub(start), err)
 			}
 		})
 	}
