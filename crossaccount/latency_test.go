@@ -58,6 +58,10 @@ func (touch) Apply(context.Context, remediate.Target, remediate.Plan) (remediate
 	return remediate.Result{}, nil
 }
 
+// Verify has nothing to read back: touch changes nothing. Without it the
+// engine records applied-unverified rather than applied.
+func (touch) Verify(context.Context, remediate.Target, remediate.Plan) error { return nil }
+
 // fleet is n findings spread round-robin over the accounts.
 func fleet(n int, accounts []string) []remediate.Message {
 	msgs := make([]remediate.Message, n)
