@@ -127,7 +127,7 @@ func TestDecideErrors(t *testing.T) {
 		{"missing file", []string{"decide", filepath.Join(dir, "nope.json")}, exitUsage, "nope.json"},
 		{"bad flag", []string{"decide", "--polcy", "x"}, exitUsage, "polcy"},
 		{"bad policy names the line", []string{"decide", "--policy", badPolicy, samplesDir}, exitUsage, "bad.yaml:2"},
-		{"empty directory", []string{"decide", dir}, exitUsage, "no *.json"},
+		{"empty directory", []string{"decide", t.TempDir()}, exitUsage, "holds no files"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,10 +1,12 @@
 // Command remedy is Remedy's operator CLI.
 //
-//	remedy decide [--policy FILE] [--summary] [FILE|DIR|-]...
+//	remedy decide [--policy FILE] [--accounts FILE] [--summary] [FILE|DIR|-]...
 //
 // decide reads Wiz message bodies (raw or SNS-wrapped) and prints what the
-// policy decides for each, changing nothing: a what-if run of a policy
-// over exported findings before anyone turns automation on.
+// deployed engine would decide for each — the same policy, account
+// environments, built-in remediators and checks, in decide-only mode —
+// changing nothing: a what-if run of a policy over exported findings
+// before anyone turns automation on.
 //
 // Exit status: 0 when every input was decided (rejections included), 1
 // when an input could not be read or decided, 2 on a usage or policy
@@ -34,9 +36,9 @@ var errUsage = errors.New("usage")
 const usage = `remedy — guardrailed auto-remediation of cloud security findings
 
 Usage:
-  remedy decide [--policy FILE] [--summary] [FILE|DIR|-]...
-      Decide each Wiz message body (raw or SNS-wrapped) with the policy and
-      print one JSON line per input. Changes nothing.
+  remedy decide [--policy FILE] [--accounts FILE] [--summary] [FILE|DIR|-]...
+      Decide each Wiz message body (raw or SNS-wrapped) as the deployed
+      engine would and print one JSON line per input. Changes nothing.
   remedy plan --endpoint URL [--policy FILE] FILE
       Show what a fix would change for a finding, reading live state
       (against moto or AWS). Changes nothing.

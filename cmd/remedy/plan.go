@@ -15,7 +15,6 @@ import (
 
 	"github.com/remedy-sec/remedy/audit"
 	"github.com/remedy-sec/remedy/crossaccount"
-	"github.com/remedy-sec/remedy/eligibility"
 	"github.com/remedy-sec/remedy/remediate"
 	"github.com/remedy-sec/remedy/wizpayload"
 )
@@ -55,14 +54,6 @@ Flags:
 		return usageErr("--accounts FILE is required: it says which role and external id to use in each account")
 	}
 
-	policy := eligibility.Default()
-	if *policyPath != "" {
-		p, err := eligibility.Load(*policyPath)
-		if err != nil {
-			return usageErr("%v\nfix the policy file and run again", err)
-		}
-		policy = p
-	}
 	af, err := os.Open(*accountsPath)
 	if err != nil {
 		return usageErr("%v", err)
@@ -71,6 +62,10 @@ Flags:
 	af.Close()
 	if err != nil {
 		return usageErr("%s: %v", *accountsPath, err)
+	}
+	policy, err := loadPolicy(*policyPath, accounts)
+	if err != nil {
+		return err
 	}
 	body, err := readInput(fs.Arg(0), os.Stdin)
 	if err != nil {
