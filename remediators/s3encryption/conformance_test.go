@@ -135,7 +135,10 @@ func TestKMSReplacesSSES3(t *testing.T) {
 	if alg, key := encryption(t, cfg, b); alg != "aws:kms" || key != keyARN {
 		t.Errorf("after Apply: %s %s, want aws:kms %s", alg, key, keyARN)
 	}
-	if err := r.Rollback(t.Context(), tg, res.Rollback); err != nil {
+	if diff := cmp.Diff(string(res.Rollback), string(p.Rollback)); diff != "" {
+		t.Errorf("Plan.Rollback differs from Result.Rollback (-result +plan):\n%s", diff)
+	}
+	if err := r.Rollback(t.Context(), tg, p.Rollback); err != nil {
 		t.Fatalf("Rollback: %v", err)
 	}
 	if alg, key := encryption(t, cfg, b); alg != "AES256" || key != "" {

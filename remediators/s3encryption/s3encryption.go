@@ -87,7 +87,7 @@ type Rule struct {
 }
 
 // State is a bucket's default encryption as it appears in Plan.Before,
-// Plan.After, Result.After and Result.Rollback.
+// Plan.After, Plan.Rollback, Result.After and Result.Rollback.
 type State struct {
 	Bucket string `json:"bucket"`
 	// Configured is false when the bucket has no default encryption.
@@ -191,7 +191,7 @@ func (r *Remediator) Plan(ctx context.Context, t remediate.Target) (remediate.Pl
 	if err != nil {
 		return remediate.Plan{}, err
 	}
-	p := remediate.Plan{Compliant: r.opts.compliant(before), Before: evidence.JSON(before), Data: before}
+	p := remediate.Plan{Compliant: r.opts.compliant(before), Before: evidence.JSON(before), Rollback: evidence.JSON(before), Data: before}
 	if p.Compliant {
 		p.After = p.Before
 		return p, nil

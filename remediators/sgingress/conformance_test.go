@@ -288,7 +288,11 @@ func TestUnionOfRangesIsPublic(t *testing.T) {
 	if err := r.Verify(t.Context(), tg, p); err != nil {
 		t.Errorf("Verify: %v", err)
 	}
-	if err := r.Rollback(t.Context(), tg, res.Rollback); err != nil {
+	// The intent kept before Apply can undo the change as well.
+	if diff := cmp.Diff(string(res.Rollback), string(p.Rollback)); diff != "" {
+		t.Errorf("Plan.Rollback differs from Result.Rollback (-result +plan):\n%s", diff)
+	}
+	if err := r.Rollback(t.Context(), tg, p.Rollback); err != nil {
 		t.Fatalf("Rollback: %v", err)
 	}
 	if diff := cmp.Diff(before, ingress(t, cfg, group)); diff != "" {

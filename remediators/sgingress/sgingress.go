@@ -105,12 +105,14 @@ type Unjudged struct {
 }
 
 // State is what the remediator reads and writes, as it appears in
-// Plan.Before, Plan.After, Result.After and Result.Rollback.
+// Plan.Before, Plan.After, Plan.Rollback, Result.After and
+// Result.Rollback.
 type State struct {
 	GroupID string `json:"group_id"`
 	// PublicRules are the group's ingress rules that together open a
 	// configured port to the internet (see the package documentation).
-	// In Result.Rollback they are the rules Apply revoked.
+	// In Plan.Rollback they are the rules Apply will revoke, in
+	// Result.Rollback the rules it revoked.
 	PublicRules []Rule `json:"public_rules"`
 	// Unjudged are the ingress rules on a configured port whose source
 	// the remediator cannot judge; it never changes them.
@@ -157,6 +159,7 @@ func (r *Remediator) Plan(ctx context.Context, t remediate.Target) (remediate.Pl
 		p.Changes = append(p.Changes, fmt.Sprintf("revoke ingress rule %s of %s: %s from %s", rule.ID, group, rule.ports(), rule.CIDR))
 	}
 	p.After = evidence.JSON(State{GroupID: group, PublicRules: []Rule{}, Unjudged: before.Unjudged})
+	p.Rollback = evidence.JSON(State{GroupID: group, PublicRules: before.PublicRules})
 	return p, nil
 }
 
