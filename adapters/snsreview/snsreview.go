@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -67,13 +68,18 @@ type Message struct {
 	// EvidenceTruncated is set when evidence was left out to fit SNS's
 	// message size limit; the audit record holds all of it.
 	EvidenceTruncated bool `json:"evidence_truncated,omitempty"`
+	// Rejections, set on a notification of rejected records, counts the
+	// rejections of one reason it stands for; the other fields are those
+	// of the latest of them.
+	Rejections *Rejections `json:"rejections,omitempty"`
 }
 
 // Options configure a Sink.
 type Options struct {
 	// Outcomes are the record outcomes published; Write ignores the
 	// others, so the sink may also sit in an audit.Multi. Default
-	// "review" and "failed".
+	// "review", "failed" and "rejected"; rejected records are grouped
+	// and rate-limited (see RejectedInterval).
 	Outcomes []string
 	// WizURL is the base URL of the Wiz portal for issue links. Default
 	// "https://app.wiz.io"; set it for another Wiz data center.
@@ -83,6 +89,22 @@ type Options struct {
 	Links func(r *audit.Record) []Link
 	// SubjectPrefix starts every subject. Default "Remedy".
 	SubjectPrefix string
+	// RejectedInterval is the least time between two notifications of
+	// rejected records of one reason (the check that rejected them and
+	// their reason with its values left out). The first rejection of a
+	// reason is published at once; those that follow within the interval
+	// are counted and reported by the next notification of that reason,
+	// or by Flush. Default 5 minutes.
+	RejectedInterval time.Duration
+	// RejectedIDs is how many record ids a notification of rejections
+	// names. Default 5.
+	RejectedIDs int
+	// MaxRejectedReasons bounds the reasons counted at once; rejections
+	// of further reasons are counted together, one group per check.
+	// Default 100.
+	MaxRejectedReasons int
+	// Now is for tests. Nil means time.Now.
+	Now func() time.Time
 }
 
 // Sink publishes review and failed records to an SNS topic. It is safe
@@ -92,18 +114,36 @@ type Sink struct {
 	topic string
 	o     Options
 	fifo  bool
+
+	mu     sync.Mutex
+	groups map[groupKey]*group // rejected records by reason
 }
 
 var _ audit.Sink = (*Sink)(nil)
 
 // New returns a sink publishing to topicARN.
 func New(client PublishAPI, topicARN string, optFns ...func(*Options)) *Sink {
-	o := Options{Outcomes: []string{"review", "failed"}, WizURL: "https://app.wiz.io", SubjectPrefix: "Remedy"}
+	o := Options{Outcomes: []string{"review", "failed", "rejected"}, WizURL: "https://app.wiz.io", SubjectPrefix: "Remedy"}
 	for _, fn := range optFns {
 		fn(&o)
 	}
 	o.WizURL = strings.TrimRight(o.WizURL, "/")
-	return &Sink{c: client, topic: topicARN, o: o, fifo: strings.HasSuffix(topicARN, ".fifo")}
+	if o.RejectedInterval <= 0 {
+		o.RejectedInterval = 5 * time.Minute
+	}
+	if o.RejectedIDs <= 0 {
+		o.RejectedIDs = 5
+	}
+	if o.MaxRejectedReasons <= 0 {
+		o.MaxRejectedReasons = 100
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Sink{
+		c: client, topic: topicARN, o: o, fifo: strings.HasSuffix(topicARN, ".fifo"),
+		groups: make(map[groupKey]*group),
+	}
 }
 
 // maxMessageBytes keeps the published JSON structure under SNS's 256 KiB
@@ -111,15 +151,30 @@ func New(client PublishAPI, topicARN string, optFns ...func(*Options)) *Sink {
 const maxMessageBytes = 240 << 10
 
 // Write publishes r if its outcome is one of Options.Outcomes. It returns
-// an error if SNS did not accept the notification.
+// an error if SNS did not accept the notification. A rejected record is
+// published at once only when it is the first of its reason in
+// Options.RejectedInterval; otherwise it is counted, Write returns nil,
+// and the next notification of its reason reports it. Any Write also
+// publishes the counts of other reasons whose interval has passed.
 func (s *Sink) Write(ctx context.Context, r *audit.Record) error {
 	if r == nil {
 		return errors.New("snsreview: nil record")
 	}
 	if !slices.Contains(s.o.Outcomes, r.Outcome) {
+		s.flushDue(ctx)
 		return nil
 	}
-	m := s.Message(r)
+	if r.Outcome == rejected {
+		return s.writeRejected(ctx, r)
+	}
+	err := s.publish(ctx, s.Message(r), r, r.ID)
+	s.flushDue(ctx)
+	return err
+}
+
+// publish sends m, built from r, with r's message attributes; dedup is
+// its deduplication id on a FIFO topic.
+func (s *Sink) publish(ctx context.Context, m Message, r *audit.Record, dedup string) error {
 	body, err := structure(m)
 	if err != nil {
 		return err
@@ -133,7 +188,7 @@ func (s *Sink) Write(ctx context.Context, r *audit.Record) error {
 	}
 	if s.fifo {
 		in.MessageGroupId = aws.String(cmp.Or(r.Resource.Account, "unknown-account"))
-		in.MessageDeduplicationId = aws.String(r.ID)
+		in.MessageDeduplicationId = aws.String(dedup)
 	}
 	if _, err := s.c.Publish(ctx, in); err != nil {
 		return fmt.Errorf("snsreview: publish record %s to %s: %w", r.ID, s.topic, err)
@@ -307,8 +362,24 @@ func text(m Message) string {
 			fmt.Fprintf(&b, "%-13s %s\n", label+":", Escape(v))
 		}
 	}
-	switch m.Outcome {
-	case "failed":
+	switch {
+	case m.Rejections != nil:
+		g := m.Rejections
+		fmt.Fprintf(&b, "Remedy rejected %d %s for the same reason and did not process %s: a sender or a payload\n"+
+			"template may be broken. Each rejection has an audit record; the latest is below.\n\n",
+			g.Count, plural(g.Count, "message", "messages"), plural(g.Count, "it", "them"))
+		line("Check", g.Check)
+		line("Reason", g.Reason)
+		line("Rejections", strconv.Itoa(g.Count))
+		line("First", g.First.UTC().Format(time.RFC3339))
+		line("Last", g.Last.UTC().Format(time.RFC3339))
+		ids := strings.Join(g.RecordIDs, ", ")
+		if more := g.Count - len(g.RecordIDs); more > 0 {
+			ids += fmt.Sprintf(" and %d more", more)
+		}
+		line("Records", ids)
+		b.WriteString("\n")
+	case m.Outcome == "failed":
 		b.WriteString("Remedy could not remediate a finding and needs a person to look at it.\n\n")
 	default:
 		b.WriteString("Remedy routed a finding to human review.\n\n")

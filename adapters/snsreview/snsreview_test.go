@@ -197,7 +197,7 @@ func TestPublishesReviewWithFullContext(t *testing.T) {
 	}
 }
 
-func TestOnlyReviewAndFailedArePublished(t *testing.T) {
+func TestOnlyReviewFailedAndRejectedArePublished(t *testing.T) {
 	e := newEnv(t, false)
 	q := e.subscribe("")
 	s := snsreview.New(e.sns, e.topic)
@@ -211,7 +211,7 @@ func TestOnlyReviewAndFailedArePublished(t *testing.T) {
 		got = append(got, n.MessageAttributes["outcome"].Value)
 	}
 	slices.Sort(got)
-	if diff := cmp.Diff([]string{"failed", "review"}, got); diff != "" {
+	if diff := cmp.Diff([]string{"failed", "rejected", "review"}, got); diff != "" {
 		t.Errorf("published outcomes (-want +got):\n%s", diff)
 	}
 }

@@ -289,6 +289,19 @@ type Deployment struct {
 	Logger *slog.Logger
 	// Config is what the deployment was built from.
 	Config Config
+
+	review *snsreview.Sink // nil without a review topic
+}
+
+// Flush publishes what the review route still counts: rejections of a
+// reason that came within its rate-limit interval (see
+// adapters/snsreview). Call it when the process stops, after the engine
+// has finished.
+func (d *Deployment) Flush(ctx context.Context) error {
+	if d.review == nil {
+		return nil
+	}
+	return d.review.Flush(ctx)
 }
 
 // Build loads the AWS configuration, the policy and the account registry
@@ -382,11 +395,17 @@ func (c Config) Build(ctx context.Context, auditOut, logOut io.Writer) (*Deploym
 		logger.Warn("REMEDY_SNS_TOPIC_ARNS is not set: message bodies are accepted without an SNS signature check")
 	}
 	opts.Idempotency = c.idempotency(db, nil)
+	var review *snsreview.Sink
 	if c.ReviewTopicARN != "" {
-		opts.Review = snsreview.New(sns.NewFromConfig(awsCfg), c.ReviewTopicARN, func(o *snsreview.Options) {
-			// A message about to be dead-lettered needs a person too.
-			o.Outcomes = []string{string(remediate.OutcomeReview), string(remediate.OutcomeFailed), string(remediate.OutcomeDeadLettered)}
+		review = snsreview.New(sns.NewFromConfig(awsCfg), c.ReviewTopicARN, func(o *snsreview.Options) {
+			// A message about to be dead-lettered needs a person too, and
+			// so do rejections (grouped by reason and rate-limited).
+			o.Outcomes = []string{
+				string(remediate.OutcomeReview), string(remediate.OutcomeFailed),
+				string(remediate.OutcomeDeadLettered), string(remediate.OutcomeRejected),
+			}
 		})
+		opts.Review = review
 	} else {
 		logger.Warn("REMEDY_REVIEW_TOPIC_ARN is not set: review and failed findings are only audited")
 	}
@@ -399,7 +418,7 @@ func (c Config) Build(ctx context.Context, auditOut, logOut io.Writer) (*Deploym
 		slog.Any("accounts", accounts), slog.Any("actions", reg.Actions()),
 		slog.Bool("durable_audit", c.AuditTable != ""), slog.Bool("shared_idempotency", c.IdempotencyTable != ""),
 		slog.Any("sns_topics_verified", c.SNSTopicARNs))
-	return &Deployment{Engine: eng, AWS: awsCfg, Logger: logger, Config: c}, nil
+	return &Deployment{Engine: eng, AWS: awsCfg, Logger: logger, Config: c, review: review}, nil
 }
 
 // snsOptions sets the topics, replay window and accepted signature
