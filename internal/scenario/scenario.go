@@ -31,7 +31,9 @@ import (
 	dbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
@@ -280,10 +282,15 @@ version: "scenario-1"
 approved_resource_types:
   bucket: [s3-block-public-access, s3-default-encryption]
   securityGroup: [sg-revoke-public-ingress]
+  kmsKey: [kms-enable-rotation]
+  snapshot: [ebs-snapshot-private]
 playbooks:
   wc-s3-public: s3-block-public-access
   S3-019: s3-block-public-access
+  S3-004: s3-default-encryption
   EC2-022: sg-revoke-public-ingress
+  KMS-002: kms-enable-rotation
+  EBS-011: ebs-snapshot-private
 environment:
   known: [production, staging, development]
   restricted: [restricted-production]
@@ -386,6 +393,13 @@ func (w *World) BucketBlocksPublicAccess(ctx context.Context, account, name stri
 // VPC that allows SSH (22) and HTTPS (443) from 0.0.0.0/0, and returns
 // its id. Remedy's fix revokes the SSH rule and leaves HTTPS alone.
 func (w *World) CreateOpenSecurityGroup(ctx context.Context, account, name string) (string, error) {
+	return w.CreateSecurityGroup(ctx, account, name, 22, 443)
+}
+
+// CreateSecurityGroup creates a security group in account's default VPC
+// that allows TCP from 0.0.0.0/0 on each of ports, and returns its id.
+// With 443 alone it is compliant: Remedy's fix revokes SSH and RDP.
+func (w *World) CreateSecurityGroup(ctx context.Context, account, name string, ports ...int32) (string, error) {
 	cfg, err := w.AccountConfig(account)
 	if err != nil {
 		return "", err
@@ -396,8 +410,11 @@ func (w *World) CreateOpenSecurityGroup(ctx context.Context, account, name strin
 		return "", fmt.Errorf("scenario: create security group %s in %s: %w", name, account, err)
 	}
 	id := aws.ToString(out.GroupId)
+	if len(ports) == 0 {
+		return id, nil
+	}
 	var perms []ec2types.IpPermission
-	for _, port := range []int32{22, 443} {
+	for _, port := range ports {
 		perms = append(perms, ec2types.IpPermission{
 			IpProtocol: aws.String("tcp"), FromPort: aws.Int32(port), ToPort: aws.Int32(port),
 			IpRanges: []ec2types.IpRange{{CidrIp: aws.String("0.0.0.0/0")}},
@@ -434,13 +451,157 @@ func (w *World) PublicIngressPorts(ctx context.Context, account, groupID string)
 	return ports, nil
 }
 
+// BlockPublicAccess turns on all four Block Public Access flags of a
+// bucket in account, as its owner would: the bucket is then compliant.
+func (w *World) BlockPublicAccess(ctx context.Context, account, bucket string) error {
+	c, err := w.s3(account)
+	if err != nil {
+		return err
+	}
+	on := aws.Bool(true)
+	if _, err := c.PutPublicAccessBlock(ctx, &s3.PutPublicAccessBlockInput{
+		Bucket: aws.String(bucket),
+		PublicAccessBlockConfiguration: &s3types.PublicAccessBlockConfiguration{
+			BlockPublicAcls: on, IgnorePublicAcls: on, BlockPublicPolicy: on, RestrictPublicBuckets: on,
+		},
+	}); err != nil {
+		return fmt.Errorf("scenario: block public access of bucket %s in %s: %w", bucket, account, err)
+	}
+	return nil
+}
+
+// EncryptBucket sets SSE-S3 default encryption on a bucket in account.
+func (w *World) EncryptBucket(ctx context.Context, account, bucket string) error {
+	c, err := w.s3(account)
+	if err != nil {
+		return err
+	}
+	if _, err := c.PutBucketEncryption(ctx, &s3.PutBucketEncryptionInput{
+		Bucket: aws.String(bucket),
+		ServerSideEncryptionConfiguration: &s3types.ServerSideEncryptionConfiguration{Rules: []s3types.ServerSideEncryptionRule{{
+			ApplyServerSideEncryptionByDefault: &s3types.ServerSideEncryptionByDefault{SSEAlgorithm: s3types.ServerSideEncryptionAes256},
+		}}},
+	}); err != nil {
+		return fmt.Errorf("scenario: encrypt bucket %s in %s: %w", bucket, account, err)
+	}
+	return nil
+}
+
+// BucketEncrypted reports whether the bucket has default encryption,
+// read in account.
+func (w *World) BucketEncrypted(ctx context.Context, account, bucket string) (bool, error) {
+	c, err := w.s3(account)
+	if err != nil {
+		return false, err
+	}
+	out, err := c.GetBucketEncryption(ctx, &s3.GetBucketEncryptionInput{Bucket: aws.String(bucket)})
+	var ae smithy.APIError
+	if errors.As(err, &ae) && ae.ErrorCode() == "ServerSideEncryptionConfigurationNotFoundError" {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("scenario: read encryption of bucket %s in %s: %w", bucket, account, err)
+	}
+	return out.ServerSideEncryptionConfiguration != nil && len(out.ServerSideEncryptionConfiguration.Rules) > 0, nil
+}
+
+// CreateKey creates a customer-managed symmetric KMS key in account,
+// without automatic rotation (or with it, if rotation), and returns its
+// ARN.
+func (w *World) CreateKey(ctx context.Context, account string, rotation bool) (string, error) {
+	cfg, err := w.AccountConfig(account)
+	if err != nil {
+		return "", err
+	}
+	c := kms.NewFromConfig(cfg)
+	out, err := c.CreateKey(ctx, &kms.CreateKeyInput{Description: aws.String("scenario " + w.Name)})
+	if err != nil {
+		return "", fmt.Errorf("scenario: create KMS key in %s: %w", account, err)
+	}
+	arn := aws.ToString(out.KeyMetadata.Arn)
+	if rotation {
+		if _, err := c.EnableKeyRotation(ctx, &kms.EnableKeyRotationInput{KeyId: aws.String(arn)}); err != nil {
+			return "", fmt.Errorf("scenario: enable rotation of %s: %w", arn, err)
+		}
+	}
+	return arn, nil
+}
+
+// KeyRotationEnabled reports whether the KMS key rotates automatically,
+// read in account.
+func (w *World) KeyRotationEnabled(ctx context.Context, account, keyARN string) (bool, error) {
+	cfg, err := w.AccountConfig(account)
+	if err != nil {
+		return false, err
+	}
+	out, err := kms.NewFromConfig(cfg).GetKeyRotationStatus(ctx, &kms.GetKeyRotationStatusInput{KeyId: aws.String(keyARN)})
+	if err != nil {
+		return false, fmt.Errorf("scenario: read rotation of %s: %w", keyARN, err)
+	}
+	return out.KeyRotationEnabled, nil
+}
+
+// CreateSnapshot creates an EBS snapshot (of a new 1 GiB volume) in
+// account, shared with everyone if public, and returns its id.
+func (w *World) CreateSnapshot(ctx context.Context, account string, public bool) (string, error) {
+	cfg, err := w.AccountConfig(account)
+	if err != nil {
+		return "", err
+	}
+	c := ec2.NewFromConfig(cfg)
+	vol, err := c.CreateVolume(ctx, &ec2.CreateVolumeInput{AvailabilityZone: aws.String(w.Region + "a"), Size: aws.Int32(1)})
+	if err != nil {
+		return "", fmt.Errorf("scenario: create volume in %s: %w", account, err)
+	}
+	snap, err := c.CreateSnapshot(ctx, &ec2.CreateSnapshotInput{VolumeId: vol.VolumeId})
+	if err != nil {
+		return "", fmt.Errorf("scenario: create snapshot in %s: %w", account, err)
+	}
+	id := aws.ToString(snap.SnapshotId)
+	if public {
+		if _, err := c.ModifySnapshotAttribute(ctx, &ec2.ModifySnapshotAttributeInput{
+			SnapshotId: aws.String(id), Attribute: ec2types.SnapshotAttributeNameCreateVolumePermission,
+			OperationType: ec2types.OperationTypeAdd, GroupNames: []string{string(ec2types.PermissionGroupAll)},
+		}); err != nil {
+			return "", fmt.Errorf("scenario: make snapshot %s public in %s: %w", id, account, err)
+		}
+	}
+	return id, nil
+}
+
+// SnapshotPublic reports whether everyone may create volumes from the
+// snapshot, read in account.
+func (w *World) SnapshotPublic(ctx context.Context, account, snapshotID string) (bool, error) {
+	cfg, err := w.AccountConfig(account)
+	if err != nil {
+		return false, err
+	}
+	out, err := ec2.NewFromConfig(cfg).DescribeSnapshotAttribute(ctx, &ec2.DescribeSnapshotAttributeInput{
+		SnapshotId: aws.String(snapshotID), Attribute: ec2types.SnapshotAttributeNameCreateVolumePermission,
+	})
+	if err != nil {
+		return false, fmt.Errorf("scenario: read snapshot %s in %s: %w", snapshotID, account, err)
+	}
+	for _, p := range out.CreateVolumePermissions {
+		if p.Group == ec2types.PermissionGroupAll {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 // Finding describes a Wiz finding to build.
 type Finding struct {
 	// ID is the Wiz issue id.
 	ID      string
 	Account string
-	// Bucket or GroupID names the resource (one of them).
-	Bucket, GroupID string
+	// Bucket, GroupID, KeyARN or SnapshotID names the resource (one of
+	// them).
+	Bucket, GroupID, KeyARN, SnapshotID string
+	// Encryption makes a bucket finding one about default encryption
+	// (control S3-004, fixed by s3-default-encryption) rather than public
+	// access (S3-019, s3-block-public-access).
+	Encryption bool
 	// Severity defaults to HIGH.
 	Severity string
 	// Environment and Owner become the Environment and Owner tags;
@@ -475,6 +636,30 @@ func (w *World) Payload(f Finding) []byte {
 		ctl = map[string]any{
 			"id": "wc-sg-open", "name": "Security group allows SSH from the internet", "severity": sev,
 			"sourceCloudConfigurationRuleId": "EC2-022", "sourceCloudConfigurationRuleName": "Security group should not allow 0.0.0.0/0 on 22",
+		}
+	case f.KeyARN != "":
+		res["id"] = f.KeyARN
+		res["name"] = f.KeyARN[strings.LastIndexByte(f.KeyARN, '/')+1:]
+		res["type"] = "kmsKey"
+		ctl = map[string]any{
+			"id": "wc-kms-rotation", "name": "KMS key rotation is disabled", "severity": sev,
+			"sourceCloudConfigurationRuleId": "KMS-002", "sourceCloudConfigurationRuleName": "Customer-managed KMS keys should rotate",
+		}
+	case f.SnapshotID != "":
+		res["id"] = fmt.Sprintf("arn:aws:ec2:%s:%s:snapshot/%s", w.Region, f.Account, f.SnapshotID)
+		res["name"] = f.SnapshotID
+		res["type"] = "snapshot"
+		ctl = map[string]any{
+			"id": "wc-ebs-public", "name": "EBS snapshot is public", "severity": sev,
+			"sourceCloudConfigurationRuleId": "EBS-011", "sourceCloudConfigurationRuleName": "EBS snapshots should not be public",
+		}
+	case f.Encryption:
+		res["id"] = "arn:aws:s3:::" + f.Bucket
+		res["name"] = f.Bucket
+		res["type"] = "bucket"
+		ctl = map[string]any{
+			"id": "wc-s3-encryption", "name": "S3 Bucket default encryption is disabled", "severity": sev,
+			"sourceCloudConfigurationRuleId": "S3-004", "sourceCloudConfigurationRuleName": "S3 Bucket should encrypt by default",
 		}
 	default:
 		res["id"] = "arn:aws:s3:::" + f.Bucket
