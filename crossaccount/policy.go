@@ -46,17 +46,25 @@ type Scope struct {
 // read-only actions that AWS cannot scope to a resource (ec2:Describe*,
 // s3:ListAllMyBuckets, ...) get "Resource": "*"; no other action ever does.
 //
-// A policy longer than MaxPolicySize is rebuilt with coarser resources,
-// first the account's resources of the declared types, then every ARN of
-// the service in the account. If even that does not fit, the error wraps
+// In shared mode (no sc.ResourceARN), a policy longer than MaxPolicySize
+// is rebuilt with coarser resources, first the account's resources of the
+// declared types, then every ARN of the service in the account. A strict
+// policy is never widened. If no allowed scope fits, the error wraps
 // ErrPolicyTooLarge. Every error is permanent: retrying cannot help.
 func SessionPolicy(s remediate.Spec, sc Scope) (string, error) {
 	b, err := newPolicyBuilder(s, sc)
 	if err != nil {
 		return "", remediate.Permanent(err)
 	}
+	// A strict session is scoped to its finding's resource or not made:
+	// widening it to the account's resources of the type would break
+	// what strict mode promises.
+	levels := levelCount
+	if sc.ResourceARN != "" {
+		levels = levelResource + 1
+	}
 	var doc []byte
-	for level := range levelCount {
+	for level := range levels {
 		if doc, err = b.build(level); err != nil {
 			return "", remediate.Permanent(err)
 		}
@@ -64,8 +72,8 @@ func SessionPolicy(s remediate.Spec, sc Scope) (string, error) {
 			return string(doc), nil
 		}
 	}
-	return "", remediate.Permanent(fmt.Errorf("%w: %d characters for %d actions of %q at the coarsest scope",
-		ErrPolicyTooLarge, len(doc), len(s.IAMActions), s.Action))
+	return "", remediate.Permanent(fmt.Errorf("%w: %d characters for %d actions of %q at the coarsest scope allowed (strict mode: %v)",
+		ErrPolicyTooLarge, len(doc), len(s.IAMActions), s.Action, sc.ResourceARN != ""))
 }
 
 // strictResourceARN returns the ARN a strict session for f is scoped to,

@@ -246,12 +246,6 @@ func TestSessionPolicyFallsBackToCoarserScope(t *testing.T) {
 		{"too long with types: the whole service in the account", 40, types, Scope{Account: acct, Regions: []string{"us-east-1"}}, []string{
 			"arn:aws:ec2:us-east-1:" + acct + ":*", "arn:aws:ec2:us-east-1::image/*", "arn:aws:ec2:us-east-1::snapshot/*",
 		}},
-		{"strict, too long with the ARN and with types", 44, types, Scope{
-			Account: acct, Regions: []string{"us-east-1"},
-			ResourceARN: "arn:aws:ec2:us-east-1:" + acct + ":security-group/sg-" + strings.Repeat("0", 150),
-		}, []string{
-			"arn:aws:ec2:us-east-1:" + acct + ":*", "arn:aws:ec2:us-east-1::image/*", "arn:aws:ec2:us-east-1::snapshot/*",
-		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -261,6 +255,21 @@ func TestSessionPolicyFallsBackToCoarserScope(t *testing.T) {
 				t.Errorf("Resource mismatch (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestStrictSessionPolicyNeverWidens: a strict policy too long for its
+// resource is refused, never rebuilt for the account's resources of the
+// type or the whole service.
+func TestStrictSessionPolicyNeverWidens(t *testing.T) {
+	types := []string{"securityGroup", "snapshot", "volume", "instance", "image", "vpc", "networkAcl"}
+	spec := remediate.Spec{Action: "x", ResourceTypes: types, IAMActions: manyActions(44)}
+	_, err := SessionPolicy(spec, Scope{
+		Account: acct, Regions: []string{"us-east-1"},
+		ResourceARN: "arn:aws:ec2:us-east-1:" + acct + ":security-group/sg-" + strings.Repeat("0", 150),
+	})
+	if !errors.Is(err, ErrPolicyTooLarge) || !remediate.IsPermanent(err) {
+		t.Fatalf("strict SessionPolicy too long for its resource: error %v, want a permanent ErrPolicyTooLarge", err)
 	}
 }
 
