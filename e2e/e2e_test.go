@@ -204,7 +204,8 @@ func (x *world) checkAssumed(t *testing.T, want map[string]int) {
 func roleOf(account string) string { return "arn:aws:iam::" + account + ":role/" + scenario.RoleName }
 
 // checkReviews checks that the review queue holds one message per review
-// case, with the context a person needs.
+// case, with the context a person needs, and reports the one rejected
+// payload.
 func (x *world) checkReviews(t *testing.T, ctx context.Context, extra ...string) {
 	t.Helper()
 	msgs, err := x.ReviewMessages(ctx)
@@ -218,7 +219,12 @@ func (x *world) checkReviews(t *testing.T, ctx context.Context, extra ...string)
 		}
 	}
 	want = append(want, extra...)
+	rejections := 0
 	for _, m := range msgs {
+		if m.Rejections != nil { // rejected payloads, grouped by reason
+			rejections += m.Rejections.Count
+			continue
+		}
 		got = append(got, m.Finding.ID)
 		if m.Resource.Account == "" || m.Subject == "" || (m.FailureReason == "" && len(m.Reasons) == 0) || m.RecordID == "" {
 			t.Errorf("review message for %s lacks context: %+v", m.Finding.ID, m)
@@ -228,6 +234,9 @@ func (x *world) checkReviews(t *testing.T, ctx context.Context, extra ...string)
 	slices.Sort(want)
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("review messages by finding (-want +got):\n%s", d)
+	}
+	if rejections != 1 {
+		t.Errorf("review messages report %d rejections, want 1 (the broken payload)", rejections)
 	}
 }
 
