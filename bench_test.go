@@ -21,7 +21,8 @@ func (noDedup) Complete(context.Context, string) error { return nil }
 func (noDedup) Release(context.Context, string) error  { return nil }
 
 // declared is a remediator that DecideOnly mode never calls: it only
-// makes the approved action known to the registry.
+// makes known to the registry the one action the local example's policy
+// names.
 type declared struct{}
 
 func (declared) Spec() remediate.Spec {

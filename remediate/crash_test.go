@@ -54,8 +54,8 @@ func TestPanicInStageFailsToReview(t *testing.T) {
 		{stage: "decide", wantFinding: true, opts: func(o *remediate.Options, _ *fakeRemediator) {
 			o.Policy = remediate.PolicyFunc(func(ctx context.Context, f *remediate.Finding) (remediate.Decision, error) {
 				if f.ID == "f1" {
-					var m map[string]int
-					m["x"]++ // a nil map write: a runtime panic, not a string
+					var ids []string
+					_ = ids[len(f.ID)] // an index out of range: a runtime error, not a string
 				}
 				return approve(ctx, f)
 			})
@@ -310,5 +310,25 @@ func TestIdempotencyKeyHasAccountRegionType(t *testing.T) {
 		if err != nil || rec == nil {
 			t.Errorf("finding in account %s: %v, %v; want processed", acct, rec, err)
 		}
+	}
+}
+
+// TestRejectedRecordKeepsIDs: a rejected payload's record names the ids
+// the parser could still read, so a person can tell which finding was
+// lost; the record goes to review too.
+func TestRejectedRecordKeepsIDs(t *testing.T) {
+	s := newSetup(t, func(o *remediate.Options, _ *fakeRemediator) {
+		o.Parser = remediate.ParserFunc(func([]byte) (*remediate.Finding, error) {
+			return nil, &remediate.RejectError{Field: "resource.type", Reason: "missing", FindingID: "issue-7", RuleID: "rule-3", ResourceID: "arn:aws:s3:::b-7"}
+		})
+	})
+	rec, err := s.engine.Process(context.Background(), remediate.Message{ID: "m1", Body: []byte("x")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := []string{rec.Outcome, rec.Finding.ID, rec.Finding.RuleID, rec.Resource.ID}
+	want := []string{"rejected", "issue-7", "rule-3", "arn:aws:s3:::b-7"}
+	if strings.Join(got, " ") != strings.Join(want, " ") || s.review.len() != 1 {
+		t.Errorf("rejected record %v, %d to review; want %v, routed to review", got, s.review.len(), want)
 	}
 }

@@ -111,6 +111,9 @@ func NewEngine(o Options, optFns ...func(*Options)) (*Engine, error) {
 	case o.Mode > DecideOnly:
 		return nil, fmt.Errorf("remediate: NewEngine: unknown %s", o.Mode)
 	}
+	if err := validatePolicyActions(o.Policy, o.Registry); err != nil {
+		return nil, err
+	}
 	if o.Idempotency == nil {
 		o.Idempotency = NewMemoryIdempotency()
 	}
@@ -153,54 +156,63 @@ const (
 // a panic in a stage, as a *PanicError (with the finding if parsing
 // succeeded), which Process records as failed.
 func (e *Engine) Evaluate(ctx context.Context, body []byte) (*Finding, Decision, error) {
+	f, d, _, err := e.evaluate(ctx, body)
+	return f, d, err
+}
+
+// evaluate is Evaluate, also returning the parser's rejection of the
+// body, whose best-effort ids the rejected record keeps.
+func (e *Engine) evaluate(ctx context.Context, body []byte) (*Finding, Decision, *RejectError, error) {
 	if e.o.Authenticator != nil {
 		err := e.guard(ctx, "authenticate", func() error { return e.o.Authenticator.Authenticate(ctx, body) })
 		if isPanic(err) {
-			return nil, Decision{}, err
+			return nil, Decision{}, nil, err
 		}
 		if err != nil {
 			d, err := rejection(CheckAuthenticity, "authenticate", err)
 			if err != nil {
 				err = unauthenticated{err}
 			}
-			return nil, d, err
+			return nil, d, nil, err
 		}
 	}
 	var f *Finding
 	err := e.guard(ctx, "parse", func() (err error) { f, err = e.o.Parser.Parse(body); return err })
 	if isPanic(err) {
-		return nil, Decision{}, err
+		return nil, Decision{}, nil, err
 	}
 	if err != nil {
+		var rej *RejectError
+		errors.As(err, &rej)
 		d, err := rejection(CheckPayload, "parse", err)
-		return nil, d, err
+		return nil, d, rej, err
 	}
 	if e.o.Enricher != nil {
 		if err := e.guard(ctx, "enrich", func() error { return e.o.Enricher.Enrich(ctx, f) }); err != nil {
 			if isPanic(err) {
-				return f, Decision{}, err
+				return f, Decision{}, nil, err
 			}
 			if IsTransient(err) {
-				return f, Decision{}, fmt.Errorf("remediate: enrich finding %s: %w", f.ID, err)
+				return f, Decision{}, nil, fmt.Errorf("remediate: enrich finding %s: %w", f.ID, err)
 			}
 			var d Decision
 			d.Add(CheckEnrich, Review, "enrichment failed: %v", err)
-			return f, d, nil
+			return f, d, nil, nil
 		}
 	}
 	var d Decision
 	err = e.guard(ctx, "decide", func() (err error) { d, err = e.o.Policy.Decide(ctx, f); return err })
 	if err != nil {
 		if isPanic(err) {
-			return f, Decision{}, err
+			return f, Decision{}, nil, err
 		}
 		if IsTransient(err) {
-			return f, Decision{}, fmt.Errorf("remediate: decide finding %s: %w", f.ID, err)
+			return f, Decision{}, nil, fmt.Errorf("remediate: decide finding %s: %w", f.ID, err)
 		}
 		pv := d.PolicyVersion
 		d = Decision{PolicyVersion: pv}
 		d.Add(CheckPolicy, Review, "policy evaluation failed: %v", err)
-		return f, d, nil
+		return f, d, nil, nil
 	}
 	if d.Verdict == verdictUnset || d.Verdict > Reject {
 		d.Add(CheckPolicy, Review, "the policy returned no valid verdict")
@@ -208,7 +220,7 @@ func (e *Engine) Evaluate(ctx context.Context, body []byte) (*Finding, Decision,
 	if d.Verdict == Remediate && d.Action == "" {
 		d.Add(CheckPolicy, Review, "the policy approved the finding but named no action")
 	}
-	return f, d, nil
+	return f, d, nil, nil
 }
 
 // unauthenticated marks a transient failure of the Authenticator: the
@@ -304,12 +316,18 @@ func (e *Engine) deadLetter(ctx context.Context, m Message, cause error) {
 }
 
 func (e *Engine) process(ctx context.Context, m Message) (*audit.Record, error) {
-	f, d, err := e.Evaluate(ctx, m.Body)
+	f, d, rej, err := e.evaluate(ctx, m.Body)
 	var pe *PanicError
 	if err != nil && !errors.As(err, &pe) {
 		return nil, err
 	}
 	r := e.newRecord(m, f, d)
+	if rej != nil {
+		// What a rejected payload still says about itself, so that a
+		// person can tell which finding was lost (untrusted; see
+		// RejectError).
+		r.Finding.ID, r.Finding.RuleID, r.Resource.ID = rej.FindingID, rej.RuleID, rej.ResourceID
+	}
 	if pe != nil {
 		// A stage that reads or judges the finding panicked: a person must
 		// look. The finding's details are kept only if it was parsed from
