@@ -38,7 +38,8 @@ func TestDemo(t *testing.T) {
 		regexp.MustCompile(`wiz-low-severity\s+111111111111\s+skip\s+skipped`),
 		regexp.MustCompile(`wiz-stale-bucket\s+111111111111\s+remediate\s+failed`),
 		regexp.MustCompile(`-\s+-\s+reject\s+rejected`),
-		regexp.MustCompile(`review inbox: 3 notifications`),
+		regexp.MustCompile(`review inbox: 4 notifications`), // two reviews, one failure, one rejection
+		regexp.MustCompile(`Remedy rejected: 1 message, payload: `),
 		regexp.MustCompile(`queue drained in`),
 	} {
 		if !want.MatchString(s) {
