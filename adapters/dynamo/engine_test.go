@@ -34,6 +34,8 @@ func (r *countingRemediator) Apply(context.Context, remediate.Target, remediate.
 	return remediate.Result{}, nil
 }
 
+func (r *countingRemediator) Verify(context.Context, remediate.Target, remediate.Plan) error { return nil }
+
 type staticCreds struct{}
 
 func (staticCreds) Config(context.Context, *remediate.Finding, remediate.Spec) (aws.Config, error) {
@@ -205,6 +207,15 @@ func (r *lostResponse) Apply(context.Context, remediate.Target, remediate.Plan) 
 		return remediate.Result{}, errors.New("read tcp: i/o timeout")
 	}
 	return remediate.Result{}, nil
+}
+
+func (r *lostResponse) Verify(context.Context, remediate.Target, remediate.Plan) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.on {
+		return errors.New("flag still off")
+	}
+	return nil
 }
 
 // gets counts GetItem calls.

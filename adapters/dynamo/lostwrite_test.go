@@ -15,11 +15,6 @@ import (
 	"github.com/remedy-sec/remedy/remediate"
 )
 
-// verifiedCounting is a countingRemediator that reads its change back.
-type verifiedCounting struct{ countingRemediator }
-
-func (*verifiedCounting) Verify(context.Context, remediate.Target, remediate.Plan) error { return nil }
-
 // TestKeptRecordRewrittenByteForByte: the audit write of an applied
 // record lands in DynamoDB but its answer is lost, and every later write
 // of that delivery fails. The next delivery writes the record the first
@@ -56,7 +51,7 @@ func TestKeptRecordRewrittenByteForByte(t *testing.T) {
 	p.Add(faultproxy.Rule{Match: auditPut, Status: 500, Code: "InternalServerError", AfterForward: true, Times: 1})
 	p.Add(faultproxy.Rule{Match: func(r faultproxy.Request) bool { return auditPut(r) && !kept.Load() }, Status: 500, Code: "InternalServerError"})
 
-	rem := &verifiedCounting{}
+	rem := &countingRemediator{}
 	reg, err := remediate.NewRegistry(rem)
 	if err != nil {
 		t.Fatal(err)

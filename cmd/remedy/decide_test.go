@@ -15,7 +15,7 @@ import (
 
 const (
 	samplesDir    = "../../examples/local/testdata"
-	examplePolicy = "../../examples/local/policy.yaml"
+	examplePolicy = "../../eligibility/testdata/example-policy.yaml"
 )
 
 func runCLI(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
