@@ -78,7 +78,7 @@ type Message struct {
 type Options struct {
 	// Outcomes are the record outcomes published; Write ignores the
 	// others, so the sink may also sit in an audit.Multi. Default
-	// "review", "failed" and "rejected"; rejected records are grouped
+	// "review", "failed", "applied-unverified" and "rejected"; rejected records are grouped
 	// and rate-limited (see RejectedInterval).
 	Outcomes []string
 	// WizURL is the base URL of the Wiz portal for issue links. Default
@@ -123,7 +123,7 @@ var _ audit.Sink = (*Sink)(nil)
 
 // New returns a sink publishing to topicARN.
 func New(client PublishAPI, topicARN string, optFns ...func(*Options)) *Sink {
-	o := Options{Outcomes: []string{"review", "failed", "rejected"}, WizURL: "https://app.wiz.io", SubjectPrefix: "Remedy"}
+	o := Options{Outcomes: []string{"review", "failed", "applied-unverified", "rejected"}, WizURL: "https://app.wiz.io", SubjectPrefix: "Remedy"}
 	for _, fn := range optFns {
 		fn(&o)
 	}

@@ -201,7 +201,7 @@ func TestOnlyReviewFailedAndRejectedArePublished(t *testing.T) {
 	e := newEnv(t, false)
 	q := e.subscribe("")
 	s := snsreview.New(e.sns, e.topic)
-	for _, outcome := range []string{"applied", "review", "skipped", "failed", "rejected", "compliant", "planned"} {
+	for _, outcome := range []string{"applied", "review", "skipped", "failed", "rejected", "compliant", "planned", "applied-unverified"} {
 		if err := s.Write(e.ctx, reviewRecord("rec-"+outcome, outcome)); err != nil {
 			t.Fatalf("Write %s: %v", outcome, err)
 		}
@@ -211,7 +211,7 @@ func TestOnlyReviewFailedAndRejectedArePublished(t *testing.T) {
 		got = append(got, n.MessageAttributes["outcome"].Value)
 	}
 	slices.Sort(got)
-	if diff := cmp.Diff([]string{"failed", "rejected", "review"}, got); diff != "" {
+	if diff := cmp.Diff([]string{"applied-unverified", "failed", "rejected", "review"}, got); diff != "" {
 		t.Errorf("published outcomes (-want +got):\n%s", diff)
 	}
 }

@@ -69,6 +69,12 @@ func run(ctx context.Context) error {
 	d.Logger.Info("worker started", slog.String("queue", cfg.QueueURL), slog.Int("concurrency", cfg.Concurrency))
 	start := time.Now()
 	err = w.Run(ctx)
+	// Rejections the review route still counts are sent before exit.
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	if ferr := d.Flush(fctx); ferr != nil {
+		d.Logger.Warn("could not send the review route's pending rejection counts", slog.Any("error", ferr))
+	}
+	cancel()
 	s := w.Stats()
 	d.Logger.Info("worker stopped", slog.Duration("ran", time.Since(start)),
 		slog.Int64("received", s.Received), slog.Int64("acked", s.Acked), slog.Int64("retried", s.Retried),

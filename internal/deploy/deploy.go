@@ -402,6 +402,7 @@ func (c Config) Build(ctx context.Context, auditOut, logOut io.Writer) (*Deploym
 			// so do rejections (grouped by reason and rate-limited).
 			o.Outcomes = []string{
 				string(remediate.OutcomeReview), string(remediate.OutcomeFailed),
+				string(remediate.OutcomeAppliedUnverified),
 				string(remediate.OutcomeDeadLettered), string(remediate.OutcomeRejected),
 			}
 		})
