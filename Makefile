@@ -12,10 +12,10 @@ BENCHCOUNT  ?= 6
 
 export REMEDY_REQUIRE_MOTO ?= 1
 
-.PHONY: check tools fmt-check mod-tidy vet lint test fuzz example bench demo-local cfn-lint demo bench-e2e lambda-zip
+.PHONY: check tools fmt-check mod-tidy vet lint test fuzz example bench demo-local cfn-lint demo bench-e2e lambda-zip soak soak-short
 
-## check: everything CI runs — format, vet, staticcheck, race tests (with moto), a short fuzz run, the example.
-check: tools fmt-check mod-tidy vet lint cfn-lint test fuzz example
+## check: everything CI runs — format, vet, staticcheck, race tests (with moto), a short soak, a short fuzz run, the example.
+check: tools fmt-check mod-tidy vet lint cfn-lint test soak-short fuzz example
 	@echo "make check: all passed"
 
 ## tools: install staticcheck and moto server if they are missing.
@@ -77,6 +77,17 @@ demo: tools
 ## About 30 minutes, most of it moto serving 10,000 findings; REMEDY_BENCH_WORKER_FINDINGS=1000 for a quick run.
 bench-e2e: tools
 	$(GO) test -run='^$$' -bench=. -benchtime=1x -count=1 -timeout=60m -v ./e2e
+
+## soak: the chaos soak (e2e/soak): SOAK_FINDINGS findings (default 10,000, about 20 minutes) over 3 accounts and
+## every built-in fix, through SNS, SQS and two worker processes, with faults on every AWS service and a worker
+## killed at random moments; prints a summary and fails naming any broken invariant. SOAK_SEED repeats a run.
+SOAK_FINDINGS ?= 10000
+soak: tools
+	SOAK_FINDINGS=$(SOAK_FINDINGS) $(GO) test -run='^TestSoak$$' -count=1 -timeout=120m -v ./e2e/soak
+
+## soak-short: the soak at 300 findings with one kill (part of check; under two minutes).
+soak-short: tools
+	SOAK_FINDINGS=300 $(GO) test -run='^TestSoak$$' -count=1 -timeout=10m -v ./e2e/soak
 
 ## lambda-zip: build the Lambda function for provided.al2023 (arm64) into $(LAMBDA_BUILD)/function.zip.
 LAMBDA_BUILD ?= $(or $(TMPDIR),/tmp)/remedy-lambda
