@@ -33,8 +33,7 @@ func (f procFunc) Process(ctx context.Context, m remediate.Message) (*audit.Reco
 // recorder is a processor that fails the chosen message ids transiently
 // and remembers what it saw, in order.
 type recorder struct {
-	fail  map[string]bool
-	delay time.Duration
+	fail map[string]bool
 
 	mu   sync.Mutex
 	seen []remediate.Message
@@ -44,13 +43,6 @@ func (r *recorder) Process(ctx context.Context, m remediate.Message) (*audit.Rec
 	r.mu.Lock()
 	r.seen = append(r.seen, m)
 	r.mu.Unlock()
-	if r.delay > 0 {
-		select {
-		case <-time.After(r.delay):
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
 	if r.fail[m.ID] {
 		return nil, errors.New("throttled")
 	}
@@ -153,12 +145,30 @@ func TestSQSMessageMapping(t *testing.T) {
 	}
 }
 
+// ceiling bounds the waits of these tests; it is reached only when
+// something is broken.
+const ceiling = time.Minute
+
 func TestSQSConcurrencyBounded(t *testing.T) {
+	// Every record waits until three run at once, so the peak is reached
+	// however slowly the goroutines are scheduled; then each runs a little
+	// longer, so that a fourth running beside them would be seen.
+	full := make(chan struct{})
+	fill := sync.OnceFunc(func() { close(full) })
+	giveUp, cancel := context.WithTimeout(context.Background(), ceiling)
+	defer cancel()
 	var running, peak atomic.Int32
 	p := procFunc(func(ctx context.Context, m remediate.Message) (*audit.Record, error) {
 		n := running.Add(1)
 		defer running.Add(-1)
 		for old := peak.Load(); n > old && !peak.CompareAndSwap(old, n); old = peak.Load() {
+		}
+		if n >= 3 {
+			fill()
+		}
+		select {
+		case <-full:
+		case <-giveUp.Done():
 		}
 		time.Sleep(5 * time.Millisecond)
 		return &audit.Record{}, nil
@@ -171,8 +181,8 @@ func TestSQSConcurrencyBounded(t *testing.T) {
 	if _, err := h.Handle(context.Background(), ev); err != nil {
 		t.Fatal(err)
 	}
-	if got := peak.Load(); got > 3 || got < 2 {
-		t.Errorf("peak concurrency %d, want 2..3", got)
+	if got := peak.Load(); got != 3 {
+		t.Errorf("peak concurrency %d, want 3", got)
 	}
 }
 
@@ -270,30 +280,75 @@ func TestSQSFIFO(t *testing.T) {
 	}
 }
 
+// pastLimit is the processor of the deadline tests. It records the
+// records it is given; the one named hold returns only once the handler's
+// start limit has passed for certain, every other one at once. So the
+// records before hold start and the ones after it are refused, however
+// slow the machine: nothing races a sleep against the limit.
+type pastLimit struct {
+	deadline time.Time     // the invocation's
+	margin   time.Duration // Options.DeadlineMargin
+	hold     string
+
+	mu    sync.Mutex
+	first time.Time // when the first record started
+	seen  []string
+}
+
+func (p *pastLimit) Process(ctx context.Context, m remediate.Message) (*audit.Record, error) {
+	p.mu.Lock()
+	if p.first.IsZero() {
+		p.first = time.Now()
+	}
+	first := p.first
+	p.seen = append(p.seen, m.ID)
+	p.mu.Unlock()
+	if m.ID != p.hold {
+		return &audit.Record{}, nil
+	}
+	// The handler starts no record after deadline − min(margin, left/2),
+	// left being the time to the deadline when Handle began: at least
+	// deadline − first.
+	limit := p.deadline.Add(-min(p.margin, p.deadline.Sub(first)/2))
+	select {
+	case <-time.After(time.Until(limit) + 10*time.Millisecond):
+		return &audit.Record{}, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (p *pastLimit) ids() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.seen)
+}
+
 func TestSQSDeadline(t *testing.T) {
-	// Concurrency 1, 300 ms per record, 800 ms to the deadline with a
-	// 350 ms margin: the start limit is at 450 ms, so records start at 0
-	// and 300 ms, the next one (at 600 ms) is refused, and the rest are
-	// reported without being started.
-	p := &recorder{delay: 300 * time.Millisecond}
+	t.Parallel()
+	// Concurrency 1, 4 s to the deadline with a 2 s margin: records start
+	// during the first 2 s. m1 returns at once, m2 runs past that limit, so
+	// the rest are reported without being started.
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+	defer cancel()
+	deadline, _ := ctx.Deadline()
+	const margin, reserve = 2 * time.Second, 20 * time.Millisecond
+	p := &pastLimit{deadline: deadline, margin: margin, hold: "m2"}
 	var ev events.SQSEvent
 	for i := 1; i <= 6; i++ {
 		ev.Records = append(ev.Records, sqsRecord(fmt.Sprintf("m%d", i), "{}", stdARN, "", 1))
 	}
 	h := awslambda.NewSQSHandler(p, func(o *awslambda.Options) {
 		o.Concurrency = 1
-		o.DeadlineMargin = 350 * time.Millisecond
-		o.ResponseReserve = 20 * time.Millisecond
+		o.DeadlineMargin = margin
+		o.ResponseReserve = reserve
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 800*time.Millisecond)
-	defer cancel()
-	start := time.Now()
 	resp, err := h.Handle(ctx, ev)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if took := time.Since(start); took > 780*time.Millisecond {
-		t.Errorf("Handle returned after %s, want before the deadline less the reserve", took)
+	if left := time.Until(deadline); left < reserve {
+		t.Errorf("Handle returned %s before the deadline, want at least the %s reserve", left, reserve)
 	}
 	if diff := cmp.Diff([]string{"m1", "m2"}, p.ids()); diff != "" {
 		t.Errorf("started records (-want +got):\n%s", diff)
@@ -304,39 +359,79 @@ func TestSQSDeadline(t *testing.T) {
 }
 
 func TestSQSDeadlineCancelsRunningRecords(t *testing.T) {
+	t.Parallel()
 	// A record that would run past the deadline is cancelled
 	// ResponseReserve before it, reported, and the handler still returns
-	// in time.
-	p := &recorder{delay: 5 * time.Second}
+	// in time. The reserve is capped at a tenth of the invocation, so the
+	// invocation is ten times the reserve: the handler has the whole
+	// reserve to return after the cancellation.
+	const reserve = 500 * time.Millisecond
+	var (
+		mu          sync.Mutex
+		started     time.Time
+		cancelledAt time.Time
+		recordEnds  time.Time
+		hasDeadline bool
+	)
+	p := procFunc(func(ctx context.Context, m remediate.Message) (*audit.Record, error) {
+		mu.Lock()
+		started = time.Now()
+		recordEnds, hasDeadline = ctx.Deadline()
+		mu.Unlock()
+		select {
+		case <-ctx.Done():
+			mu.Lock()
+			cancelledAt = time.Now()
+			mu.Unlock()
+			return nil, ctx.Err()
+		case <-time.After(ceiling):
+			return &audit.Record{}, nil
+		}
+	})
 	ev := events.SQSEvent{Records: []events.SQSMessage{sqsRecord("slow", "{}", stdARN, "", 1)}}
 	h := awslambda.NewSQSHandler(p, func(o *awslambda.Options) {
 		o.DeadlineMargin = 10 * time.Millisecond
-		o.ResponseReserve = 50 * time.Millisecond
+		o.ResponseReserve = reserve
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*reserve)
 	defer cancel()
+	deadline, _ := ctx.Deadline()
 	resp, err := h.Handle(ctx, ev)
+	returned := time.Now()
 	if err != nil {
 		t.Fatal(err)
-	}
-	if ctx.Err() != nil {
-		t.Errorf("Handle returned after the invocation deadline")
 	}
 	if diff := cmp.Diff([]string{"slow"}, failures(resp)); diff != "" {
 		t.Errorf("BatchItemFailures (-want +got):\n%s", diff)
 	}
+	mu.Lock()
+	defer mu.Unlock()
+	// The reserve is min(ResponseReserve, left/10), left being measured
+	// before the record started.
+	wantReserve := min(reserve, deadline.Sub(started)/10)
+	if !hasDeadline || deadline.Sub(recordEnds) < wantReserve {
+		t.Errorf("the record's context ends %s before the invocation deadline (has one: %v), want at least %s", deadline.Sub(recordEnds), hasDeadline, wantReserve)
+	}
+	if cancelledAt.IsZero() {
+		t.Errorf("the record's context did not end")
+	}
+	if !returned.Before(deadline) {
+		t.Errorf("Handle returned %s after the invocation deadline, %s after the record was cancelled", returned.Sub(deadline), returned.Sub(cancelledAt))
+	}
 }
 
 func TestSQSDeadlineMarginCappedAtHalf(t *testing.T) {
-	// A 2 s invocation with the default 10 s margin: the margin becomes
-	// 1 s, so records start during the first second. Concurrency 1 and
-	// 600 ms per record: a1 at 0, a2 at 0.6 s, b1 (at 1.2 s) is refused.
-	p := &recorder{delay: 600 * time.Millisecond}
+	t.Parallel()
+	// A 4 s invocation with the default 10 s margin: the margin becomes
+	// 2 s, so records start during the first 2 s. Concurrency 1: a1 returns
+	// at once, a2 runs past the limit, b1 is refused.
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+	defer cancel()
+	deadline, _ := ctx.Deadline()
+	p := &pastLimit{deadline: deadline, margin: 10 * time.Second, hold: "a2"}
 	ev := events.SQSEvent{Records: []events.SQSMessage{
 		sqsRecord("a1", "{}", fifoARN, "A", 1), sqsRecord("a2", "{}", fifoARN, "A", 1), sqsRecord("b1", "{}", fifoARN, "B", 1),
 	}}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
 	resp, err := awslambda.NewSQSHandler(p, func(o *awslambda.Options) { o.Concurrency = 1 }).Handle(ctx, ev)
 	if err != nil {
 		t.Fatal(err)
@@ -417,11 +512,13 @@ func TestSNSHandlerGivesEngineAnEnvelope(t *testing.T) {
 }
 
 func TestSNSHandlerDeadline(t *testing.T) {
-	p := &recorder{delay: 300 * time.Millisecond}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
 	defer cancel()
-	// The margin is capped at 0.5 s: s1 starts, s2 (at 0.3 s) starts, s3
-	// (at 0.6 s) does not.
+	deadline, _ := ctx.Deadline()
+	// The default 10 s margin is capped at 2 s: s1 starts and returns at
+	// once, s2 starts and runs past the limit, s3 does not start.
+	p := &pastLimit{deadline: deadline, margin: 10 * time.Second, hold: "s2"}
 	recs := []events.SNSEventRecord{snsRecord("s1", "{}"), snsRecord("s2", "{}"), snsRecord("s3", "{}")}
 	h := awslambda.NewSNSHandler(p, func(o *awslambda.Options) { o.Concurrency = 1 })
 	err := h.Handle(ctx, events.SNSEvent{Records: recs})
