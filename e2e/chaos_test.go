@@ -109,7 +109,7 @@ func TestWorkerChaos(t *testing.T) {
 	if err := w.WaitDepth(ctx, w.QueueURL, func(v, f int) bool { return v == 0 && f == 0 }); err != nil {
 		t.Fatalf("the queue did not drain: %v\n%s", err, tail(proc.out.String(), 4000))
 	}
-	if err := proc.stop(t, 30*time.Second); err != nil {
+	if err := proc.stop(t, time.Minute); err != nil {
 		t.Errorf("worker after SIGTERM: %v", err)
 	}
 

@@ -24,7 +24,7 @@ func TestWorkerKilledBetweenApplyAndAudit(t *testing.T) {
 	ctx := mototest.Context(t)
 	acct := scenario.Account{ID: "100000000009", Environment: "production"}
 	w, err := scenario.New(ctx, srv, t.TempDir(), scenario.Options{
-		Name: "crash-" + strings.ToLower(randText(6)), Accounts: []scenario.Account{acct}, MaxReceiveCount: 5, VisibilityTimeout: 3,
+		Name: "crash-" + strings.ToLower(randText(6)), Accounts: []scenario.Account{acct}, MaxReceiveCount: 5, VisibilityTimeout: 6,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -52,7 +52,12 @@ func TestWorkerKilledBetweenApplyAndAudit(t *testing.T) {
 		Times: 1,
 	})
 
-	env := append(w.Env(p.URL), "REMEDY_RETRY_BASE=1s", "REMEDY_CLAIM_TTL=2s", "REMEDY_VISIBILITY_TIMEOUT=3s")
+	// The killed worker's claim (4 s) ends about when its message shows
+	// again (6 s visibility), so the second worker takes it over quickly.
+	// A worker renews the visibility every third of it: 6 s leaves a
+	// heartbeat 4 s to reach a loaded moto before the message would show
+	// while still in process.
+	env := append(w.Env(p.URL), "REMEDY_RETRY_BASE=1s", "REMEDY_CLAIM_TTL=4s", "REMEDY_VISIBILITY_TIMEOUT=6s")
 	first.Store(startProcess(t, bin, env))
 	if err := w.Enqueue(ctx, w.Payload(scenario.Finding{ID: bucket, Account: acct.ID, Bucket: bucket, Owner: "payments-team@example.com"})); err != nil {
 		t.Fatal(err)
@@ -73,7 +78,7 @@ func TestWorkerKilledBetweenApplyAndAudit(t *testing.T) {
 	if err := w.WaitDepth(ctx, w.QueueURL, func(v, f int) bool { return v == 0 && f == 0 }); err != nil {
 		t.Fatalf("the queue did not drain: %v\n%s", err, tail(second.out.String(), 4000))
 	}
-	if err := second.stop(t, 30*time.Second); err != nil {
+	if err := second.stop(t, time.Minute); err != nil {
 		t.Errorf("second worker after SIGTERM: %v", err)
 	}
 	recs, err := w.AuditRecords(ctx)

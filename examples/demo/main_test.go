@@ -7,7 +7,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/remedy-sec/remedy/internal/mototest"
 )
@@ -18,7 +17,7 @@ func TestDemo(t *testing.T) {
 	if _, err := exec.LookPath("moto_server"); err != nil {
 		mototest.Require(t, nil) // skips, or fails under make check
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), mototest.ContextTimeout)
 	defer cancel()
 	for _, k := range []string{"AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL", "AWS_MAX_ATTEMPTS", "AWS_EC2_METADATA_DISABLED"} {
 		t.Setenv(k, os.Getenv(k)) // the demo sets them; restore them after

@@ -52,7 +52,10 @@ type Options struct {
 	// Env is added to the server's environment, such as
 	// "INITIAL_NO_AUTH_ACTION_COUNT=0" to enforce IAM.
 	Env []string
-	// StartTimeout bounds how long Start waits for the server.
+	// StartTimeout bounds how long Start waits for the server. Default
+	// 2 minutes: moto takes about a second to start on an idle machine,
+	// but `go test ./...` starts one per package at once, on machines as
+	// small as two cores shared with other work.
 	StartTimeout time.Duration
 }
 
@@ -67,7 +70,7 @@ type Server struct {
 // Start launches moto_server on a free 127.0.0.1 port and waits until it
 // answers.
 func Start(optFns ...func(*Options)) (*Server, error) {
-	o := Options{StartTimeout: 30 * time.Second}
+	o := Options{StartTimeout: 2 * time.Minute}
 	for _, fn := range optFns {
 		fn(&o)
 	}
@@ -188,9 +191,15 @@ func Require(t testing.TB, srv *Server) *Server {
 	return srv
 }
 
-// Context returns a context that ends with the test.
+// ContextTimeout is the ceiling of Context: far longer than any test
+// needs, even on a loaded machine, so that reaching it means something is
+// stuck rather than slow.
+const ContextTimeout = 5 * time.Minute
+
+// Context returns a context that ends with the test, or after
+// ContextTimeout.
 func Context(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), ContextTimeout)
 	t.Cleanup(cancel)
 	return ctx
 }

@@ -43,6 +43,11 @@ const Module = "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lam
 // requireEnv turns a missing emulator into a failure instead of a skip.
 const requireEnv = "REMEDY_REQUIRE_MOTO"
 
+// ceiling bounds each wait on the emulator (start-up, the REPORT line of
+// an invocation). The emulator is quick on an idle machine; the ceiling
+// is for a loaded one, where a fixed short wait would fail at random.
+const ceiling = time.Minute
+
 // Emulator returns the path of aws-lambda-rie: from PATH, from
 // $(go env GOPATH)/bin, or installed there now with go install.
 func Emulator(t testing.TB) string {
@@ -188,7 +193,7 @@ func start(rie, bootstrap string, env []string) (*Function, error) {
 	}
 	f.cmd, f.logs = cmd, logs
 	go func() { _ = cmd.Wait(); close(f.done) }()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(ceiling)
 	for {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
@@ -202,7 +207,7 @@ func start(rie, bootstrap string, env []string) (*Function, error) {
 		}
 		if time.Now().After(deadline) {
 			f.Close()
-			return nil, fmt.Errorf("rietest: the emulator did not listen on %s within 10s:\n%s", addr, logs.String())
+			return nil, fmt.Errorf("rietest: the emulator did not listen on %s within %s:\n%s", addr, ceiling, logs.String())
 		}
 	}
 }
@@ -260,8 +265,14 @@ func (f *Function) Invoke(ctx context.Context, payload []byte) (Invocation, erro
 		}
 		f.mu.Unlock()
 	}
-	// The REPORT line is printed just before the response is written.
-	for range 100 {
+	// The REPORT line is printed just before the response is written, but
+	// reaches the log buffer through a pipe and a copying goroutine, which
+	// may be scheduled late on a busy machine.
+	wait := time.NewTimer(ceiling)
+	defer wait.Stop()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
 		for _, m := range reportRE.FindAllStringSubmatch(f.logs.String(), -1) {
 			if m[1] != reqID {
 				continue
@@ -272,9 +283,14 @@ func (f *Function) Invoke(ctx context.Context, payload []byte) (Invocation, erro
 			}
 			return inv, nil
 		}
-		time.Sleep(10 * time.Millisecond)
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return inv, fmt.Errorf("rietest: no REPORT line for request %s (HTTP %d: %s): %w", reqID, resp.StatusCode, body, ctx.Err())
+		case <-wait.C:
+			return inv, fmt.Errorf("rietest: no REPORT line for request %s within %s (HTTP %d: %s)", reqID, ceiling, resp.StatusCode, body)
+		}
 	}
-	return inv, fmt.Errorf("rietest: no REPORT line for request %s (HTTP %d: %s)", reqID, resp.StatusCode, body)
 }
 
 func ms(s string) time.Duration {
