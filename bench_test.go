@@ -26,7 +26,7 @@ func (noDedup) Release(context.Context, string) error  { return nil }
 type declared struct{}
 
 func (declared) Spec() remediate.Spec {
-	return remediate.Spec{Action: "s3-block-public-access", ResourceTypes: []string{"bucket"}, IAMActions: []string{"s3:PutBucketPublicAccessBlock"}}
+	return remediate.Spec{Action: "s3-block-public-access", ResourceTypes: []string{"bucket"}, Resources: map[string][]string{"bucket": {"arn:{partition}:s3:::*"}}, IAMActions: []string{"s3:PutBucketPublicAccessBlock"}}
 }
 func (declared) Plan(context.Context, remediate.Target) (remediate.Plan, error) {
 	return remediate.Plan{}, remediate.Permanentf("not called in DecideOnly mode")

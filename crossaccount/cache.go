@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -151,12 +152,14 @@ type entry struct {
 	// What the session was built from: a lookup that differs builds a new
 	// session.
 	iamActions, resourceTypes                     []string
+	resources                                     map[string][]string
 	resourceARN, resourceID, resourceType, region string // strict mode only
 	controlID, correlationID                      string // strict mode only
 	// The session's identity. The key determines it: the registry is
 	// immutable and the policy is a function of the Spec, which matches
 	// compares.
 	roleARN, externalIDHash, policyHash string
+	sessionName                         string // RoleSessionName
 
 	creds   *aws.CredentialsCache
 	expires int64                   // see Cache.now
@@ -226,7 +229,10 @@ func New(client AssumeRoleAPI, accounts *Accounts, optFns ...func(*Options)) (*C
 // The returned configuration carries f's region, the session's
 // credentials provider and two API options: a user-agent entry
 // "remedy-finding/<f.ID>", and a middleware that records the AWS request
-// id of every response with remediate.RecordRequestID.
+// id of every response with remediate.RecordRequestID. Config records
+// the session's RoleSessionName (see SessionName) with
+// remediate.RecordSessionName, so that the finding's audit record names
+// the session its calls were made in.
 //
 // Errors: an account not allowlisted (ErrNotAllowlisted), a region not
 // allowed (ErrRegionNotAllowed), a resource ARN (in Resource.ARN or
@@ -282,6 +288,7 @@ func (c *Cache) Config(ctx context.Context, f *remediate.Finding, s remediate.Sp
 			return aws.Config{}, err
 		}
 	}
+	remediate.RecordSessionName(ctx, e.sessionName)
 	cfg := c.o.Base
 	cfg.Region = f.Resource.Region
 	cfg.Credentials = e.creds
@@ -367,7 +374,8 @@ func (c *Cache) get(k entryKey, f *remediate.Finding, s remediate.Spec, now int6
 }
 
 func (e *entry) matches(f *remediate.Finding, s remediate.Spec, strict bool) bool {
-	if !slices.Equal(e.iamActions, s.IAMActions) || !slices.Equal(e.resourceTypes, s.ResourceTypes) {
+	if !slices.Equal(e.iamActions, s.IAMActions) || !slices.Equal(e.resourceTypes, s.ResourceTypes) ||
+		!maps.EqualFunc(e.resources, s.Resources, slices.Equal) {
 		return false
 	}
 	return !strict || (e.resourceARN == f.Resource.ARN && e.resourceID == f.Resource.ID && e.resourceType == f.Resource.Type &&
@@ -377,6 +385,9 @@ func (e *entry) matches(f *remediate.Finding, s remediate.Spec, strict bool) boo
 // add builds the session for k and caches it, unless another goroutine
 // cached a matching one first.
 func (c *Cache) add(k entryKey, acc *account, f *remediate.Finding, s remediate.Spec, now int64) (*entry, error) {
+	if err := s.Validate(); err != nil {
+		return nil, remediate.Permanent(fmt.Errorf("crossaccount: account %s, action %q: %w", acc.id, s.Action, err))
+	}
 	strict := c.o.Mode == Strict
 	sc := Scope{Partition: acc.partition, Account: acc.id, Regions: acc.regions}
 	name, source := SessionName(s.Action, ""), SourceIdentity(s.Action, "")
@@ -398,6 +409,8 @@ func (c *Cache) add(k entryKey, acc *account, f *remediate.Finding, s remediate.
 		key:            k,
 		iamActions:     slices.Clone(s.IAMActions),
 		resourceTypes:  slices.Clone(s.ResourceTypes),
+		resources:      cloneResources(s.Resources),
+		sessionName:    name,
 		roleARN:        acc.roleARN,
 		externalIDHash: acc.externalIDHash,
 		policyHash:     hex.EncodeToString(sum[:8]),
@@ -430,6 +443,16 @@ func (c *Cache) add(k entryKey, acc *account, f *remediate.Finding, s remediate.
 		slog.String("mode", c.o.Mode.String()), slog.String("session_name", name),
 		slog.String("policy_sha256", e.policyHash), slog.Int("policy_chars", len(policy)))
 	return e, nil
+}
+
+// cloneResources copies Spec.Resources, so that a caller changing its
+// map cannot change what a cached session was built from.
+func cloneResources(m map[string][]string) map[string][]string {
+	out := make(map[string][]string, len(m))
+	for t, ps := range m {
+		out[t] = slices.Clone(ps)
+	}
+	return out
 }
 
 // insert puts e in the cache, in old's slot if old is the stale entry of

@@ -48,17 +48,22 @@
 // "remedy-finding/<finding id>" and the request id that the returned
 // configuration's middleware hands to remediate.RecordRequestID for the
 // audit record. The session policy allows the declared IAM actions on the
-// account's resources of the remediator's types, in the account's allowed
-// regions.
+// account's resources that the remediator declares (remediate.Spec's
+// Resources: ARN patterns per resource type), in the account's allowed
+// regions. A remediator that does not declare the resources of an action
+// AWS can scope gets no session: it fails registration (or, for a Spec
+// given to SessionPolicy directly, the policy), rather than a session on
+// every resource of the service.
 //
 // In Strict mode every finding gets its own session, named
 // "<action>@<finding id>" and tagged with the finding, control and
 // correlation ids, whose policy allows the actions of the resource's
 // service on the finding's resource ARN only, in the finding's region.
 // A finding that names its resource by a bare id (a bucket name, "sg-…",
-// "snap-…", a key id) gets the ARN built from that id, its type and the
-// account's partition, account and region; one for which no ARN can be
-// built (an unknown type, an id holding a separator or a wildcard) is
+// "snap-…", a key id) gets the ARN built from that id, the first pattern
+// its type declares and the account's partition, account and region; one
+// for which no ARN can be built (an undeclared type, an id holding a
+// separator or a wildcard) is
 // refused with a permanent error, never given a session scoped to every
 // resource of its type. It costs one AssumeRole per finding.
 //
@@ -66,6 +71,11 @@
 // rebuilt with coarser resources, and if even the coarsest does not fit
 // the finding fails with ErrPolicyTooLarge. No policy allows a write
 // action on "Resource": "*".
+//
+// Both modes record the session's name for the finding's audit record
+// (remediate.RecordSessionName → audit Correlation.SessionName), so that
+// the customer account's CloudTrail entries, which carry it, join back to
+// the finding.
 //
 // # Cache
 //

@@ -36,7 +36,10 @@ func (r planRemediator) Apply(context.Context, remediate.Target, remediate.Plan)
 	return remediate.Result{}, errors.New("Apply is not used by these tests")
 }
 
-var callerSpec = remediate.Spec{Action: "whoami", ResourceTypes: []string{"bucket"}, IAMActions: []string{"sts:GetCallerIdentity"}}
+// callerSpec declares a bucket action besides the one it calls, so that
+// it can declare the resources of the bucket type: a remediator acts on
+// the resources of its types.
+var callerSpec = remediate.Spec{Action: "whoami", ResourceTypes: []string{"bucket"}, Resources: resourcesOf("bucket"), IAMActions: []string{"sts:GetCallerIdentity", "s3:GetBucketTagging"}}
 
 // getCallerIdentity is a Plan that checks the credentials act in the
 // finding's account.

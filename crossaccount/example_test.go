@@ -21,7 +21,11 @@ func ExampleSessionPolicy() {
 	spec := remediate.Spec{
 		Action:        "sg-ingress",
 		ResourceTypes: []string{"securityGroup"},
-		IAMActions:    []string{"ec2:DescribeSecurityGroups", "ec2:RevokeSecurityGroupIngress"},
+		Resources: map[string][]string{"securityGroup": {
+			"arn:{partition}:ec2:{region}:{account}:security-group/*",
+			"arn:{partition}:ec2:{region}:{account}:security-group-rule/*",
+		}},
+		IAMActions: []string{"ec2:DescribeSecurityGroups", "ec2:RevokeSecurityGroupIngress"},
 	}
 	// Shared mode: the account's security groups in its allowed region.
 	p, err := crossaccount.SessionPolicy(spec, crossaccount.Scope{Account: "111111111111", Regions: []string{"eu-west-1"}})

@@ -42,7 +42,7 @@ func (s *slowSTS) AssumeRole(ctx context.Context, in *sts.AssumeRoleInput, _ ...
 type touch struct{}
 
 func (touch) Spec() remediate.Spec {
-	return remediate.Spec{Action: "s3-touch", ResourceTypes: []string{"bucket"}, IAMActions: []string{"s3:GetBucketTagging"}}
+	return remediate.Spec{Action: "s3-touch", ResourceTypes: []string{"bucket"}, Resources: resourcesOf("bucket"), IAMActions: []string{"s3:GetBucketTagging"}}
 }
 
 func (touch) Plan(ctx context.Context, t remediate.Target) (remediate.Plan, error) {

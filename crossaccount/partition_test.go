@@ -34,7 +34,7 @@ func TestConfigRefusesOtherPartition(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	spec := remediate.Spec{Action: "s3-block-public-access", ResourceTypes: []string{"bucket"}, IAMActions: []string{"s3:GetBucketPublicAccessBlock", "s3:PutBucketPublicAccessBlock"}}
+	spec := remediate.Spec{Action: "s3-block-public-access", ResourceTypes: []string{"bucket"}, Resources: resourcesOf("bucket"), IAMActions: []string{"s3:GetBucketPublicAccessBlock", "s3:PutBucketPublicAccessBlock"}}
 	tests := []struct {
 		name            string
 		account, region string

@@ -37,18 +37,25 @@ type Scope struct {
 // the IAM actions s declares and nothing more.
 //
 // Actions of the service named by sc.ResourceARN apply to that resource
-// only. Actions of other services apply to the account's resources of the
-// types s declares (a table maps types such as "bucket", "securityGroup"
-// and "key" to ARN patterns), or to every ARN of that service in the
-// account when no type is known. ARNs without an account field (S3
-// buckets, EBS snapshots) are held to the account with aws:ResourceAccount,
-// and listed regions are enforced with aws:RequestedRegion. The few
-// read-only actions that AWS cannot scope to a resource (ec2:Describe*,
-// s3:ListAllMyBuckets, ...) get "Resource": "*"; no other action ever does.
+// only. Actions of other services apply to the account's resources that
+// s declares (Spec.Resources: the ARN patterns of each resource type,
+// with the partition, the region — "*" unless sc names one region — and
+// the account filled in). ARNs without an account field (S3 buckets, EBS
+// snapshots) are held to the account with aws:ResourceAccount, and listed
+// regions are enforced with aws:RequestedRegion. The few read-only
+// actions that AWS cannot scope to a resource (ec2:Describe*,
+// s3:ListAllMyBuckets, ...) get "Resource": "*"; no other action ever
+// does.
+//
+// A Spec that does not validate (remediate.Spec.Validate), or that
+// declares an action AWS can scope to a resource of a service none of
+// its patterns belong to, is an error naming what to declare: a session
+// is never widened to every resource of a service because a resource was
+// not declared.
 //
 // In shared mode (no sc.ResourceARN), a policy longer than MaxPolicySize
-// is rebuilt with coarser resources, first the account's resources of the
-// declared types, then every ARN of the service in the account. A strict
+// is rebuilt with coarser resources, first the account's declared
+// resources, then every ARN of the service in the account. A strict
 // policy is never widened. If no allowed scope fits, the error wraps
 // ErrPolicyTooLarge. Every error is permanent: retrying cannot help.
 func SessionPolicy(s remediate.Spec, sc Scope) (string, error) {
@@ -79,11 +86,11 @@ func SessionPolicy(s remediate.Spec, sc Scope) (string, error) {
 // strictResourceARN returns the ARN a strict session for f is scoped to,
 // in partition and account: the finding's ARN, its id when that is an
 // ARN, or, for a bare id (a bucket name, "sg-…", "snap-…", a key id), the
-// ARN built from it and the finding's region for a resource type the
-// table of typePatterns knows, of one service s declares actions of. A
-// finding it cannot build one for is refused with an error: a strict
-// session is never scoped, in its place, to every resource of the type
-// in the account.
+// ARN built from it, the finding's region and the first ARN pattern s
+// declares for the finding's resource type (Spec.Resources). A finding it
+// cannot build one for is refused with an error: a strict session is
+// never scoped, in its place, to every resource of the type in the
+// account.
 func strictResourceARN(f *remediate.Finding, s remediate.Spec, partition, account string) (string, error) {
 	r := f.Resource
 	switch {
@@ -96,25 +103,26 @@ func strictResourceARN(f *remediate.Finding, s remediate.Spec, partition, accoun
 	case !isBareID(r.ID):
 		return "", fmt.Errorf("crossaccount: strict mode: finding %s names resource %q, which is neither an ARN nor a bare resource id; give its ARN", f.ID, r.ID)
 	}
-	var patterns []string
-	for _, act := range s.IAMActions {
-		svc, _, ok := splitAction(act)
-		if !ok {
-			continue
-		}
-		if ps := typePatterns(svc, r.Type); len(ps) > 0 && !slices.Contains(patterns, ps[0]) {
-			patterns = append(patterns, ps[0])
-		}
-	}
-	if len(patterns) != 1 {
+	patterns := s.Resources[r.Type]
+	if len(patterns) == 0 || !slices.Contains(s.ResourceTypes, r.Type) {
 		return "", fmt.Errorf("crossaccount: strict mode: finding %s names resource %q by a bare id, and its type %q is not one whose ARN can be built "+
-			"for the services %q acts on; give the resource's ARN", f.ID, r.ID, r.Type, s.Action)
+			"from what %q declares (Spec.Resources); give the resource's ARN", f.ID, r.ID, r.Type, s.Action)
 	}
 	pattern, ok := strings.CutSuffix(patterns[0], "*")
-	if !ok || strings.Contains(pattern, "{r}") && !isRegion(r.Region) {
+	switch {
+	case !ok || strings.Contains(pattern, "*"):
+		return "", fmt.Errorf("crossaccount: strict mode: finding %s names resource %q by a bare id, and the pattern %q of type %q has a wildcard other than the id's; give the resource's ARN",
+			f.ID, r.ID, patterns[0], r.Type)
+	case strings.Contains(pattern, remediate.PatternRegion) && !isRegion(r.Region):
 		return "", fmt.Errorf("crossaccount: strict mode: finding %s names resource %q by a bare id and region %q; give the resource's ARN or a valid region", f.ID, r.ID, r.Region)
 	}
-	return strings.NewReplacer("{p}", partition, "{r}", r.Region, "{a}", account).Replace(pattern) + r.ID, nil
+	return expandPattern(pattern, partition, r.Region, account) + r.ID, nil
+}
+
+// expandPattern fills in the placeholders of an ARN pattern of
+// Spec.Resources.
+func expandPattern(pattern, partition, region, account string) string {
+	return strings.NewReplacer(remediate.PatternPartition, partition, remediate.PatternRegion, region, remediate.PatternAccount, account).Replace(pattern)
 }
 
 // isBareID reports whether s can stand for one resource at the end of an
@@ -144,15 +152,15 @@ type policyBuilder struct {
 	partition, account string
 	arnRegion          string   // region field of generated ARNs
 	regions            []string // for aws:RequestedRegion; nil means any
-	types              []string
-	resource           arn // zero unless strict
+	patterns           []string // declared ARN patterns, in the order of the Spec's types
+	resource           arn      // zero unless strict
 	byService          map[string][]string
 	services           []string
 	unscoped           []string // read-only actions that need "*"
 }
 
 func newPolicyBuilder(s remediate.Spec, sc Scope) (*policyBuilder, error) {
-	b := &policyBuilder{partition: sc.Partition, account: sc.Account, types: s.ResourceTypes, byService: map[string][]string{}}
+	b := &policyBuilder{partition: sc.Partition, account: sc.Account, byService: map[string][]string{}}
 	if b.partition == "" {
 		b.partition = "aws"
 	}
@@ -208,6 +216,25 @@ func newPolicyBuilder(s remediate.Spec, sc Scope) (*policyBuilder, error) {
 		b.byService[svc] = append(b.byService[svc], act)
 	}
 	slices.Sort(b.services)
+	if err := s.Validate(); err != nil {
+		return nil, fmt.Errorf("crossaccount: session policy: %q: %w", s.Action, err)
+	}
+	declared := map[string]bool{}
+	for _, t := range s.ResourceTypes {
+		for _, p := range s.Resources[t] {
+			if !slices.Contains(b.patterns, p) {
+				b.patterns = append(b.patterns, p)
+			}
+			a, _ := parseARN(p)
+			declared[a.service] = true
+		}
+	}
+	for _, svc := range b.services {
+		if !declared[svc] {
+			return nil, fmt.Errorf("crossaccount: session policy: %q declares %s, which act on resources, but none of its Spec.Resources patterns is of service %q; "+
+				"declare the ARN pattern of the %s resources it acts on", s.Action, strings.Join(b.byService[svc], ", "), svc, svc)
+		}
+	}
 	return b, nil
 }
 
@@ -263,8 +290,8 @@ func (b *policyBuilder) resources(svc string, level int) []string {
 		return []string{b.resource.String()}
 	}
 	var typed []string
-	for _, t := range b.types {
-		for _, p := range typePatterns(svc, t) {
+	for _, p := range b.patterns {
+		if a, _ := parseARN(p); a.service == svc {
 			typed = append(typed, b.expand(p))
 		}
 	}
@@ -285,82 +312,21 @@ func (b *policyBuilder) resources(svc string, level int) []string {
 }
 
 func (b *policyBuilder) expand(pattern string) string {
-	return strings.NewReplacer("{p}", b.partition, "{r}", b.arnRegion, "{a}", b.account).Replace(pattern)
+	return expandPattern(pattern, b.partition, b.arnRegion, b.account)
 }
 
-// typePatterns maps an IAM service prefix and a resource type, as a
-// detection tool or CloudFormation names it ("securityGroup",
-// "security-group", "AWS::EC2::SecurityGroup"), to ARN patterns. {p},
-// {r} and {a} stand for partition, region and account. Types it does not
-// know return nil, and the service-wide pattern applies.
-func typePatterns(svc, resourceType string) []string {
-	t := resourceType
-	if i := strings.LastIndex(t, "::"); i >= 0 {
-		t = t[i+2:]
-	}
-	t = strings.ToLower(strings.NewReplacer("-", "", "_", "", " ", "").Replace(t))
-	switch svc + ":" + t {
-	case "s3:bucket":
-		return []string{"arn:{p}:s3:::*"}
-	case "s3:object":
-		return []string{"arn:{p}:s3:::*/*"}
-	case "ec2:securitygroup", "ec2:sg":
-		return []string{"arn:{p}:ec2:{r}:{a}:security-group/*", "arn:{p}:ec2:{r}:{a}:security-group-rule/*"}
-	case "ec2:snapshot", "ec2:ebssnapshot":
-		return []string{"arn:{p}:ec2:{r}::snapshot/*"}
-	case "ec2:volume", "ec2:ebsvolume":
-		return []string{"arn:{p}:ec2:{r}:{a}:volume/*"}
-	case "ec2:instance", "ec2:virtualmachine":
-		return []string{"arn:{p}:ec2:{r}:{a}:instance/*"}
-	case "ec2:image", "ec2:ami":
-		return []string{"arn:{p}:ec2:{r}::image/*"}
-	case "ec2:vpc":
-		return []string{"arn:{p}:ec2:{r}:{a}:vpc/*"}
-	case "ec2:networkacl":
-		return []string{"arn:{p}:ec2:{r}:{a}:network-acl/*"}
-	case "kms:key", "kms:kmskey", "kms:encryptionkey":
-		return []string{"arn:{p}:kms:{r}:{a}:key/*"}
-	case "kms:alias":
-		return []string{"arn:{p}:kms:{r}:{a}:alias/*"}
-	case "rds:dbinstance", "rds:db":
-		return []string{"arn:{p}:rds:{r}:{a}:db:*"}
-	case "rds:dbcluster", "rds:cluster":
-		return []string{"arn:{p}:rds:{r}:{a}:cluster:*"}
-	case "rds:dbsnapshot":
-		return []string{"arn:{p}:rds:{r}:{a}:snapshot:*"}
-	case "rds:dbclustersnapshot":
-		return []string{"arn:{p}:rds:{r}:{a}:cluster-snapshot:*"}
-	case "iam:role":
-		return []string{"arn:{p}:iam::{a}:role/*"}
-	case "iam:user":
-		return []string{"arn:{p}:iam::{a}:user/*"}
-	case "iam:policy":
-		return []string{"arn:{p}:iam::{a}:policy/*"}
-	case "dynamodb:table":
-		return []string{"arn:{p}:dynamodb:{r}:{a}:table/*"}
-	case "sqs:queue":
-		return []string{"arn:{p}:sqs:{r}:{a}:*"}
-	case "sns:topic":
-		return []string{"arn:{p}:sns:{r}:{a}:*"}
-	case "lambda:function":
-		return []string{"arn:{p}:lambda:{r}:{a}:function:*"}
-	case "cloudtrail:trail":
-		return []string{"arn:{p}:cloudtrail:{r}:{a}:trail/*"}
-	case "logs:loggroup":
-		return []string{"arn:{p}:logs:{r}:{a}:log-group:*"}
-	}
-	return nil
-}
-
-// servicePattern is every ARN of svc in the account.
+// servicePattern is every ARN of svc in the account: the coarsest scope
+// a shared session falls back to when its declared resources make the
+// policy too long.
 func servicePattern(svc string) string {
+	const p, r, a = remediate.PatternPartition, remediate.PatternRegion, remediate.PatternAccount
 	switch svc {
 	case "s3":
-		return "arn:{p}:s3:::*" // bucket ARNs have no account; see aws:ResourceAccount
+		return "arn:" + p + ":s3:::*" // bucket ARNs have no account; see aws:ResourceAccount
 	case "iam":
-		return "arn:{p}:iam::{a}:*"
+		return "arn:" + p + ":iam::" + a + ":*"
 	}
-	return "arn:{p}:" + svc + ":{r}:{a}:*"
+	return "arn:" + p + ":" + svc + ":" + r + ":" + a + ":*"
 }
 
 // needsAnyResource reports whether an action is read-only and cannot be

@@ -19,15 +19,43 @@ import (
 
 const acct = "111111111111"
 
+// declared are ARN patterns of resource types, as remediators declare
+// them in Spec.Resources.
+var declared = map[string][]string{
+	"bucket":        {"arn:{partition}:s3:::*"},
+	"securityGroup": {"arn:{partition}:ec2:{region}:{account}:security-group/*", "arn:{partition}:ec2:{region}:{account}:security-group-rule/*"},
+	"snapshot":      {"arn:{partition}:ec2:{region}::snapshot/*"},
+	"volume":        {"arn:{partition}:ec2:{region}:{account}:volume/*"},
+	"instance":      {"arn:{partition}:ec2:{region}:{account}:instance/*"},
+	"image":         {"arn:{partition}:ec2:{region}::image/*"},
+	"vpc":           {"arn:{partition}:ec2:{region}:{account}:vpc/*"},
+	"networkAcl":    {"arn:{partition}:ec2:{region}:{account}:network-acl/*"},
+	"kmsKey":        {"arn:{partition}:kms:{region}:{account}:key/*"},
+	"AWS::KMS::Key": {"arn:{partition}:kms:{region}:{account}:key/*"},
+	"role":          {"arn:{partition}:iam::{account}:role/*"},
+	"dbInstance":    {"arn:{partition}:rds:{region}:{account}:db:*"},
+}
+
+// resourcesOf returns the declared patterns of types, for Spec.Resources.
+func resourcesOf(types ...string) map[string][]string {
+	out := make(map[string][]string, len(types))
+	for _, t := range types {
+		out[t] = declared[t]
+	}
+	return out
+}
+
 var (
 	s3Spec = remediate.Spec{
 		Action:        "s3-block-public-access",
 		ResourceTypes: []string{"bucket"},
+		Resources:     resourcesOf("bucket"),
 		IAMActions:    []string{"s3:PutBucketPublicAccessBlock", "s3:GetBucketPublicAccessBlock"},
 	}
 	sgSpec = remediate.Spec{
 		Action:        "sg-ingress",
 		ResourceTypes: []string{"securityGroup"},
+		Resources:     resourcesOf("securityGroup"),
 		IAMActions:    []string{"ec2:DescribeSecurityGroupRules", "ec2:RevokeSecurityGroupIngress", "ec2:DescribeSecurityGroups"},
 	}
 )
@@ -91,7 +119,7 @@ func TestSessionPolicy(t *testing.T) {
 		},
 		{
 			name: "KMS keys in one region",
-			spec: remediate.Spec{Action: "kms-rotation", ResourceTypes: []string{"AWS::KMS::Key"}, IAMActions: []string{"kms:EnableKeyRotation", "kms:GetKeyRotationStatus", "kms:DescribeKey"}},
+			spec: remediate.Spec{Action: "kms-rotation", ResourceTypes: []string{"AWS::KMS::Key"}, Resources: resourcesOf("AWS::KMS::Key"), IAMActions: []string{"kms:EnableKeyRotation", "kms:GetKeyRotationStatus", "kms:DescribeKey"}},
 			sc:   Scope{Account: acct, Regions: []string{"us-east-1"}},
 			want: []statement{
 				allow([]string{"kms:DescribeKey", "kms:EnableKeyRotation", "kms:GetKeyRotationStatus"}, []string{"arn:aws:kms:us-east-1:" + acct + ":key/*"},
@@ -100,7 +128,7 @@ func TestSessionPolicy(t *testing.T) {
 		},
 		{
 			name: "EBS snapshots have no account in their ARN",
-			spec: remediate.Spec{Action: "ebs-snapshot-private", ResourceTypes: []string{"snapshot"}, IAMActions: []string{"ec2:ModifySnapshotAttribute", "ec2:DescribeSnapshotAttribute"}},
+			spec: remediate.Spec{Action: "ebs-snapshot-private", ResourceTypes: []string{"snapshot"}, Resources: resourcesOf("snapshot"), IAMActions: []string{"ec2:ModifySnapshotAttribute", "ec2:DescribeSnapshotAttribute"}},
 			sc:   Scope{Account: acct, Regions: []string{"*"}},
 			want: []statement{
 				allow([]string{"ec2:ModifySnapshotAttribute"}, []string{"arn:aws:ec2:*::snapshot/*"}, map[string][]string{"aws:ResourceAccount": {acct}}),
@@ -108,16 +136,16 @@ func TestSessionPolicy(t *testing.T) {
 			},
 		},
 		{
-			name: "unknown type: every ARN of the service in the account",
-			spec: remediate.Spec{Action: "x", ResourceTypes: []string{"gizmo"}, IAMActions: []string{"rds:ModifyDBInstance"}},
+			name: "a type of a service the old table did not know: its declared pattern",
+			spec: remediate.Spec{Action: "x", ResourceTypes: []string{"gizmo"}, Resources: map[string][]string{"gizmo": {"arn:{partition}:gizmos:{region}:{account}:gizmo/*"}}, IAMActions: []string{"gizmos:ModifyGizmo"}},
 			sc:   Scope{Account: acct, Regions: []string{"us-east-1", "us-west-2"}},
 			want: []statement{
-				allow([]string{"rds:ModifyDBInstance"}, []string{"arn:aws:rds:*:" + acct + ":*"}, map[string][]string{"aws:RequestedRegion": {"us-east-1", "us-west-2"}}),
+				allow([]string{"gizmos:ModifyGizmo"}, []string{"arn:aws:gizmos:*:" + acct + ":gizmo/*"}, map[string][]string{"aws:RequestedRegion": {"us-east-1", "us-west-2"}}),
 			},
 		},
 		{
 			name: "strict, second service scoped by type; IAM is global",
-			spec: remediate.Spec{Action: "s3-encrypt", ResourceTypes: []string{"bucket", "role"}, IAMActions: []string{"s3:PutEncryptionConfiguration", "iam:GetRole"}},
+			spec: remediate.Spec{Action: "s3-encrypt", ResourceTypes: []string{"bucket", "role"}, Resources: resourcesOf("bucket", "role"), IAMActions: []string{"s3:PutEncryptionConfiguration", "iam:GetRole"}},
 			sc:   Scope{Partition: "aws-cn", Account: acct, Regions: []string{"cn-north-1"}, ResourceARN: "arn:aws-cn:s3:::b"},
 			want: []statement{
 				allow([]string{"iam:GetRole"}, []string{"arn:aws-cn:iam::" + acct + ":role/*"}, nil),
@@ -126,7 +154,7 @@ func TestSessionPolicy(t *testing.T) {
 		},
 		{
 			name: "duplicate actions are declared once",
-			spec: remediate.Spec{Action: "x", ResourceTypes: []string{"bucket"}, IAMActions: []string{"s3:GetBucketAcl", "s3:GetBucketAcl"}},
+			spec: remediate.Spec{Action: "x", ResourceTypes: []string{"bucket"}, Resources: resourcesOf("bucket"), IAMActions: []string{"s3:GetBucketAcl", "s3:GetBucketAcl"}},
 			sc:   Scope{Account: acct, Regions: []string{"*"}},
 			want: []statement{
 				allow([]string{"s3:GetBucketAcl"}, []string{"arn:aws:s3:::*"}, map[string][]string{"aws:ResourceAccount": {acct}}),
@@ -249,7 +277,7 @@ func TestSessionPolicyFallsBackToCoarserScope(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			spec := remediate.Spec{Action: "x", ResourceTypes: tt.types, IAMActions: manyActions(tt.actions)}
+			spec := remediate.Spec{Action: "x", ResourceTypes: tt.types, Resources: resourcesOf(tt.types...), IAMActions: manyActions(tt.actions)}
 			doc := mustPolicy(t, spec, tt.sc)
 			if diff := cmp.Diff(tt.want, doc.Statement[0].Resource); diff != "" {
 				t.Errorf("Resource mismatch (-want +got):\n%s", diff)
@@ -263,7 +291,7 @@ func TestSessionPolicyFallsBackToCoarserScope(t *testing.T) {
 // type or the whole service.
 func TestStrictSessionPolicyNeverWidens(t *testing.T) {
 	types := []string{"securityGroup", "snapshot", "volume", "instance", "image", "vpc", "networkAcl"}
-	spec := remediate.Spec{Action: "x", ResourceTypes: types, IAMActions: manyActions(44)}
+	spec := remediate.Spec{Action: "x", ResourceTypes: types, Resources: resourcesOf(types...), IAMActions: manyActions(44)}
 	_, err := SessionPolicy(spec, Scope{
 		Account: acct, Regions: []string{"us-east-1"},
 		ResourceARN: "arn:aws:ec2:us-east-1:" + acct + ":security-group/sg-" + strings.Repeat("0", 150),
@@ -274,7 +302,7 @@ func TestStrictSessionPolicyNeverWidens(t *testing.T) {
 }
 
 func TestSessionPolicyTooLarge(t *testing.T) {
-	spec := remediate.Spec{Action: "x", ResourceTypes: []string{"securityGroup"}, IAMActions: manyActions(80)}
+	spec := remediate.Spec{Action: "x", ResourceTypes: []string{"securityGroup"}, Resources: resourcesOf("securityGroup"), IAMActions: manyActions(80)}
 	_, err := SessionPolicy(spec, Scope{Account: acct, Regions: []string{"us-east-1"}})
 	if !errors.Is(err, ErrPolicyTooLarge) || !remediate.IsPermanent(err) {
 		t.Fatalf("SessionPolicy error = %v, want a permanent ErrPolicyTooLarge", err)
@@ -365,8 +393,8 @@ func TestStrictSessionOfBareID(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	snapSpec := remediate.Spec{Action: "ebs-snapshot-private", ResourceTypes: []string{"snapshot"}, IAMActions: []string{"ec2:ModifySnapshotAttribute", "ec2:DescribeSnapshotAttribute"}}
-	keySpec := remediate.Spec{Action: "kms-enable-rotation", ResourceTypes: []string{"kmsKey"}, IAMActions: []string{"kms:EnableKeyRotation", "kms:GetKeyRotationStatus"}}
+	snapSpec := remediate.Spec{Action: "ebs-snapshot-private", ResourceTypes: []string{"snapshot"}, Resources: resourcesOf("snapshot"), IAMActions: []string{"ec2:ModifySnapshotAttribute", "ec2:DescribeSnapshotAttribute"}}
+	keySpec := remediate.Spec{Action: "kms-enable-rotation", ResourceTypes: []string{"kmsKey"}, Resources: resourcesOf("kmsKey"), IAMActions: []string{"kms:EnableKeyRotation", "kms:GetKeyRotationStatus"}}
 	const keyID = "1234abcd-12ab-34cd-56ef-1234567890ab"
 	tests := []struct {
 		name    string
@@ -388,8 +416,10 @@ func TestStrictSessionOfBareID(t *testing.T) {
 		{"ARN in the id field", sgSpec, remediate.Resource{ID: "arn:aws:ec2:us-east-1:" + acct + ":security-group/sg-0123456789abcdef0", Type: "securityGroup", Account: acct, Region: "us-east-1"},
 			[]string{"arn:aws:ec2:us-east-1:" + acct + ":security-group/sg-0123456789abcdef0"}, ""},
 
-		{"unknown type", remediate.Spec{Action: "x", ResourceTypes: []string{"gizmo"}, IAMActions: []string{"rds:ModifyDBInstance"}},
-			remediate.Resource{ID: "gizmo-1", Type: "gizmo", Account: acct, Region: "us-east-1"}, nil, "not one whose ARN can be built"},
+		{"undeclared type", remediate.Spec{Action: "x", ResourceTypes: []string{"gizmo"}, IAMActions: []string{"rds:ModifyDBInstance"}},
+			remediate.Resource{ID: "gizmo-1", Type: "gizmo", Account: acct, Region: "us-east-1"}, nil, `no ARN pattern for resource type "gizmo"`},
+		{"pattern with a wildcard before the id", remediate.Spec{Action: "x", ResourceTypes: []string{"object"}, Resources: map[string][]string{"object": {"arn:{partition}:s3:::*/*"}}, IAMActions: []string{"s3:PutObjectAcl"}},
+			remediate.Resource{ID: "key", Type: "object", Account: acct, Region: "us-east-1"}, nil, "has a wildcard other than the id's"},
 		{"no type", s3Spec, remediate.Resource{ID: "victim", Account: acct, Region: "us-east-1"}, nil, "not one whose ARN can be built"},
 		{"type of another service", s3Spec, remediate.Resource{ID: "sg-0123456789abcdef0", Type: "securityGroup", Account: acct, Region: "us-east-1"}, nil, "not one whose ARN can be built"},
 		{"no id", s3Spec, remediate.Resource{Name: "victim", Type: "bucket", Account: acct, Region: "us-east-1"}, nil, "names no resource id"},

@@ -66,6 +66,11 @@ type Decision struct {
 	Reasons []Reason `json:"reasons"`
 	// PolicyVersion identifies the policy that decided.
 	PolicyVersion string `json:"policy_version,omitempty"`
+	// SensitiveApproved says the policy approves Action to run unattended
+	// although its remediator is sensitive (Spec.Sensitive): without it,
+	// the engine sends a sensitive action to review whatever the verdict.
+	// It approves nothing by itself: the decision must still remediate.
+	SensitiveApproved bool `json:"sensitive_approved,omitempty"`
 }
 
 // Reason explains one check's result.
@@ -97,7 +102,7 @@ func (d Decision) Remediates() bool {
 // its audit record.
 type Outcome string
 
-// Outcomes, as listed in DESIGN.md.
+// Outcomes, as the README lists them.
 const (
 	OutcomeRejected  Outcome = "rejected"  // payload malformed or not accepted
 	OutcomeSkipped   Outcome = "skipped"   // not eligible, nothing to do

@@ -51,9 +51,15 @@ type Options struct {
 	// it rejects is audited as rejected with the check "authenticity".
 	Authenticator Authenticator
 	Parser        Parser
-	Enricher      Enricher // optional
-	Policy        Policy
-	Registry      *Registry
+	// Enricher adds trusted context before the policy decides. Nil means
+	// the Policy, when it implements Enricher (eligibility.Policy does),
+	// and no enrichment otherwise; to skip a Policy's own enrichment, set
+	// an EnricherFunc that does nothing.
+	Enricher Enricher
+	// Policy decides. When it implements ActionNamer (and
+	// ResourceTypeNamer), NewEngine checks it against the Registry.
+	Policy   Policy
+	Registry *Registry
 	// Credentials gives remediators access to the finding's account.
 	Credentials CredentialSource
 	// Idempotency deduplicates deliveries. Nil means a MemoryIdempotency
@@ -68,7 +74,9 @@ type Options struct {
 	Review audit.Sink
 	Mode   Mode
 	// Classify marks errors from credentials and remediators as permanent
-	// or transient. Nil means ClassifyAWS.
+	// or transient. Nil means ClassifyAWS. A remediator's errors are then
+	// also marked permanent for the codes its Spec.PermanentErrorCodes
+	// declares.
 	Classify func(error) error
 	// MaxReceiveCount is the queue's redrive maxReceiveCount. When a
 	// message fails transiently on that delivery, the engine writes a
@@ -84,15 +92,19 @@ type Options struct {
 	NewID func() string
 }
 
-// Engine runs the stages of DESIGN.md for one message at a time: parse,
-// enrich, decide, deduplicate, assume, plan, apply, verify, review,
-// audit. It is safe for concurrent use; adapters call Process from many
-// goroutines.
+// Engine runs the stages listed in the package documentation for one
+// message at a time: parse, enrich, decide, deduplicate, assume, plan,
+// apply, verify, review, audit. It is safe for concurrent use; adapters
+// call Process from many goroutines.
 type Engine struct {
 	o Options
 }
 
-// NewEngine validates o and returns an engine.
+// NewEngine validates o and returns an engine. Besides the required
+// options, it checks a Policy that names its actions (ActionNamer,
+// ResourceTypeNamer) against the Registry: every action has a
+// remediator, and each is approved only for resource types its
+// remediator declares. Errors name the option and what to fix.
 func NewEngine(o Options, optFns ...func(*Options)) (*Engine, error) {
 	for _, fn := range optFns {
 		fn(&o)
@@ -113,6 +125,13 @@ func NewEngine(o Options, optFns ...func(*Options)) (*Engine, error) {
 	}
 	if err := validatePolicyActions(o.Policy, o.Registry); err != nil {
 		return nil, err
+	}
+	if err := validateResourceTypes(o.Policy, o.Registry); err != nil {
+		return nil, err
+	}
+	if o.Enricher == nil {
+		// Forgetting it would silently decide on unenriched findings.
+		o.Enricher, _ = o.Policy.(Enricher)
 	}
 	if o.Idempotency == nil {
 		o.Idempotency = NewMemoryIdempotency()
@@ -563,8 +582,8 @@ func (e *Engine) act(ctx context.Context, f *Finding, d Decision, r, prior *audi
 	if !slices.Contains(spec.ResourceTypes, f.Resource.Type) {
 		return review("action %q fixes resource types %v, not %q", d.Action, spec.ResourceTypes, f.Resource.Type)
 	}
-	if spec.Sensitive {
-		return review("action %q is marked sensitive and needs human approval", d.Action)
+	if spec.Sensitive && !d.SensitiveApproved {
+		return review("action %q is marked sensitive and needs human approval; a policy can approve it (eligibility: sensitive_approved)", d.Action)
 	}
 	if e.o.Mode == DecideOnly {
 		r.Outcome = string(OutcomePlanned)
@@ -585,6 +604,9 @@ func (e *Engine) act(ctx context.Context, f *Finding, d Decision, r, prior *audi
 	// a transient one for the transport to retry.
 	fail := func(stage string, err error) error {
 		err = e.o.Classify(err)
+		if stage != "assume role" {
+			err = markCodes(err, spec.PermanentErrorCodes)
+		}
 		if IsTransient(err) {
 			return fmt.Errorf("remediate: %s for finding %s: %w", stage, f.ID, err)
 		}
@@ -597,6 +619,7 @@ func (e *Engine) act(ctx context.Context, f *Finding, d Decision, r, prior *audi
 	if err != nil {
 		return fail("assume role", err)
 	}
+	r.Correlation.SessionName = reqs.sessionName()
 	t := Target{Finding: f, AWS: cfg, Logger: e.o.Logger.With(slog.String("finding_id", f.ID), slog.String("action", d.Action)), clients: &clientMemo{}}
 	var plan Plan
 	if err := e.guard(ctx, "plan", func() (err error) { plan, err = rem.Plan(ctx, t); return err }); err != nil {

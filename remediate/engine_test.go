@@ -77,6 +77,7 @@ var (
 func newFake() *fakeRemediator {
 	return &fakeRemediator{spec: remediate.Spec{
 		Action: "fix-flag", ResourceTypes: []string{"bucket"}, IAMActions: []string{"s3:PutFlag"},
+		Resources: map[string][]string{"bucket": {"arn:{partition}:s3:::*"}},
 	}}
 }
 

@@ -12,20 +12,56 @@ import (
 // Spec declares what a remediator does and what it needs. Policies,
 // session policies and the customer-role IAM policy are all derived from
 // it, so it must be complete: every AWS API a remediator calls is listed
-// in IAMActions.
+// in IAMActions, on resources Resources declares. Registry.Register
+// checks it (see Validate).
 type Spec struct {
 	// Action is the unique name policies refer to, such as
 	// "s3-block-public-access".
 	Action string
 	// Description says in one sentence what the fix changes.
 	Description string
-	// ResourceTypes are the native resource types it fixes ("bucket").
+	// ResourceTypes are the native resource types it fixes, as findings
+	// name them in Resource.Type ("bucket"). A finding of another type
+	// goes to review.
 	ResourceTypes []string
+	// Resources declares, for each of ResourceTypes, the ARN patterns of
+	// the resources its IAMActions act on: a shared session (package
+	// crossaccount) allows them on these, a strict one on the finding's
+	// own resource, and the customer role's policy (remedy iam-policy) is
+	// their union. A pattern is an ARN whose partition is "{partition}",
+	// whose region and account are "{region}" and "{account}" or empty
+	// (as the service's ARNs have them), whose service is one of
+	// IAMActions' and whose resource part ends in "*", which stands for
+	// the resource's id:
+	//
+	//	map[string][]string{
+	//		"bucket":        {"arn:{partition}:s3:::*"},
+	//		"securityGroup": {"arn:{partition}:ec2:{region}:{account}:security-group/*", "arn:{partition}:ec2:{region}:{account}:security-group-rule/*"},
+	//		"snapshot":      {"arn:{partition}:ec2:{region}::snapshot/*"},
+	//	}
+	//
+	// The first pattern of a type is the type's own: a strict session for
+	// a finding that names its resource by a bare id ("sg-0123…", a
+	// bucket name) is scoped to that pattern with the id in place of its
+	// final "*". Further patterns are resources the fix also touches (the
+	// rules of a security group). A type without a pattern fails
+	// registration: no session is ever widened to every resource of a
+	// service because a type was not declared.
+	Resources map[string][]string
 	// IAMActions are the IAM actions it calls, such as
-	// "s3:PutBucketPublicAccessBlock".
+	// "s3:PutBucketPublicAccessBlock": each one, no wildcard.
 	IAMActions []string
+	// PermanentErrorCodes are AWS error codes that retrying cannot fix
+	// for this remediator, beyond the defaults ClassifyAWS knows, such as
+	// "DBInstanceNotFound" or "ResourceNotFoundException". The engine
+	// classifies the remediator's errors with them (see Spec.Classify):
+	// such an error ends the finding as failed, routed to review, instead
+	// of being retried until the message is dead-lettered.
+	PermanentErrorCodes []string
 	// Sensitive remediators always go to review unless the policy
-	// explicitly approves them.
+	// explicitly approves them: the engine runs one only for a Decision
+	// whose SensitiveApproved is set (package eligibility sets it from
+	// the policy's sensitive_approved entries).
 	Sensitive bool
 }
 
@@ -106,12 +142,40 @@ type Result struct {
 	RequestIDs []string
 }
 
-// Remediator fixes one kind of misconfiguration.
+// Remediator fixes one kind of misconfiguration. The engine calls Plan,
+// then (in apply mode, for a plan that is not compliant) Apply, then
+// Verify; package remediatetest checks every rule below against a real
+// account or an emulator, and a remediator should pass it:
 //
-// Plan reads live state and never changes anything. Apply makes the
-// change Plan described, and is idempotent: applying twice leaves the
-// resource as applying once does. Errors are transient unless marked with
-// Permanent.
+//   - Spec is complete and registers: an action, resource types with
+//     their ARN patterns (Spec.Resources), and every IAM action it calls.
+//     The declared IAM actions cover every call Plan, Apply, Verify and
+//     Rollback make: the session they run in allows nothing else.
+//   - Plan reads live state and makes no write (only Get*, Describe*,
+//     List*, Head* calls). For a non-compliant resource it returns
+//     Compliant false, the Changes in words, and Before and After as
+//     valid JSON that differ; for a compliant one, Compliant true and no
+//     Changes. Plan.Rollback, when the remediator knows it before
+//     applying (usually the prior state), is kept with the intent the
+//     engine makes durable before Apply; when set, it is valid JSON from
+//     which Rollback restores the prior state as from Result.Rollback.
+//   - Apply makes the resource compliant and is idempotent: applying the
+//     same plan twice succeeds and leaves the resource as applying once
+//     does, and applying a plan that is already compliant writes nothing.
+//     Its Result holds valid JSON evidence and never a credential.
+//   - Verify (optional, see Verifier) fails on a non-compliant resource
+//     and passes on a fixed one: it detects drift.
+//   - Rollback (optional, see Reverter) restores the prior, non-compliant
+//     state from the rollback data, and rolling back twice is harmless.
+//   - Errors are classified: they are transient unless marked with
+//     Permanent (ClassifyAWS marks AWS codes retrying cannot fix, plus
+//     Spec.PermanentErrorCodes). Plan for a resource that does not exist,
+//     or for a finding that names no resource, returns a permanent error,
+//     and the latter calls no AWS API.
+//
+// Build SDK clients from Target.AWS (with Client), never from a
+// configuration of your own: it carries the finding's scoped
+// credentials, its user agent and the recording of request ids.
 type Remediator interface {
 	Spec() Spec
 	Plan(ctx context.Context, t Target) (Plan, error)

@@ -14,7 +14,7 @@ import (
 type specOnly struct{ action string }
 
 func (r specOnly) Spec() Spec {
-	return Spec{Action: r.action, ResourceTypes: []string{"bucket"}, IAMActions: []string{"s3:GetBucketAcl"}}
+	return Spec{Action: r.action, ResourceTypes: []string{"bucket"}, Resources: map[string][]string{"bucket": {"arn:{partition}:s3:::*"}}, IAMActions: []string{"s3:GetBucketAcl"}}
 }
 func (specOnly) Plan(context.Context, Target) (Plan, error)          { return Plan{}, nil }
 func (specOnly) Apply(context.Context, Target, Plan) (Result, error) { return Result{}, nil }

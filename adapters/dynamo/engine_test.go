@@ -21,7 +21,7 @@ import (
 type countingRemediator struct{ applied atomic.Int32 }
 
 func (r *countingRemediator) Spec() remediate.Spec {
-	return remediate.Spec{Action: "fix-flag", Description: "test fix", ResourceTypes: []string{"bucket"}, IAMActions: []string{"s3:PutBucketTagging"}}
+	return remediate.Spec{Action: "fix-flag", Description: "test fix", ResourceTypes: []string{"bucket"}, Resources: map[string][]string{"bucket": {"arn:{partition}:s3:::*"}}, IAMActions: []string{"s3:PutBucketTagging"}}
 }
 
 func (r *countingRemediator) Plan(context.Context, remediate.Target) (remediate.Plan, error) {

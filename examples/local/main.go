@@ -194,6 +194,7 @@ func (*simulatedBlockPublicAccess) Spec() remediate.Spec {
 		Action:        "s3-block-public-access",
 		Description:   "Turn on all four S3 Block Public Access settings of a bucket (simulated).",
 		ResourceTypes: []string{"bucket"},
+		Resources:     map[string][]string{"bucket": {"arn:{partition}:s3:::*"}},
 		IAMActions:    []string{"s3:GetBucketPublicAccessBlock", "s3:PutBucketPublicAccessBlock"},
 	}
 }

@@ -66,7 +66,10 @@ func (r *Remediator) Spec() remediate.Spec {
 		Action:        Action,
 		Description:   "Makes a public EBS snapshot private by removing the all group from its createVolumePermission.",
 		ResourceTypes: []string{ResourceType},
-		IAMActions:    []string{"ec2:DescribeSnapshotAttribute", "ec2:ModifySnapshotAttribute"},
+		// Snapshot ARNs carry no account; the session holds them to the
+		// account with aws:ResourceAccount.
+		Resources:  map[string][]string{ResourceType: {"arn:{partition}:ec2:{region}::snapshot/*"}},
+		IAMActions: []string{"ec2:DescribeSnapshotAttribute", "ec2:ModifySnapshotAttribute"},
 	}
 }
 

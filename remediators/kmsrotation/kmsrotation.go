@@ -69,6 +69,7 @@ func (r *Remediator) Spec() remediate.Spec {
 		Action:        Action,
 		Description:   "Enables automatic rotation of a customer-managed symmetric KMS key.",
 		ResourceTypes: []string{ResourceType},
+		Resources:     map[string][]string{ResourceType: {"arn:{partition}:kms:{region}:{account}:key/*"}},
 		IAMActions: []string{
 			"kms:DescribeKey",
 			"kms:GetKeyRotationStatus",

@@ -176,6 +176,7 @@ func (r *Remediator) Spec() remediate.Spec {
 		Action:        Action,
 		Description:   "Sets default encryption on a bucket without it (or, with a configured KMS key, on one with only SSE-S3): SSE-S3, or SSE-KMS with that key.",
 		ResourceTypes: []string{ResourceType},
+		Resources:     map[string][]string{ResourceType: {"arn:{partition}:s3:::*"}},
 		IAMActions:    []string{"s3:GetEncryptionConfiguration", "s3:PutEncryptionConfiguration"},
 	}
 }

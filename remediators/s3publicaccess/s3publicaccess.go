@@ -106,6 +106,7 @@ func (r *Remediator) Spec() remediate.Spec {
 		Action:        Action,
 		Description:   "Turns on all four S3 Block Public Access flags of a bucket.",
 		ResourceTypes: []string{ResourceType},
+		Resources:     map[string][]string{ResourceType: {"arn:{partition}:s3:::*"}},
 		IAMActions:    []string{"s3:GetBucketPublicAccessBlock", "s3:PutBucketPublicAccessBlock"},
 	}
 }

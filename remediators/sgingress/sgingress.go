@@ -125,6 +125,11 @@ func (r *Remediator) Spec() remediate.Spec {
 		Action:        Action,
 		Description:   "Revokes the security-group ingress rules whose ranges together open a sensitive port to all of IPv4 or IPv6.",
 		ResourceTypes: []string{ResourceType},
+		// Revoking by rule id acts on the group and on its rules.
+		Resources: map[string][]string{ResourceType: {
+			"arn:{partition}:ec2:{region}:{account}:security-group/*",
+			"arn:{partition}:ec2:{region}:{account}:security-group-rule/*",
+		}},
 		IAMActions: []string{
 			"ec2:DescribeSecurityGroups",
 			"ec2:DescribeSecurityGroupRules",
