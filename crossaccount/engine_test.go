@@ -213,3 +213,43 @@ func TestIAMEnforcement(t *testing.T) {
 		})
 	}
 }
+
+// TestSessionNameInRecord: through the engine, the audit record names
+// the session the finding's calls were made in — the RoleSessionName
+// that reached STS, which the customer account's CloudTrail shows in
+// the assumed-role ARN — in shared and strict mode.
+func TestSessionNameInRecord(t *testing.T) {
+	srv := mototest.Require(t, moto)
+	accs := setUpCustomers(t, srv)
+	for _, tt := range []struct {
+		mode Mode
+		want string
+	}{
+		{Shared, "whoami@shared"},
+		{Strict, "whoami@wiz-0007"},
+	} {
+		t.Run(tt.mode.String(), func(t *testing.T) {
+			rec := newRecorder()
+			cache := newCache(t, srv, rec, accs, func(o *Options) { o.Mode = tt.mode })
+			var caller string
+			rem := planRemediator{spec: callerSpec, plan: func(ctx context.Context, tg remediate.Target) error {
+				out, err := sts.NewFromConfig(tg.AWS).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+				caller = aws.ToString(out.Arn)
+				return err
+			}}
+			r := process(t, cache, rem, bucketFinding(7, customers[1]))
+			if r.Outcome != string(remediate.OutcomeCompliant) {
+				t.Fatalf("outcome %q (%s), want compliant", r.Outcome, r.FailureReason)
+			}
+			assumes := rec.recorded("AssumeRole")
+			if len(assumes) != 1 {
+				t.Fatalf("%d AssumeRole calls, want 1", len(assumes))
+			}
+			got := []string{r.Correlation.SessionName, assumes[0].Form.Get("RoleSessionName"), caller}
+			want := []string{tt.want, tt.want, "arn:aws:sts::" + customers[1] + ":assumed-role/" + roleName + "/" + tt.want}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("record's session name, STS's RoleSessionName, caller ARN (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

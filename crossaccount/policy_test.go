@@ -511,3 +511,65 @@ func TestStrictSessionPerResource(t *testing.T) {
 		t.Errorf("session resources (-want +got):\n%s", diff)
 	}
 }
+
+// TestUndeclaredResourcesNeverWiden: a Spec that does not declare the
+// resources of an action AWS scopes gets no session policy, and no
+// session in either mode (no AssumeRole call), rather than one on every
+// resource of the service; the error names what to declare. A read-only
+// action AWS cannot scope needs no declaration.
+func TestUndeclaredResourcesNeverWiden(t *testing.T) {
+	accs, err := LoadAccounts(context.Background(), AccountsConfig{Regions: []string{"*"}, Accounts: []Account{{ID: acct, ExternalID: "ext-1"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	noResources := s3Spec
+	noResources.Resources = nil
+	kmsUndeclared := s3Spec
+	kmsUndeclared.IAMActions = append([]string{"kms:DescribeKey"}, s3Spec.IAMActions...)
+	unscopedOther := s3Spec
+	unscopedOther.IAMActions = append([]string{"sts:GetCallerIdentity", "ec2:DescribeRegions"}, s3Spec.IAMActions...)
+	tests := []struct {
+		name string
+		spec remediate.Spec
+		want string // substring of the error; "" means a session
+	}{
+		{"no resources declared", noResources, `Spec().Resources has no ARN pattern for resource type "bucket"`},
+		{"a scoped action of an undeclared service", kmsUndeclared, `declares kms:DescribeKey, which act on resources, but none of its Spec.Resources patterns is of service "kms"`},
+		{"read-only actions AWS cannot scope", unscopedOther, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := SessionPolicy(tt.spec, Scope{Account: acct})
+			check := func(what string, err error) {
+				t.Helper()
+				switch {
+				case tt.want == "" && err != nil:
+					t.Errorf("%s: %v", what, err)
+				case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want) || !remediate.IsPermanent(err)):
+					t.Errorf("%s error = %v, want a permanent one containing %q", what, err, tt.want)
+				}
+			}
+			check("SessionPolicy", err)
+			for _, mode := range []Mode{Shared, Strict} {
+				calls := 0
+				api := AssumeRoleAPIFunc(func(context.Context, *sts.AssumeRoleInput, ...func(*sts.Options)) (*sts.AssumeRoleOutput, error) {
+					calls++
+					exp := time.Now().Add(time.Hour)
+					return &sts.AssumeRoleOutput{Credentials: &ststypes.Credentials{
+						AccessKeyId: aws.String("a"), SecretAccessKey: aws.String("s"), SessionToken: aws.String("t"), Expiration: &exp,
+					}}, nil
+				})
+				c, err := New(api, accs, func(o *Options) { o.Mode = mode })
+				if err != nil {
+					t.Fatal(err)
+				}
+				f := &remediate.Finding{ID: "f1", Resource: remediate.Resource{ID: "victim", Type: "bucket", Cloud: "AWS", Account: acct, Region: "us-east-1"}}
+				_, err = c.Config(context.Background(), f, tt.spec)
+				check(mode.String()+" Config", err)
+				if want := map[bool]int{true: 0, false: 1}[tt.want != ""]; calls != want {
+					t.Errorf("%s: %d AssumeRole calls, want %d", mode, calls, want)
+				}
+			}
+		})
+	}
+}

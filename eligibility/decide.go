@@ -46,6 +46,7 @@ func (p *Policy) Decide(ctx context.Context, f *remediate.Finding) (remediate.De
 	action := p.checkControl(&d, f)
 	d.Action = action
 	p.checkAction(&d, f, action, typeActions, typeOK)
+	d.SensitiveApproved = p.sensitiveApproved(f, action)
 
 	if len(p.rules) > 0 {
 		// Rules are bounded by a cost limit, so ctx is checked between
@@ -66,6 +67,20 @@ func (p *Policy) Decide(ctx context.Context, f *remediate.Finding) (remediate.De
 		}
 	}
 	return d, nil
+}
+
+// sensitiveApproved reports whether an entry of sensitive_approved lets
+// action run unattended on f, although its remediator is sensitive.
+func (p *Policy) sensitiveApproved(f *remediate.Finding, action string) bool {
+	if action == "" {
+		return false
+	}
+	for _, a := range p.sensitive[action] {
+		if a.covers(f) {
+			return true
+		}
+	}
+	return false
 }
 
 func (p *Policy) checkTrigger(d *remediate.Decision, f *remediate.Finding) {

@@ -317,7 +317,8 @@ func compile(data []byte, file string) (*Policy, error) {
 		byControl:  map[string][]int{},
 	}
 	top := l.fields(root, "the policy",
-		"name", "version", "approved_resource_types", "playbooks", "environment", "owner", "accounts", "exceptions", "rules")
+		"name", "version", "approved_resource_types", "playbooks", "environment", "owner", "accounts", "exceptions", "rules",
+		"sensitive_approved")
 	if n, ok := top["name"]; ok {
 		p.name, _ = l.ident(n, "name")
 	}
@@ -330,6 +331,7 @@ func compile(data []byte, file string) (*Policy, error) {
 	l.playbooks(p, top["playbooks"])
 	l.accounts(p, top["accounts"])
 	l.exceptions(p, top["exceptions"])
+	l.sensitiveApprovals(p, top["sensitive_approved"])
 	l.rules(p, top["rules"])
 	if err := l.err(); err != nil {
 		return nil, err
@@ -550,6 +552,68 @@ func (l *loader) exceptions(p *Policy, n *yaml.Node) {
 		} else {
 			p.byControl[e.control] = append(p.byControl[e.control], i)
 		}
+	}
+}
+
+// sensitiveApprovals reads the sensitive_approved list: each entry
+// approves one action of a sensitive remediator to run unattended,
+// optionally only in some environments and accounts.
+func (l *loader) sensitiveApprovals(p *Policy, n *yaml.Node) {
+	for _, it := range l.seq(n, "sensitive_approved") {
+		f := l.fields(it, "a sensitive approval", "action", "environments", "accounts")
+		an, ok := f["action"]
+		if !ok {
+			l.errorf(it, "sensitive_approved: action is required")
+			continue
+		}
+		action, ok := l.ident(an, "sensitive_approved action")
+		if !ok {
+			continue
+		}
+		if !p.actions[action] {
+			l.errorf(an, "sensitive_approved: action %q is not allowed for any resource type in approved_resource_types", action)
+			continue
+		}
+		a := sensitiveApproval{}
+		if v, present := f["environments"]; present {
+			envs := l.strs(v, "sensitive_approved environments", l.str)
+			if len(envs) == 0 {
+				l.errorf(v, "sensitive_approved %q: environments is empty; list some, or leave the key out to approve every environment", action)
+				continue
+			}
+			a.environments = map[string]bool{}
+			for _, e := range envs {
+				key := ascii.Lower(strings.TrimSpace(e.s))
+				switch _, known := p.known[key]; {
+				case !known:
+					l.errorf(e.n, "sensitive_approved %q: environment %q is not listed under environment.known", action, e.s)
+				case p.restricted[key]:
+					l.errorf(e.n, "sensitive_approved %q: environment %q is restricted, where every finding goes to review", action, e.s)
+				}
+				a.environments[key] = true
+			}
+		}
+		if v, present := f["accounts"]; present {
+			accs := l.strs(v, "sensitive_approved accounts", l.str)
+			if len(accs) == 0 {
+				l.errorf(v, "sensitive_approved %q: accounts is empty; list some, or leave the key out to approve every allowlisted account", action)
+				continue
+			}
+			a.accounts = map[string]bool{}
+			for _, id := range accs {
+				switch _, listed := p.accounts[id.s]; {
+				case !accountIDRe.MatchString(id.s):
+					l.errorf(id.n, "sensitive_approved %q: account %q is not 12 digits (quote it if it starts with 0)", action, id.s)
+				case !listed:
+					l.errorf(id.n, "sensitive_approved %q: account %s is not listed under accounts", action, id.s)
+				}
+				a.accounts[id.s] = true
+			}
+		}
+		if p.sensitive == nil {
+			p.sensitive = map[string][]sensitiveApproval{}
+		}
+		p.sensitive[action] = append(p.sensitive[action], a)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/remedy-sec/remedy/internal/ascii"
 	"github.com/remedy-sec/remedy/remediate"
 )
 
@@ -73,18 +74,36 @@ type Policy struct {
 	byResource map[string][]int // exceptions naming a resource
 	byControl  map[string][]int // exceptions naming only a control
 
+	sensitive map[string][]sensitiveApproval // action → where it may run although sensitive
+
 	rules []rule
 }
 
 var (
-	_ remediate.Policy      = (*Policy)(nil)
-	_ remediate.Enricher    = (*Policy)(nil)
-	_ remediate.ActionNamer = (*Policy)(nil)
+	_ remediate.Policy            = (*Policy)(nil)
+	_ remediate.Enricher          = (*Policy)(nil)
+	_ remediate.ActionNamer       = (*Policy)(nil)
+	_ remediate.ResourceTypeNamer = (*Policy)(nil)
 )
 
 // account is one allowlisted account and its metadata.
 type account struct {
 	id, name, environment, owner string
+}
+
+// sensitiveApproval lets a sensitive action run unattended: in the
+// listed environments (lower-case) and accounts, or anywhere when a list
+// is nil.
+type sensitiveApproval struct {
+	environments, accounts map[string]bool
+}
+
+// covers reports whether a covers f.
+func (a sensitiveApproval) covers(f *remediate.Finding) bool {
+	if a.environments != nil && !a.environments[ascii.Lower(strings.TrimSpace(f.Environment))] {
+		return false
+	}
+	return a.accounts == nil || a.accounts[f.Resource.Account]
 }
 
 // exception is one approved exception from the policy file.
@@ -192,4 +211,19 @@ func (p *Policy) Version() string { return p.id }
 // action no remediator registers.
 func (p *Policy) Actions() []string {
 	return slices.Sorted(maps.Keys(p.actions))
+}
+
+// ResourceTypes returns the resource types the policy allows action on,
+// sorted. It implements remediate.ResourceTypeNamer, so that an engine
+// refuses a policy approving an action for a type its remediator does
+// not fix.
+func (p *Policy) ResourceTypes(action string) []string {
+	var out []string
+	for t, acts := range p.types {
+		if slices.Contains(acts, action) {
+			out = append(out, t)
+		}
+	}
+	slices.Sort(out)
+	return out
 }

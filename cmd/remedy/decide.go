@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -90,6 +91,15 @@ Flags:
 		fmt.Fprintf(stderr, "remedy decide: warning: the policy names %s, which no built-in remediator has (built-ins: %s); "+
 			"the deployed engine refuses to start with this policy, and here every finding approved for one goes to review\n",
 			quoteList(missing), strings.Join(reg.Actions(), ", "))
+		decider = remediate.PolicyFunc(policy.Decide)
+	}
+	if bad := remediate.MismatchedResourceTypes(policy, reg); len(bad) > 0 {
+		var pairs []string
+		for _, a := range slices.Sorted(maps.Keys(bad)) {
+			pairs = append(pairs, fmt.Sprintf("%q for %s", a, quoteList(bad[a])))
+		}
+		fmt.Fprintf(stderr, "remedy decide: warning: the policy approves %s, which its built-in remediator does not fix; "+
+			"the deployed engine refuses to start with this policy, and here every such finding goes to review\n", strings.Join(pairs, ", "))
 		decider = remediate.PolicyFunc(policy.Decide)
 	}
 	parser := wizpayload.New(func(o *wizpayload.Options) {

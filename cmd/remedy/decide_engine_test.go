@@ -299,6 +299,37 @@ func TestDecideWarnsUnregisteredAction(t *testing.T) {
 	}
 }
 
+// A policy that approves an action for a resource type its remediator
+// does not fix is a warning in decide (the engine refuses it), and its
+// findings of that type go to review.
+func TestDecideWarnsMismatchedResourceType(t *testing.T) {
+	dir := t.TempDir()
+	local := string(mustRead(t, examplePolicy))
+	wrong := strings.Replace(local, "  securityGroup:\n    - sg-revoke-public-ingress\n",
+		"  securityGroup:\n    - sg-revoke-public-ingress\n    - s3-block-public-access\n", 1)
+	if wrong == local {
+		t.Fatal("the example policy no longer approves sg-revoke-public-ingress for securityGroup as this test expects")
+	}
+	policy := filepath.Join(dir, "wrong-type.yaml")
+	if err := os.WriteFile(policy, []byte(wrong), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI(t, "", "decide", "--policy", policy, filepath.Join(samplesDir, "01-public-bucket-production.json"))
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if !strings.Contains(errOut, `warning: the policy approves "s3-block-public-access" for "securityGroup", which its built-in remediator does not fix`) {
+		t.Errorf("stderr lacks the warning:\n%s", errOut)
+	}
+	var d decision
+	if err := json.Unmarshal([]byte(out), &d); err != nil {
+		t.Fatal(err)
+	}
+	if d.Outcome != "planned" {
+		t.Errorf("the bucket finding, of a type the remediator fixes: outcome %q, want planned", d.Outcome)
+	}
+}
+
 // A directory input is every file below it, whatever its name; what
 // cannot be read as a file is named on stderr.
 func TestDecideReadsEveryFile(t *testing.T) {

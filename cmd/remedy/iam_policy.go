@@ -36,9 +36,10 @@ func runIAMPolicy(_ context.Context, args []string, stdout, stderr io.Writer) er
 
 Prints the least-privilege permissions policy of the customer account's
 remediation role, as JSON: every IAM action the built-in remediators
-declare, on the account's resources of the types they fix. It is the
-union of the session policies Remedy passes to AssumeRole, so a session
-can never need more than the role allows.
+declare, on the account's resources they declare (the ARN patterns of
+the types they fix). It is the union of the session policies Remedy
+passes to AssumeRole, so a session can never need more than the role
+allows.
 
 Flags:
 `)
@@ -89,7 +90,8 @@ type iamStatement struct {
 }
 
 // customerPolicy returns the union of the shared-mode session policies
-// of specs: statements that apply to the same resources under the same
+// of specs, built from the same declarations (Spec.IAMActions and
+// Spec.Resources) as every session's: statements that apply to the same resources under the same
 // conditions are merged, and their actions sorted. account replaces the
 // placeholder in every ARN and condition.
 func customerPolicy(specs []remediate.Spec, account string, regions []string) (iamPolicy, error) {

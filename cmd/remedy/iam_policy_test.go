@@ -9,6 +9,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/remedy-sec/remedy/remediate"
 )
 
 func iamPolicyOf(t *testing.T, args ...string) iamPolicy {
@@ -195,4 +197,34 @@ func resolveSub(v any) any {
 		return out
 	}
 	return v
+}
+
+// TestCustomerPolicyFromDeclarations: the customer-role policy scopes a
+// remediator's actions to the ARN patterns it declares, whatever its
+// service, and refuses a remediator that declares none rather than
+// allowing its actions on every resource of the service.
+func TestCustomerPolicyFromDeclarations(t *testing.T) {
+	rds := remediate.Spec{
+		Action: "rds-private", ResourceTypes: []string{"dbInstance"},
+		Resources:  map[string][]string{"dbInstance": {"arn:{partition}:rds:{region}:{account}:db:*"}},
+		IAMActions: []string{"rds:ModifyDBInstance", "rds:DescribeDBInstances"},
+	}
+	p, err := customerPolicy([]remediate.Spec{rds}, cfnAccount, []string{"*"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := iamPolicy{Version: "2012-10-17", Statement: []iamStatement{{
+		Effect: "Allow", Action: []string{"rds:DescribeDBInstances", "rds:ModifyDBInstance"},
+		Resource: []string{"arn:aws:rds:*:${AWS::AccountId}:db:*"},
+	}}}
+	if d := cmp.Diff(want, p); d != "" {
+		t.Errorf("policy (-want +got):\n%s", d)
+	}
+
+	undeclared := rds
+	undeclared.Resources = nil
+	if _, err := customerPolicy([]remediate.Spec{undeclared}, cfnAccount, []string{"*"}); err == nil ||
+		!strings.Contains(err.Error(), `rds-private`) || !strings.Contains(err.Error(), `no ARN pattern for resource type "dbInstance"`) {
+		t.Errorf("customerPolicy of a Spec without resources: error %v, want one naming the action and what to declare", err)
+	}
 }

@@ -105,7 +105,9 @@ Flags:
 		if a == "" {
 			return d, nil
 		}
-		return remediate.Decision{Verdict: remediate.Remediate, Action: a, PolicyVersion: d.PolicyVersion}, nil
+		// The policy's approval of a sensitive action holds for that action only.
+		approved := d.SensitiveApproved && a == d.Action
+		return remediate.Decision{Verdict: remediate.Remediate, Action: a, PolicyVersion: d.PolicyVersion, SensitiveApproved: approved}, nil
 	})
 	var rec *audit.Record
 	eng, err := remediate.NewEngine(remediate.Options{

@@ -20,10 +20,14 @@
 //		})
 //	}
 //
-// Run checks, each in its own sub-test, that:
+// Run checks, each in its own sub-test, the rules the remediate.Remediator
+// documentation states:
 //
-//   - the Spec is complete: an action, resource types and IAM actions,
-//     and the remediator registers in a remediate.Registry;
+//   - the Spec is complete: an action, a description, resource types
+//     with their ARN patterns and IAM actions; the remediator registers
+//     in a remediate.Registry, and a session policy can be built from
+//     the Spec (package crossaccount), so every action AWS scopes to a
+//     resource acts on resources Spec.Resources declares;
 //   - Plan makes no write: every API call it makes is a read
 //     (Get*, Describe*, List*, Head*) and the resource stays non-compliant;
 //   - Apply makes the resource compliant, and returns evidence that is
@@ -33,10 +37,12 @@
 //   - Verify (if the remediator is a remediate.Verifier) fails on a
 //     non-compliant resource and passes on a fixed one;
 //   - Rollback (if it is a remediate.Reverter) restores the prior,
-//     non-compliant state, and rolling back twice is harmless;
+//     non-compliant state, and rolling back twice is harmless; a
+//     Plan.Rollback, when set, restores it too;
 //   - the declared IAM actions cover every API call actually made;
-//   - errors are classified: Plan for a missing resource, or for a
-//     finding that names no resource, returns a permanent error.
+//   - errors are classified as the engine classifies them (ClassifyAWS
+//     plus Spec.PermanentErrorCodes): Plan for a missing resource, or
+//     for a finding that names no resource, returns a permanent error.
 //
 // API calls are recorded at the HTTP layer: Run wraps the HTTPClient of
 // the configuration it passes to the remediator in a Recorder, so a

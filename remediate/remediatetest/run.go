@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/remedy-sec/remedy/crossaccount"
 	"github.com/remedy-sec/remedy/remediate"
 )
 
@@ -140,6 +142,12 @@ func (s *suite) testSpec(t *testing.T) {
 	}
 	if _, err := remediate.NewRegistry(s.h.Remediator); err != nil {
 		t.Errorf("remediate.NewRegistry: %v", err)
+		return
+	}
+	// The declarations must give a session policy: every action AWS
+	// scopes to a resource acts on resources Spec().Resources declares.
+	if _, err := crossaccount.SessionPolicy(sp, crossaccount.Scope{Account: "000000000000"}); err != nil {
+		t.Errorf("no session policy can be built from the Spec: %v", err)
 	}
 }
 
@@ -284,6 +292,21 @@ func (s *suite) testRollback(t *testing.T) {
 	if s.compliant(t, tg) {
 		t.Error("the resource is compliant after a second Rollback")
 	}
+	if len(p.Rollback) == 0 {
+		return
+	}
+	// Plan.Rollback is what undoes a change interrupted before Apply
+	// returned: it must restore as Result.Rollback does.
+	assertJSON(t, "Plan.Rollback", p.Rollback, true)
+	tg, _ = s.target(t)
+	p = s.plan(t, tg)
+	s.apply(t, tg, p)
+	if err := r.Rollback(t.Context(), tg, p.Rollback); err != nil {
+		t.Fatalf("Rollback from Plan.Rollback: %v", err)
+	}
+	if s.compliant(t, tg) {
+		t.Error("the resource is still compliant after Rollback from Plan.Rollback")
+	}
 }
 
 func (s *suite) testPermissions(t *testing.T) {
@@ -341,8 +364,8 @@ func (s *suite) testErrors(t *testing.T) {
 		if err == nil {
 			t.Fatal("Plan for a missing resource returned no error")
 		}
-		if !remediate.IsPermanent(err) {
-			t.Errorf("Plan for a missing resource: error %q is transient; a resource that does not exist is a permanent failure (wrap AWS errors with remediate.ClassifyAWS)", err)
+		if !remediate.IsPermanent(s.classify(err)) {
+			t.Errorf("Plan for a missing resource: error %q is transient; a resource that does not exist is a permanent failure (wrap AWS errors with remediate.ClassifyAWS, or declare the code in Spec().PermanentErrorCodes)", err)
 		}
 		assertReadOnly(t, "Plan", rec.Operations())
 	})
@@ -352,7 +375,7 @@ func (s *suite) testErrors(t *testing.T) {
 		if err == nil {
 			t.Fatal("Plan for a finding that names no resource returned no error")
 		}
-		if !remediate.IsPermanent(err) {
+		if !remediate.IsPermanent(s.classify(err)) {
 			t.Errorf("Plan for a finding that names no resource: error %q is transient, want permanent", err)
 		}
 		if ops := rec.Operations(); len(ops) != 0 {
@@ -360,6 +383,10 @@ func (s *suite) testErrors(t *testing.T) {
 		}
 	})
 }
+
+// classify classifies err as the engine does the remediator's errors,
+// with its default classifier and the codes the Spec declares permanent.
+func (s *suite) classify(err error) error { return s.h.Remediator.Spec().Classify(err) }
 
 // assertReadOnly reports every operation in ops that is not a read.
 func assertReadOnly(t *testing.T, what string, ops []Operation) {

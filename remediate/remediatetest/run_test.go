@@ -133,6 +133,47 @@ func brokenCases() []struct {
 				return s
 			}}
 		}, "PermissionsCoverCalls"},
+		{"ResourcesUndeclared", func(r remediate.Remediator) remediate.Remediator {
+			return &broken{inner: r, spec: func() remediate.Spec {
+				s := r.Spec()
+				s.Resources = nil
+				return s
+			}}
+		}, "Spec"},
+		{"ScopedActionOfUndeclaredService", func(r remediate.Remediator) remediate.Remediator {
+			return &broken{inner: r, spec: func() remediate.Spec {
+				s := r.Spec()
+				s.IAMActions = append(slices.Clone(s.IAMActions), "kms:DescribeKey")
+				return s
+			}}
+		}, "Spec"},
+		{"PlanRollbackWrong", func(r remediate.Remediator) remediate.Remediator {
+			return &broken{inner: r, plan: func(ctx context.Context, t remediate.Target) (remediate.Plan, error) {
+				p, err := r.Plan(ctx, t)
+				if err == nil && !p.Compliant {
+					p.Rollback = json.RawMessage(`{"Bucket":"another-bucket"}`)
+				}
+				return p, err
+			}}
+		}, "RollbackRestores"},
+		// Correct: the code of its missing-resource error is one it
+		// declares permanent, as the engine then classifies it.
+		{"DeclaredPermanentCode", func(r remediate.Remediator) remediate.Remediator {
+			return &broken{inner: r,
+				spec: func() remediate.Spec {
+					s := r.Spec()
+					s.PermanentErrorCodes = []string{"BucketGone"}
+					return s
+				},
+				plan: func(ctx context.Context, t remediate.Target) (remediate.Plan, error) {
+					p, err := r.Plan(ctx, t)
+					var ae smithy.APIError
+					if errors.As(err, &ae) {
+						return p, &smithy.GenericAPIError{Code: "BucketGone", Message: err.Error()}
+					}
+					return p, err
+				}}
+		}, ""},
 		{"TransientErrors", func(r remediate.Remediator) remediate.Remediator {
 			return &broken{inner: r, plan: func(ctx context.Context, t remediate.Target) (remediate.Plan, error) {
 				p, err := r.Plan(ctx, t)
@@ -202,7 +243,7 @@ func TestBrokenChild(t *testing.T) {
 // meant to catch it fails, and that a correct one passes.
 func TestRunCatchesBrokenRemediators(t *testing.T) {
 	if testing.Short() {
-		t.Skip("runs the whole suite nine times; skipped in -short mode")
+		t.Skip("runs the whole suite once per broken remediator; skipped in -short mode")
 	}
 	srv := mototest.Require(t, moto)
 	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestBrokenChild$", "-test.v")
