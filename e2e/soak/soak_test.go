@@ -36,6 +36,7 @@ package soak
 import (
 	"context"
 	crand "crypto/rand"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -193,6 +194,27 @@ func TestSoak(t *testing.T) {
 			}
 		}()
 	}
+	// A worker that ends on its own (it could not start, or it crashed)
+	// ends the run: the soak would otherwise wait for a queue nobody reads.
+	runCtx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	for _, wk := range workers {
+		go func() {
+			select {
+			case <-wk.crashed:
+				stop(wk.crashError())
+			case <-runCtx.Done():
+			}
+		}()
+	}
+	ctx = runCtx
+	fatal := func(err error) {
+		t.Helper()
+		if cause := context.Cause(ctx); cause != nil && !errors.Is(err, cause) {
+			err = fmt.Errorf("%w; %w", err, cause)
+		}
+		t.Fatal(err)
+	}
 	kl.victim = workers[1]
 	kl.progress = func() int64 { return workers[0].audits.Load() + workers[1].audits.Load() }
 	kl.total = p.terminal()
@@ -202,14 +224,14 @@ func TestSoak(t *testing.T) {
 	kills := make(chan error, 1)
 	go func() { kills <- kl.run(ctx) }()
 	if err := publish(ctx, w, p.messages); err != nil {
-		t.Fatal(err)
+		fatal(err)
 	}
 	step("published; waiting for the queue to drain")
 	if err := kl.wait(ctx, kills); err != nil {
-		t.Fatal(err)
+		fatal(err)
 	}
 	if err := drain(ctx, w, step, kl.progress, kl.total); err != nil {
-		t.Fatal(err)
+		fatal(err)
 	}
 	elapsed := time.Since(start)
 	step("drained after %s; stopping the workers", elapsed.Round(time.Second))
@@ -334,6 +356,7 @@ func (k *killer) atWrite(p *plan) func(faultproxy.Request) bool {
 func (k *killer) fire(r faultproxy.Request) {
 	k.victim.mu.Lock()
 	if k.victim.cur != nil {
+		k.victim.ending = true
 		_ = k.victim.cur.Process.Signal(syscall.SIGKILL)
 	}
 	k.victim.mu.Unlock()

@@ -30,13 +30,18 @@ type worker struct {
 	cur   *exec.Cmd
 	done  chan struct{}
 	procs int
+	// ending is set while a signal of ours ends the current process;
+	// crashed is closed when a process ends otherwise, with why.
+	ending  bool
+	crashed chan struct{}
+	crash   string
 	// peakRSS is the largest peak resident set of its processes, in KiB.
 	peakRSS int64
 	exits   []string
 }
 
 func newWorker(name, bin, dir string, env []string) *worker {
-	return &worker{name: name, bin: bin, dir: dir, env: env}
+	return &worker{name: name, bin: bin, dir: dir, env: env, crashed: make(chan struct{})}
 }
 
 // start runs a new process of the worker.
@@ -61,7 +66,9 @@ func (w *worker) start() error {
 			w.audits.Add(1)
 		}
 	}}
+	var last []byte
 	cmd.Stderr = &lineWriter{w: stderr, line: func(l []byte) {
+		last = append(last[:0], l...)
 		switch {
 		case bytes.Contains(l, []byte(`"msg":"sqsworker: transient failure; message retried after a back-off"`)):
 			w.retries.Add(1)
@@ -78,7 +85,7 @@ func (w *worker) start() error {
 		return fmt.Errorf("start worker %s: %w", w.name, err)
 	}
 	done := make(chan struct{})
-	w.cur, w.done = cmd, done
+	w.cur, w.done, w.ending = cmd, done, false
 	go func() {
 		err := cmd.Wait()
 		stdout.Close()
@@ -88,6 +95,10 @@ func (w *worker) start() error {
 			w.peakRSS = max(w.peakRSS, ru.Maxrss)
 		}
 		w.exits = append(w.exits, fmt.Sprintf("process %d: %v", len(w.exits)+1, exitText(err)))
+		if !w.ending && w.crash == "" {
+			w.crash = fmt.Sprintf("worker %s ended on its own (%s); its last log line: %s", w.name, exitText(err), last)
+			close(w.crashed)
+		}
 		w.mu.Unlock()
 		close(done)
 	}()
@@ -110,6 +121,7 @@ func exitText(err error) string {
 func (w *worker) signal(sig syscall.Signal, within time.Duration) error {
 	w.mu.Lock()
 	cmd, done := w.cur, w.done
+	w.ending = true
 	w.mu.Unlock()
 	if cmd == nil {
 		return fmt.Errorf("worker %s is not running", w.name)
@@ -141,6 +153,13 @@ func (w *worker) stop() error {
 		return fmt.Errorf("worker %s after SIGTERM: %s", w.name, last)
 	}
 	return nil
+}
+
+// crashError returns why a process of the worker ended on its own.
+func (w *worker) crashError() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return errors.New(w.crash)
 }
 
 // running reports whether the current process is alive.
