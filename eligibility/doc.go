@@ -16,7 +16,9 @@
 // strongest of its reasons (skip outranks review); it is Remediate only
 // when there is no reason at all. Decision.Action is the playbook's
 // action whenever the control maps to one, and Decision.PolicyVersion is
-// Version.
+// Version. Decision.SensitiveApproved is set when an entry of
+// sensitive_approved covers the action and the finding (see Sensitive
+// actions).
 //
 // # Checks
 //
@@ -113,18 +115,37 @@
 //	    expression: resource.tags[?"team"].orValue("") != ""
 //	    leads_to: review              # or skip
 //	    message: the resource has no team tag
+//	sensitive_approved:               # sensitive actions that may run unattended
+//	  - action: s3-block-public-access
+//	    environments: [staging]       # optional: any environment when absent
+//	    accounts: ["111111111111"]    # optional: any allowlisted account when absent
 //
 // Loading is strict. Unknown or duplicate keys, anchors and aliases,
 // empty names, account ids that are not 12 digits, environments an
 // account names but the policy does not list, playbook actions no
-// resource type allows, bad dates, duplicate rule names and CEL that does
-// not compile or is not a bool are all errors. Each is a *LoadError that
+// resource type allows, bad dates, duplicate rule names, sensitive
+// approvals of unknown actions, environments or accounts, and CEL that
+// does not compile or is not a bool are all errors. Each is a *LoadError that
 // names the file and line, such as
 //
 //	policy.yaml:12: unknown key "aproved_types" in the policy (known keys: ...)
 //	policy.yaml:41: rule "team-tag": undeclared reference to 'resorce' (did you mean 'resource'?) (column 1)
 //
 // and Parse returns all of them at once.
+//
+// # Sensitive actions
+//
+// A remediator whose Spec is Sensitive (one that stops, deletes or
+// otherwise risks an outage) goes to review whatever the policy decides,
+// unless the policy approves it in sensitive_approved: an entry names
+// the action, and optionally the environments and accounts where it may
+// run unattended (both lists must hold, an absent list meaning any).
+// Decide then sets Decision.SensitiveApproved, which the engine honours —
+// in the deployment and in `remedy decide` alike, since both run the
+// engine. The approval lifts only the sensitive review: every other
+// check must still pass. Loading refuses an entry whose action no
+// resource type allows, an environment the policy does not know or
+// restricts, and an account not in the accounts list.
 //
 // # CEL rules
 //

@@ -17,11 +17,27 @@
 //
 // Default deny holds at every step: a Decision's zero value never
 // remediates; a concern, an unknown action, a resource type the
-// remediator does not declare, or a sensitive remediator sends the
-// finding to review even if a policy approved it; a permanent error ends
-// as a failed outcome routed to review; anything else unsure is returned
-// as a transient error so the queue retries it.
+// remediator does not declare, or a sensitive remediator the policy did
+// not approve (Decision.SensitiveApproved) sends the finding to review
+// even if a policy approved it; a permanent error ends as a failed
+// outcome routed to review; anything else unsure is returned as a
+// transient error so the queue retries it.
+//
+// What is checked before any finding arrives:
+//
+//	Registry.Register  the Spec is complete (Spec.Validate): every resource
+//	                   type declares the ARN patterns its session may cover
+//	                   (Spec.Resources), of services its IAM actions belong to
+//	NewEngine          the required options; a Policy that names its actions
+//	                   (ActionNamer, ResourceTypeNamer) names only registered
+//	                   ones, each for types its remediator fixes; a Policy
+//	                   that is an Enricher enriches unless Options.Enricher
+//	                   is set
 //
 // Errors are transient unless marked with Permanent. ClassifyAWS marks
-// AWS error codes that retrying cannot fix.
+// AWS error codes that retrying cannot fix (its documentation lists
+// them); a remediator adds its own with Spec.PermanentErrorCodes.
+//
+// The rules a remediator keeps are on the Remediator type; package
+// remediatetest checks them against a real account or moto.
 package remediate

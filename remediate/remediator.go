@@ -30,7 +30,8 @@ type Spec struct {
 	// own resource, and the customer role's policy (remedy iam-policy) is
 	// their union. A pattern is an ARN whose partition is "{partition}",
 	// whose region and account are "{region}" and "{account}" or empty
-	// (as the service's ARNs have them), whose service is one of
+	// (as the service's ARNs have them; see PatternPartition, PatternRegion
+	// and PatternAccount), whose service is one of
 	// IAMActions' and whose resource part ends in "*", which stands for
 	// the resource's id:
 	//
