@@ -232,7 +232,8 @@ func New(client AssumeRoleAPI, accounts *Accounts, optFns ...func(*Options)) (*C
 // id of every response with remediate.RecordRequestID. Config records
 // the session's RoleSessionName (see SessionName) with
 // remediate.RecordSessionName, so that the finding's audit record names
-// the session its calls were made in.
+// the session its calls were made in — or, when AssumeRole failed, the
+// session it tried.
 //
 // Errors: an account not allowlisted (ErrNotAllowlisted), a region not
 // allowed (ErrRegionNotAllowed), a resource ARN (in Resource.ARN or
@@ -280,6 +281,7 @@ func (c *Cache) Config(ctx context.Context, f *remediate.Finding, s remediate.Sp
 			return aws.Config{}, err
 		}
 	}
+	remediate.RecordSessionName(ctx, e.sessionName)
 	if now >= e.fresh.Load() {
 		if fl := e.failed.Load(); fl != nil && now < fl.until {
 			return aws.Config{}, fl.err
@@ -288,7 +290,6 @@ func (c *Cache) Config(ctx context.Context, f *remediate.Finding, s remediate.Sp
 			return aws.Config{}, err
 		}
 	}
-	remediate.RecordSessionName(ctx, e.sessionName)
 	cfg := c.o.Base
 	cfg.Region = f.Resource.Region
 	cfg.Credentials = e.creds

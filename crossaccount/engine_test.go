@@ -199,6 +199,11 @@ func TestIAMEnforcement(t *testing.T) {
 				t.Fatalf("outcome %q, reason %q; want %q with a reason containing %q", r.Outcome, r.FailureReason, tt.outcome, tt.reason)
 			}
 			t.Logf("outcome %s: %s", r.Outcome, r.FailureReason)
+			// Named whether or not STS let the role be assumed: CloudTrail
+			// records the attempt under that name.
+			if r.Correlation.SessionName != "whoami@shared" {
+				t.Errorf("Correlation.SessionName = %q, want %q", r.Correlation.SessionName, "whoami@shared")
+			}
 			if tt.outcome == remediate.OutcomeFailed {
 				if !strings.Contains(r.FailureReason, "AccessDenied") {
 					t.Errorf("reason %q does not name AccessDenied", r.FailureReason)

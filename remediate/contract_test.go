@@ -337,6 +337,21 @@ func TestSessionNameInRecord(t *testing.T) {
 			t.Errorf("%s: Correlation.SessionName = %q, want %q", mode, rec.Correlation.SessionName, "fix-flag@f1")
 		}
 	}
+	// A role that could not be assumed: the record names the session
+	// that was tried.
+	s := newSetup(t, func(o *remediate.Options, _ *fakeRemediator) {
+		o.Credentials = credsFunc(func(ctx context.Context, f *remediate.Finding, s remediate.Spec) (aws.Config, error) {
+			remediate.RecordSessionName(ctx, s.Action+"@shared")
+			return aws.Config{}, remediate.Permanentf("AccessDenied: not authorized to perform sts:AssumeRole")
+		})
+	})
+	rec, err := s.engine.Process(context.Background(), remediate.Message{ID: "m1", Body: []byte("f1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Outcome != string(remediate.OutcomeFailed) || rec.Correlation.SessionName != "fix-flag@shared" {
+		t.Errorf("denied assume: outcome %q, session name %q; want failed, %q", rec.Outcome, rec.Correlation.SessionName, "fix-flag@shared")
+	}
 	// Outside a finding's processing it does nothing.
 	remediate.RecordSessionName(context.Background(), "x")
 }

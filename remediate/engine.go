@@ -616,10 +616,12 @@ func (e *Engine) act(ctx context.Context, f *Finding, d Decision, r, prior *audi
 	}
 	var cfg aws.Config
 	err = e.guard(ctx, "assume role", func() (err error) { cfg, err = e.o.Credentials.Config(ctx, f, spec); return err })
+	// Named even when the role could not be assumed: the attempt is in
+	// the customer account's CloudTrail under that name.
+	r.Correlation.SessionName = reqs.sessionName()
 	if err != nil {
 		return fail("assume role", err)
 	}
-	r.Correlation.SessionName = reqs.sessionName()
 	t := Target{Finding: f, AWS: cfg, Logger: e.o.Logger.With(slog.String("finding_id", f.ID), slog.String("action", d.Action)), clients: &clientMemo{}}
 	var plan Plan
 	if err := e.guard(ctx, "plan", func() (err error) { plan, err = rem.Plan(ctx, t); return err }); err != nil {
