@@ -103,7 +103,11 @@ type Correlation struct {
 	CorrelationID string `json:"correlation_id,omitempty"`
 	MessageID     string `json:"message_id,omitempty"`
 	ReceiveCount  int    `json:"receive_count,omitempty"`
-	SessionName   string `json:"session_name,omitempty"`
+	// SessionName is the STS RoleSessionName of the session the
+	// finding's AWS calls were made in (or that was tried), as the
+	// customer account's CloudTrail shows it, such as
+	// "s3-block-public-access@shared". Empty when no session was needed.
+	SessionName string `json:"session_name,omitempty"`
 }
 
 // Timings records when processing started and how long it took.
