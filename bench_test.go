@@ -59,8 +59,8 @@ func BenchmarkPipeline(b *testing.B) {
 		Policy:      policy,
 		Registry:    reg,
 		Idempotency: noDedup{},
-		Audit:       audit.NewJSONLines(io.Discard, false),
-		Mode:        remediate.DecideOnly,
+		Audit:       audit.NewJSONLines(io.Discard),
+		Mode:        remediate.ModeDecideOnly,
 	})
 	if err != nil {
 		b.Fatal(err)

@@ -33,8 +33,8 @@
 //		Enricher: policy,
 //		Policy:   policy,
 //		Registry: reg,
-//		Audit:    audit.NewJSONLines(os.Stdout, false),
-//		Mode:     remediate.DecideOnly,
+//		Audit:    audit.NewJSONLines(os.Stdout),
+//		Mode:     remediate.ModeDecideOnly,
 //	})
 //	rec, err := eng.Process(ctx, remediate.Message{ID: id, Body: body})
 //	// err != nil: transient, do not acknowledge; otherwise rec is the evidence.

@@ -7,7 +7,7 @@
 // that cannot write makes the message retry rather than lose evidence.
 //
 //	sink := audit.Multi(
-//		audit.NewJSONLines(os.Stdout, false), // CloudWatch Logs on Lambda
+//		audit.NewJSONLines(os.Stdout), // CloudWatch Logs on Lambda
 //		durable,                             // e.g. a DynamoDB or S3 sink
 //	)
 //

@@ -14,7 +14,7 @@ import (
 // ReadJSONLines reads back, as a report over a day's log would.
 func ExampleJSONLines() {
 	var log bytes.Buffer // os.Stdout on Lambda, where it lands in CloudWatch Logs
-	sink := audit.NewJSONLines(&log, false)
+	sink := audit.NewJSONLines(&log)
 
 	at := time.Date(2025, 3, 14, 9, 30, 0, 0, time.UTC)
 	err := sink.Write(context.Background(), &audit.Record{
@@ -73,7 +73,7 @@ func ExampleMulti() {
 		// Stands in for a DynamoDB sink that is being throttled.
 		return fmt.Errorf("store record %s: %w", r.ID, errors.New("ProvisionedThroughputExceededException"))
 	})
-	sink := audit.Multi(audit.NewJSONLines(&log, false), durable)
+	sink := audit.Multi(audit.NewJSONLines(&log), durable)
 
 	err := sink.Write(context.Background(), &audit.Record{Schema: audit.SchemaVersion, ID: "rec-1", Decision: "skip", Outcome: "skipped"})
 	if err != nil {

@@ -21,12 +21,21 @@ type JSONLines struct {
 
 var _ Sink = (*JSONLines)(nil)
 
-// NewJSONLines returns a sink writing to w. If w has a Sync method (an
-// *os.File) and syncEach is true, each record is synced to stable
-// storage before Write returns.
-func NewJSONLines(w io.Writer, syncEach bool) *JSONLines {
+// JSONLinesOptions configure a JSONLines sink.
+type JSONLinesOptions struct {
+	// SyncEach syncs each record to stable storage before Write returns,
+	// when the writer has a Sync method (an *os.File).
+	SyncEach bool
+}
+
+// NewJSONLines returns a sink writing one JSON record per line to w.
+func NewJSONLines(w io.Writer, optFns ...func(*JSONLinesOptions)) *JSONLines {
+	var o JSONLinesOptions
+	for _, fn := range optFns {
+		fn(&o)
+	}
 	s := &JSONLines{w: w}
-	if f, ok := w.(interface{ Sync() error }); ok && syncEach {
+	if f, ok := w.(interface{ Sync() error }); ok && o.SyncEach {
 		s.sync = f.Sync
 	}
 	return s

@@ -16,7 +16,7 @@ func TestJSONLinesConformance(t *testing.T) {
 	audittest.Run(t, audittest.Harness{
 		New: func(t *testing.T) audit.Sink {
 			b := &bytes.Buffer{}
-			s := audit.NewJSONLines(b, false)
+			s := audit.NewJSONLines(b)
 			bufs[s] = b
 			return s
 		},
@@ -32,7 +32,7 @@ func TestJSONLinesConformance(t *testing.T) {
 
 func TestJSONLinesOneLinePerRecord(t *testing.T) {
 	var b bytes.Buffer
-	s := audit.NewJSONLines(&b, false)
+	s := audit.NewJSONLines(&b)
 	for _, id := range []string{"a", "b", "c"} {
 		if err := s.Write(context.Background(), audittest.Record(id)); err != nil {
 			t.Fatal(err)
@@ -56,7 +56,7 @@ func (failWriter) Write([]byte) (int, error) { return 0, errors.New("disk full")
 func TestMultiJoinsErrors(t *testing.T) {
 	var got []string
 	ok := audit.SinkFunc(func(_ context.Context, r *audit.Record) error { got = append(got, r.ID); return nil })
-	bad := audit.NewJSONLines(failWriter{}, false)
+	bad := audit.NewJSONLines(failWriter{})
 	bad2 := audit.SinkFunc(func(context.Context, *audit.Record) error { return errors.New("table gone") })
 	err := audit.Multi(bad, nil, ok, bad2).Write(context.Background(), audittest.Record("m1"))
 	if err == nil {
@@ -69,5 +69,35 @@ func TestMultiJoinsErrors(t *testing.T) {
 	}
 	if len(got) != 1 || got[0] != "m1" {
 		t.Errorf("healthy sink got %v, want [m1]: one failing sink must not stop the others", got)
+	}
+}
+
+// syncCounter is a writer with a Sync method, as *os.File has.
+type syncCounter struct {
+	bytes.Buffer
+	syncs int
+}
+
+func (s *syncCounter) Sync() error { s.syncs++; return nil }
+
+func TestJSONLinesSyncEach(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		opts []func(*audit.JSONLinesOptions)
+		want int
+	}{
+		{"default", nil, 0},
+		{"SyncEach", []func(*audit.JSONLinesOptions){func(o *audit.JSONLinesOptions) { o.SyncEach = true }}, 2},
+	} {
+		w := &syncCounter{}
+		s := audit.NewJSONLines(w, tt.opts...)
+		for _, id := range []string{"r1", "r2"} {
+			if err := s.Write(context.Background(), &audit.Record{ID: id}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if w.syncs != tt.want {
+			t.Errorf("%s: %d syncs for 2 records, want %d", tt.name, w.syncs, tt.want)
+		}
 	}
 }

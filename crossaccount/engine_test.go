@@ -68,7 +68,7 @@ func process(t *testing.T, creds remediate.CredentialSource, rem remediate.Remed
 			return &f, json.Unmarshal(b, &f)
 		}),
 		Policy: remediate.PolicyFunc(func(context.Context, *remediate.Finding) (remediate.Decision, error) {
-			return remediate.Decision{Verdict: remediate.Remediate, Action: rem.Spec().Action}, nil
+			return remediate.Decision{Verdict: remediate.VerdictRemediate, Action: rem.Spec().Action}, nil
 		}),
 		Registry:    reg,
 		Credentials: creds,

@@ -91,9 +91,9 @@ func runFleet(tb testing.TB, msgs []remediate.Message, creds remediate.Credentia
 	eng, err := remediate.NewEngine(remediate.Options{
 		Parser: remediate.ParserFunc(fleetParser),
 		Policy: remediate.PolicyFunc(func(context.Context, *remediate.Finding) (remediate.Decision, error) {
-			return remediate.Decision{Verdict: remediate.Remediate, Action: "s3-touch"}, nil
+			return remediate.Decision{Verdict: remediate.VerdictRemediate, Action: "s3-touch"}, nil
 		}),
-		Registry: reg, Credentials: creds, Audit: audit.Discard(), Mode: remediate.Apply,
+		Registry: reg, Credentials: creds, Audit: audit.Discard(), Mode: remediate.ModeApply,
 	})
 	if err != nil {
 		tb.Fatal(err)

@@ -26,10 +26,10 @@ func (p *Policy) Decide(ctx context.Context, f *remediate.Finding) (remediate.De
 	if f == nil {
 		return remediate.Decision{}, remediate.Permanentf("eligibility: nil finding")
 	}
-	d := remediate.Decision{Verdict: remediate.Remediate, PolicyVersion: p.id}
+	d := remediate.Decision{Verdict: remediate.VerdictRemediate, PolicyVersion: p.id}
 
 	for _, c := range f.Concerns {
-		add(&d, CheckPayload, remediate.Review, c.Field+": "+c.Message)
+		add(&d, CheckPayload, remediate.VerdictReview, c.Field+": "+c.Message)
 	}
 	p.checkTrigger(&d, f)
 	p.checkStatus(&d, f)
@@ -60,7 +60,7 @@ func (p *Policy) Decide(ctx context.Context, f *remediate.Finding) (remediate.De
 			ok, err := r.eval(vars)
 			switch {
 			case err != nil:
-				add(&d, r.check, remediate.Review, "rule "+r.name+" could not be evaluated: "+err.Error())
+				add(&d, r.check, remediate.VerdictReview, "rule "+r.name+" could not be evaluated: "+err.Error())
 			case !ok:
 				add(&d, r.check, r.leadsTo, r.message)
 			}
@@ -88,17 +88,17 @@ func (p *Policy) checkTrigger(d *remediate.Decision, f *remediate.Finding) {
 	switch {
 	case ascii.EqualFold(t, "CREATED"), ascii.EqualFold(t, "REOPENED"):
 	case ascii.EqualFold(t, "RESOLVED"):
-		add(d, CheckTrigger, remediate.Skip, "trigger type is RESOLVED: the finding no longer needs a fix")
+		add(d, CheckTrigger, remediate.VerdictSkip, "trigger type is RESOLVED: the finding no longer needs a fix")
 	case t == "":
-		add(d, CheckTrigger, remediate.Review, "trigger type is missing: only CREATED or REOPENED may lead to a change")
+		add(d, CheckTrigger, remediate.VerdictReview, "trigger type is missing: only CREATED or REOPENED may lead to a change")
 	case ascii.EqualFold(t, "UPDATED"):
 		// Wiz sends UPDATED for every note, ticket link or status change,
 		// including Remedy's own: acting on it could loop, and sending each
 		// one to a person would flood the review channel. The CREATED or
 		// REOPENED delivery is the one that counts.
-		add(d, CheckTrigger, remediate.Skip, "trigger type is UPDATED: only CREATED or REOPENED may lead to a change (acting on updates could loop on Remedy's own changes)")
+		add(d, CheckTrigger, remediate.VerdictSkip, "trigger type is UPDATED: only CREATED or REOPENED may lead to a change (acting on updates could loop on Remedy's own changes)")
 	default:
-		add(d, CheckTrigger, remediate.Review, "trigger type "+quote(t)+" is not CREATED or REOPENED")
+		add(d, CheckTrigger, remediate.VerdictReview, "trigger type "+quote(t)+" is not CREATED or REOPENED")
 	}
 }
 
@@ -107,50 +107,50 @@ func (p *Policy) checkStatus(d *remediate.Decision, f *remediate.Finding) {
 	switch {
 	case ascii.EqualFold(s, "OPEN"), ascii.EqualFold(s, "IN_PROGRESS"):
 	case ascii.EqualFold(s, "RESOLVED"):
-		add(d, CheckStatus, remediate.Skip, "status is RESOLVED: nothing to fix")
+		add(d, CheckStatus, remediate.VerdictSkip, "status is RESOLVED: nothing to fix")
 	case ascii.EqualFold(s, "REJECTED"):
-		add(d, CheckStatus, remediate.Skip, "status is REJECTED: the finding was dismissed")
+		add(d, CheckStatus, remediate.VerdictSkip, "status is REJECTED: the finding was dismissed")
 	case s == "":
-		add(d, CheckStatus, remediate.Review, "status is missing: only OPEN or IN_PROGRESS findings are fixed")
+		add(d, CheckStatus, remediate.VerdictReview, "status is missing: only OPEN or IN_PROGRESS findings are fixed")
 	default:
-		add(d, CheckStatus, remediate.Review, "status "+quote(s)+" is not OPEN or IN_PROGRESS")
+		add(d, CheckStatus, remediate.VerdictReview, "status "+quote(s)+" is not OPEN or IN_PROGRESS")
 	}
 }
 
 func (p *Policy) checkSeverity(d *remediate.Decision, f *remediate.Finding) {
 	if strings.TrimSpace(string(f.Severity)) == "" {
-		add(d, CheckSeverity, remediate.Review, "severity is missing: only HIGH or CRITICAL findings are fixed")
+		add(d, CheckSeverity, remediate.VerdictReview, "severity is missing: only HIGH or CRITICAL findings are fixed")
 		return
 	}
 	sev, ok := remediate.ParseSeverity(string(f.Severity))
 	switch {
 	case !ok:
-		add(d, CheckSeverity, remediate.Review, "severity "+quote(string(f.Severity))+" is not a known severity")
+		add(d, CheckSeverity, remediate.VerdictReview, "severity "+quote(string(f.Severity))+" is not a known severity")
 	case sev == remediate.SeverityHigh, sev == remediate.SeverityCritical:
 	default:
-		add(d, CheckSeverity, remediate.Skip, "severity is "+string(sev)+": only HIGH or CRITICAL findings are fixed")
+		add(d, CheckSeverity, remediate.VerdictSkip, "severity is "+string(sev)+": only HIGH or CRITICAL findings are fixed")
 	}
 }
 
 func (p *Policy) checkEnvironment(d *remediate.Decision, f *remediate.Finding) {
 	env := strings.TrimSpace(f.Environment)
 	if env == "" {
-		add(d, CheckEnvironment, remediate.Review, "environment is unknown: no configured source ("+orNone(p.envText)+") named one")
+		add(d, CheckEnvironment, remediate.VerdictReview, "environment is unknown: no configured source ("+orNone(p.envText)+") named one")
 		return
 	}
 	key := ascii.Lower(env)
 	if _, ok := p.known[key]; !ok {
-		add(d, CheckEnvironment, remediate.Review, "environment "+quote(env)+" is not one the policy knows (known: "+orNone(p.knownList)+")")
+		add(d, CheckEnvironment, remediate.VerdictReview, "environment "+quote(env)+" is not one the policy knows (known: "+orNone(p.knownList)+")")
 		return
 	}
 	if p.restricted[key] {
-		add(d, CheckEnvironment, remediate.Review, "environment "+quote(env)+" is restricted: changes there need a person")
+		add(d, CheckEnvironment, remediate.VerdictReview, "environment "+quote(env)+" is restricted: changes there need a person")
 	}
 }
 
 func (p *Policy) checkOwner(d *remediate.Decision, f *remediate.Finding) {
 	if strings.TrimSpace(f.Owner) == "" {
-		add(d, CheckOwner, remediate.Review, "owner is unknown: no configured source ("+orNone(p.ownText)+") named one")
+		add(d, CheckOwner, remediate.VerdictReview, "owner is unknown: no configured source ("+orNone(p.ownText)+") named one")
 	}
 }
 
@@ -160,41 +160,41 @@ func (p *Policy) checkOwner(d *remediate.Decision, f *remediate.Finding) {
 // resource.
 func (p *Policy) checkException(d *remediate.Decision, f *remediate.Finding, now time.Time) {
 	if e, status := p.matchException(f, now); status == remediate.ExceptionApproved {
-		add(d, CheckException, remediate.Skip, "exception "+quote(e.id)+" approved for "+e.scope()+" until "+e.expiresText+" (owner "+e.owner+"): "+e.reason)
+		add(d, CheckException, remediate.VerdictSkip, "exception "+quote(e.id)+" approved for "+e.scope()+" until "+e.expiresText+" (owner "+e.owner+"): "+e.reason)
 		return
 	}
 	if f.Exception == remediate.ExceptionApproved {
-		add(d, CheckException, remediate.Skip, "exception "+quote(f.ExceptionID)+" is approved")
+		add(d, CheckException, remediate.VerdictSkip, "exception "+quote(f.ExceptionID)+" is approved")
 		return
 	}
 	// Exceptions match a resource's id or ARN, never its display name; a
 	// finding with neither could be about an excepted resource that a
 	// remediator finds by name (an S3 bucket), so a person decides.
 	if len(p.byResource) > 0 && f.Resource.ID == "" && f.Resource.ARN == "" {
-		add(d, CheckException, remediate.Review, "the resource has no id or ARN, so whether an exception of the policy covers it cannot be told")
+		add(d, CheckException, remediate.VerdictReview, "the resource has no id or ARN, so whether an exception of the policy covers it cannot be told")
 	}
 }
 
 func (p *Policy) checkAccount(d *remediate.Decision, f *remediate.Finding) {
 	id := f.Resource.Account
 	if id == "" {
-		add(d, CheckAccount, remediate.Review, "account is missing: only allowlisted accounts are changed")
+		add(d, CheckAccount, remediate.VerdictReview, "account is missing: only allowlisted accounts are changed")
 		return
 	}
 	if _, ok := p.accounts[id]; !ok {
-		add(d, CheckAccount, remediate.Review, "account "+quote(id)+" is not allowlisted")
+		add(d, CheckAccount, remediate.VerdictReview, "account "+quote(id)+" is not allowlisted")
 	}
 }
 
 func (p *Policy) checkResourceType(d *remediate.Decision, f *remediate.Finding) ([]string, bool) {
 	t := f.Resource.Type
 	if t == "" {
-		add(d, CheckResourceType, remediate.Review, "resource type is missing")
+		add(d, CheckResourceType, remediate.VerdictReview, "resource type is missing")
 		return nil, false
 	}
 	actions, ok := p.types[t]
 	if !ok {
-		add(d, CheckResourceType, remediate.Review, "resource type "+quote(t)+" is not approved for automatic remediation")
+		add(d, CheckResourceType, remediate.VerdictReview, "resource type "+quote(t)+" is not approved for automatic remediation")
 	}
 	return actions, ok
 }
@@ -214,20 +214,20 @@ func (p *Policy) checkControl(d *remediate.Decision, f *remediate.Finding) strin
 	}
 	switch {
 	case okID && okSrc && byID != bySrc:
-		add(d, CheckControl, remediate.Review, "control "+quote(id)+" maps to "+quote(byID)+" but its source rule "+quote(src)+" maps to "+quote(bySrc))
+		add(d, CheckControl, remediate.VerdictReview, "control "+quote(id)+" maps to "+quote(byID)+" but its source rule "+quote(src)+" maps to "+quote(bySrc))
 		return ""
 	case okID:
 		return byID
 	case okSrc:
 		return bySrc
 	case id == "" && src == "":
-		add(d, CheckControl, remediate.Review, "the finding names no control: no playbook applies")
+		add(d, CheckControl, remediate.VerdictReview, "the finding names no control: no playbook applies")
 	case src == "":
-		add(d, CheckControl, remediate.Review, "no playbook for control "+quote(id))
+		add(d, CheckControl, remediate.VerdictReview, "no playbook for control "+quote(id))
 	case id == "":
-		add(d, CheckControl, remediate.Review, "no playbook for source rule "+quote(src))
+		add(d, CheckControl, remediate.VerdictReview, "no playbook for source rule "+quote(src))
 	default:
-		add(d, CheckControl, remediate.Review, "no playbook for control "+quote(id)+" or its source rule "+quote(src))
+		add(d, CheckControl, remediate.VerdictReview, "no playbook for control "+quote(id)+" or its source rule "+quote(src))
 	}
 	return ""
 }
@@ -235,7 +235,7 @@ func (p *Policy) checkControl(d *remediate.Decision, f *remediate.Finding) strin
 func (p *Policy) checkAction(d *remediate.Decision, f *remediate.Finding, action string, typeActions []string, typeOK bool) {
 	proposed := f.ProposedAction
 	if proposed != "" && action != "" && proposed != action {
-		add(d, CheckAction, remediate.Review, "proposed action "+quote(proposed)+" differs from the playbook's action "+quote(action))
+		add(d, CheckAction, remediate.VerdictReview, "proposed action "+quote(proposed)+" differs from the playbook's action "+quote(action))
 	}
 	a := action
 	if a == "" {
@@ -251,9 +251,9 @@ func (p *Policy) checkAction(d *remediate.Decision, f *remediate.Finding, action
 				return
 			}
 		}
-		add(d, CheckAction, remediate.Review, "action "+quote(a)+" is not allowed for resource type "+quote(f.Resource.Type))
+		add(d, CheckAction, remediate.VerdictReview, "action "+quote(a)+" is not allowed for resource type "+quote(f.Resource.Type))
 	case !p.actions[a]:
-		add(d, CheckAction, remediate.Review, "action "+quote(a)+" is not an allowed action")
+		add(d, CheckAction, remediate.VerdictReview, "action "+quote(a)+" is not an allowed action")
 	}
 }
 

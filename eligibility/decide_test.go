@@ -103,8 +103,8 @@ func reasonsOf(d remediate.Decision, want []reason) []reason {
 }
 
 const (
-	review = remediate.Review
-	skip   = remediate.Skip
+	review = remediate.VerdictReview
+	skip   = remediate.VerdictSkip
 )
 
 func TestDecideChecks(t *testing.T) {
@@ -114,7 +114,7 @@ func TestDecideChecks(t *testing.T) {
 		verdict remediate.Verdict
 		want    []reason
 	}{
-		{name: "eligible", edit: func(f *remediate.Finding) {}, verdict: remediate.Remediate},
+		{name: "eligible", edit: func(f *remediate.Finding) {}, verdict: remediate.VerdictRemediate},
 
 		// payload concerns
 		{name: "one concern", verdict: review,
@@ -128,8 +128,8 @@ func TestDecideChecks(t *testing.T) {
 			want: []reason{{CheckPayload, review, "resource.region"}, {CheckPayload, review, "environment: environment sources disagree"}}},
 
 		// trigger type
-		{name: "trigger REOPENED", verdict: remediate.Remediate, edit: func(f *remediate.Finding) { f.TriggerType = "REOPENED" }},
-		{name: "trigger case-insensitive", verdict: remediate.Remediate, edit: func(f *remediate.Finding) { f.TriggerType = " created " }},
+		{name: "trigger REOPENED", verdict: remediate.VerdictRemediate, edit: func(f *remediate.Finding) { f.TriggerType = "REOPENED" }},
+		{name: "trigger case-insensitive", verdict: remediate.VerdictRemediate, edit: func(f *remediate.Finding) { f.TriggerType = " created " }},
 		{name: "trigger UPDATED", verdict: skip, edit: func(f *remediate.Finding) { f.TriggerType = "UPDATED" },
 			want: []reason{{CheckTrigger, skip, "UPDATED"}}},
 		{name: "trigger RESOLVED", verdict: skip, edit: func(f *remediate.Finding) { f.TriggerType = "RESOLVED" },
@@ -140,7 +140,7 @@ func TestDecideChecks(t *testing.T) {
 			want: []reason{{CheckTrigger, review, `"DELETED"`}}},
 
 		// status
-		{name: "status IN_PROGRESS", verdict: remediate.Remediate, edit: func(f *remediate.Finding) { f.Status = "in_progress" }},
+		{name: "status IN_PROGRESS", verdict: remediate.VerdictRemediate, edit: func(f *remediate.Finding) { f.Status = "in_progress" }},
 		{name: "status RESOLVED", verdict: skip, edit: func(f *remediate.Finding) { f.Status = "RESOLVED" },
 			want: []reason{{CheckStatus, skip, "RESOLVED"}}},
 		{name: "status REJECTED", verdict: skip, edit: func(f *remediate.Finding) { f.Status = "REJECTED" },
@@ -151,7 +151,7 @@ func TestDecideChecks(t *testing.T) {
 			want: []reason{{CheckStatus, review, `"CLOSED"`}}},
 
 		// severity
-		{name: "severity CRITICAL", verdict: remediate.Remediate, edit: func(f *remediate.Finding) { f.Severity = remediate.SeverityCritical }},
+		{name: "severity CRITICAL", verdict: remediate.VerdictRemediate, edit: func(f *remediate.Finding) { f.Severity = remediate.SeverityCritical }},
 		{name: "severity LOW", verdict: skip, edit: func(f *remediate.Finding) { f.Severity = remediate.SeverityLow },
 			want: []reason{{CheckSeverity, skip, "LOW"}}},
 		{name: "severity MEDIUM", verdict: skip, edit: func(f *remediate.Finding) { f.Severity = remediate.SeverityMedium },
@@ -168,7 +168,7 @@ func TestDecideChecks(t *testing.T) {
 		}, want: []reason{{CheckSeverity, skip, "LOW"}}},
 
 		// environment
-		{name: "environment case and space", verdict: remediate.Remediate, edit: func(f *remediate.Finding) { f.Environment = " Production " }},
+		{name: "environment case and space", verdict: remediate.VerdictRemediate, edit: func(f *remediate.Finding) { f.Environment = " Production " }},
 		{name: "environment missing", verdict: review, edit: func(f *remediate.Finding) { f.Environment = "" },
 			want: []reason{{CheckEnvironment, review, "tag:Environment, tag:env, account"}}},
 		{name: "environment restricted", verdict: review, edit: func(f *remediate.Finding) { f.Environment = "restricted-production" },
@@ -188,18 +188,18 @@ func TestDecideChecks(t *testing.T) {
 		{name: "exception approved by enrichment", verdict: skip, edit: func(f *remediate.Finding) {
 			f.Exception, f.ExceptionID = remediate.ExceptionApproved, "CHG-7"
 		}, want: []reason{{CheckException, skip, `"CHG-7"`}}},
-		{name: "exception expired has no effect", verdict: remediate.Remediate, edit: func(f *remediate.Finding) {
+		{name: "exception expired has no effect", verdict: remediate.VerdictRemediate, edit: func(f *remediate.Finding) {
 			f.Exception, f.ExceptionID = remediate.ExceptionExpired, "CHG-7"
 		}},
 		{name: "policy exception applies without enrichment", verdict: skip, edit: func(f *remediate.Finding) {
 			f.Resource.ID, f.Resource.ARN = "arn:aws:s3:::www-example-com", "arn:aws:s3:::www-example-com"
 		}, want: []reason{{CheckException, skip, `"EXC-0042"`}}},
-		{name: "policy exception for another account", verdict: remediate.Remediate, edit: func(f *remediate.Finding) {
+		{name: "policy exception for another account", verdict: remediate.VerdictRemediate, edit: func(f *remediate.Finding) {
 			f.Resource.ID, f.Resource.ARN = "arn:aws:s3:::www-example-com", "arn:aws:s3:::www-example-com"
 			f.Resource.Account = "222222222222"
 			f.Environment = "staging"
 		}},
-		{name: "policy exception for another control", verdict: remediate.Remediate, edit: func(f *remediate.Finding) {
+		{name: "policy exception for another control", verdict: remediate.VerdictRemediate, edit: func(f *remediate.Finding) {
 			f.Resource.ID, f.Resource.ARN = "arn:aws:s3:::www-example-com", "arn:aws:s3:::www-example-com"
 			f.Control = remediate.Control{ID: "wc-id-9999", SourceRuleID: "S3-019"}
 		}},
@@ -219,8 +219,8 @@ func TestDecideChecks(t *testing.T) {
 			want: []reason{{CheckResourceType, review, `"Bucket"`}}},
 
 		// control → playbook
-		{name: "playbook by source rule only", verdict: remediate.Remediate, edit: func(f *remediate.Finding) { f.Control.ID = "wc-unmapped" }},
-		{name: "playbook by control only", verdict: remediate.Remediate, edit: func(f *remediate.Finding) { f.Control.SourceRuleID = "" }},
+		{name: "playbook by source rule only", verdict: remediate.VerdictRemediate, edit: func(f *remediate.Finding) { f.Control.ID = "wc-unmapped" }},
+		{name: "playbook by control only", verdict: remediate.VerdictRemediate, edit: func(f *remediate.Finding) { f.Control.SourceRuleID = "" }},
 		{name: "no playbook", verdict: review, edit: func(f *remediate.Finding) { f.Control = remediate.Control{ID: "wc-unmapped", SourceRuleID: "S3-999"} },
 			want: []reason{{CheckControl, review, `"wc-unmapped"`}}},
 		{name: "no control", verdict: review, edit: func(f *remediate.Finding) { f.Control = remediate.Control{} },
@@ -229,7 +229,7 @@ func TestDecideChecks(t *testing.T) {
 			want: []reason{{CheckControl, review, `"s3-default-encryption"`}}},
 
 		// action
-		{name: "proposed action matches", verdict: remediate.Remediate, edit: func(f *remediate.Finding) { f.ProposedAction = "s3-block-public-access" }},
+		{name: "proposed action matches", verdict: remediate.VerdictRemediate, edit: func(f *remediate.Finding) { f.ProposedAction = "s3-block-public-access" }},
 		{name: "proposed action differs", verdict: review, edit: func(f *remediate.Finding) { f.ProposedAction = "s3-default-encryption" },
 			want: []reason{{CheckAction, review, `"s3-default-encryption" differs`}}},
 		{name: "action not allowed for the type", verdict: review, edit: func(f *remediate.Finding) { f.Resource.Type = "securityGroup" },
@@ -258,7 +258,7 @@ func TestDecideChecks(t *testing.T) {
 			if d.Verdict != tt.verdict {
 				t.Errorf("verdict = %v, want %v", d.Verdict, tt.verdict)
 			}
-			if got, want := d.Remediates(), tt.verdict == remediate.Remediate; got != want {
+			if got, want := d.Remediates(), tt.verdict == remediate.VerdictRemediate; got != want {
 				t.Errorf("Remediates() = %v, want %v (decision %+v)", got, want, d)
 			}
 			if d.PolicyVersion != p.Version() {
@@ -415,7 +415,7 @@ rules:
 		verdict remediate.Verdict
 		want    []reason
 	}{
-		{name: "every rule passes", verdict: remediate.Remediate, edit: func(f *remediate.Finding) {
+		{name: "every rule passes", verdict: remediate.VerdictRemediate, edit: func(f *remediate.Finding) {
 			f.Severity = remediate.SeverityCritical
 		}},
 		{name: "evaluation error is review, not the rule's skip", verdict: review, edit: func(f *remediate.Finding) {
@@ -616,12 +616,12 @@ func TestZeroPolicy(t *testing.T) {
 
 // add must record reasons exactly as remediate.Decision.Add does.
 func TestAddMatchesDecisionAdd(t *testing.T) {
-	verdicts := []remediate.Verdict{remediate.Remediate, review, skip, remediate.Reject}
+	verdicts := []remediate.Verdict{remediate.VerdictRemediate, review, skip, remediate.VerdictReject}
 	for _, a := range verdicts {
 		for _, b := range verdicts {
 			for _, c := range verdicts {
-				want := remediate.Decision{Verdict: remediate.Remediate}
-				got := remediate.Decision{Verdict: remediate.Remediate}
+				want := remediate.Decision{Verdict: remediate.VerdictRemediate}
+				got := remediate.Decision{Verdict: remediate.VerdictRemediate}
 				for i, v := range []remediate.Verdict{a, b, c} {
 					msg := fmt.Sprint("m", i)
 					want.Add("check", v, "%s", msg)

@@ -220,8 +220,8 @@ func TestEnrichThenDecide(t *testing.T) {
 		verdict remediate.Verdict
 		checks  []string
 	}{
-		{"production account", "111111111111", "production", remediate.Remediate, nil},
-		{"production account, no tag", "111111111111", "", remediate.Remediate, nil},
+		{"production account", "111111111111", "production", remediate.VerdictRemediate, nil},
+		{"production account, no tag", "111111111111", "", remediate.VerdictRemediate, nil},
 		{"staging account, production tag", "222222222222", "production", review, []string{CheckPayload, CheckEnvironment}},
 		{"restricted account", "333333333333", "", review, []string{CheckEnvironment}},
 		{"not allowlisted", "444444444444", "production", review, []string{CheckAccount}},

@@ -85,7 +85,7 @@ func TestDecideDefaultDeny(t *testing.T) {
 		if d.Remediates() != want {
 			t.Fatalf("case %d: Remediates() = %v, want %v\nfinding %+v\ndecision %+v", i, d.Remediates(), want, f, d)
 		}
-		if (d.Verdict == remediate.Remediate) != (len(d.Reasons) == 0) {
+		if (d.Verdict == remediate.VerdictRemediate) != (len(d.Reasons) == 0) {
 			t.Fatalf("case %d: verdict %v with %d reasons", i, d.Verdict, len(d.Reasons))
 		}
 		if want {

@@ -662,14 +662,14 @@ func (l *loader) rules(p *Policy, n *yaml.Node) {
 			continue
 		}
 		names[name] = nn.Line
-		r := rule{name: name, check: CheckRulePrefix + name, leadsTo: remediate.Review}
+		r := rule{name: name, check: CheckRulePrefix + name, leadsTo: remediate.VerdictReview}
 		if v, ok := f["leads_to"]; ok {
 			s, _ := l.str(v, "leads_to")
 			switch ascii.Lower(strings.TrimSpace(s)) {
 			case "review":
-				r.leadsTo = remediate.Review
+				r.leadsTo = remediate.VerdictReview
 			case "skip":
-				r.leadsTo = remediate.Skip
+				r.leadsTo = remediate.VerdictSkip
 			case "":
 			default:
 				l.errorLine(v.Line, name, fmt.Sprintf("leads_to %q: want review or skip", s))

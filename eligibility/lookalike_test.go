@@ -69,7 +69,7 @@ exceptions:
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			d := decideEnriched(t, policyFor(tt.exception), tt.f)
-			if d.Verdict != remediate.Skip || d.Remediates() {
+			if d.Verdict != remediate.VerdictSkip || d.Remediates() {
 				t.Fatalf("verdict = %v, want skip by exception; reasons %+v", d.Verdict, d.Reasons)
 			}
 			if !hasCheck(d, CheckException) {
@@ -144,7 +144,7 @@ exceptions:
 			if hasCheck(d, CheckException) || f.Exception != remediate.ExceptionNone {
 				t.Errorf("exception for %q covered %s (name %q): exception %q, reasons %+v", tt.exception, f.Resource.ID, f.Resource.Name, f.Exception, d.Reasons)
 			}
-			if d.Verdict == remediate.Skip {
+			if d.Verdict == remediate.VerdictSkip {
 				t.Errorf("verdict skip, want the finding decided on its own merits: %+v", d.Reasons)
 			}
 		})
@@ -156,7 +156,7 @@ exceptions:
 	f := eligible()
 	f.Resource.ID, f.Resource.ARN, f.Resource.Name = "", "", "www-example-com"
 	d := decideEnriched(t, policy(t, bArn), f)
-	if d.Verdict != remediate.Review || d.Remediates() || !hasCheck(d, CheckException) || f.Exception != remediate.ExceptionNone {
+	if d.Verdict != remediate.VerdictReview || d.Remediates() || !hasCheck(d, CheckException) || f.Exception != remediate.ExceptionNone {
 		t.Errorf("finding with only a name: verdict %v, exception %q, reasons %+v; want review on %s", d.Verdict, f.Exception, d.Reasons, CheckException)
 	}
 }
@@ -183,7 +183,7 @@ func TestLookAlikesAreNotValues(t *testing.T) {
 			f.Environment, f.Owner = "", ""
 			tt.edit(f)
 			d := decideEnriched(t, p, f)
-			if d.Remediates() || d.Verdict == remediate.Remediate {
+			if d.Remediates() || d.Verdict == remediate.VerdictRemediate {
 				t.Fatalf("look-alike remediated: %+v", d)
 			}
 			if !hasCheck(d, tt.check) {

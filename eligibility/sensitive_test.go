@@ -54,12 +54,12 @@ func TestSensitiveApproved(t *testing.T) {
 		wantVerdict remediate.Verdict
 		want        bool
 	}{
-		{"listed environment and account", "development", "111111111111", "wc-id-1234", "s3-delete-public-objects", remediate.Remediate, true},
-		{"environment compares without case", "Staging", "222222222222", "wc-id-1234", "s3-delete-public-objects", remediate.Remediate, true},
-		{"environment not listed", "production", "111111111111", "wc-id-1234", "s3-delete-public-objects", remediate.Remediate, false},
-		{"an account the first entry does not list, the second does", "development", "333333333333", "wc-id-1234", "s3-delete-public-objects", remediate.Remediate, true},
-		{"entry without environments: any environment of its account", "production", "333333333333", "wc-id-1234", "s3-delete-public-objects", remediate.Remediate, true},
-		{"no playbook: no action to approve", "development", "111111111111", "wc-other", "", remediate.Review, false},
+		{"listed environment and account", "development", "111111111111", "wc-id-1234", "s3-delete-public-objects", remediate.VerdictRemediate, true},
+		{"environment compares without case", "Staging", "222222222222", "wc-id-1234", "s3-delete-public-objects", remediate.VerdictRemediate, true},
+		{"environment not listed", "production", "111111111111", "wc-id-1234", "s3-delete-public-objects", remediate.VerdictRemediate, false},
+		{"an account the first entry does not list, the second does", "development", "333333333333", "wc-id-1234", "s3-delete-public-objects", remediate.VerdictRemediate, true},
+		{"entry without environments: any environment of its account", "production", "333333333333", "wc-id-1234", "s3-delete-public-objects", remediate.VerdictRemediate, true},
+		{"no playbook: no action to approve", "development", "111111111111", "wc-other", "", remediate.VerdictReview, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -170,7 +170,7 @@ func TestSensitiveApprovalThroughEngine(t *testing.T) {
 		Policy:   p,
 		Registry: reg,
 		Audit:    audit.SinkFunc(func(_ context.Context, r *audit.Record) error { rec = r; return nil }),
-		Mode:     remediate.DecideOnly,
+		Mode:     remediate.ModeDecideOnly,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -186,16 +186,16 @@ func TestClassifyAWSDocListsDefaultCodes(t *testing.T) {
 // approval does not run a decision that does not remediate.
 func TestSensitiveApprovedByPolicy(t *testing.T) {
 	sensitive := func(_ *remediate.Options, r *fakeRemediator) { r.spec.Sensitive = true }
-	withReason := remediate.Decision{Verdict: remediate.Remediate, Action: "fix-flag", SensitiveApproved: true}
-	withReason.Add("owner", remediate.Review, "no owner")
+	withReason := remediate.Decision{Verdict: remediate.VerdictRemediate, Action: "fix-flag", SensitiveApproved: true}
+	withReason.Add("owner", remediate.VerdictReview, "no owner")
 	for _, tt := range []struct {
 		name        string
 		d           remediate.Decision
 		wantOutcome remediate.Outcome
 		wantApplies int32
 	}{
-		{"not approved: review", remediate.Decision{Verdict: remediate.Remediate, Action: "fix-flag"}, remediate.OutcomeReview, 0},
-		{"approved: applied", remediate.Decision{Verdict: remediate.Remediate, Action: "fix-flag", SensitiveApproved: true}, remediate.OutcomeApplied, 1},
+		{"not approved: review", remediate.Decision{Verdict: remediate.VerdictRemediate, Action: "fix-flag"}, remediate.OutcomeReview, 0},
+		{"approved: applied", remediate.Decision{Verdict: remediate.VerdictRemediate, Action: "fix-flag", SensitiveApproved: true}, remediate.OutcomeApplied, 1},
 		{"approved but a check failed: review", withReason, remediate.OutcomeReview, 0},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -221,9 +221,9 @@ func (enrichingPolicy) Enrich(_ context.Context, f *remediate.Finding) error {
 }
 
 func (enrichingPolicy) Decide(_ context.Context, f *remediate.Finding) (remediate.Decision, error) {
-	d := remediate.Decision{Verdict: remediate.Remediate, Action: "fix-flag"}
+	d := remediate.Decision{Verdict: remediate.VerdictRemediate, Action: "fix-flag"}
 	if f.Owner == "" {
-		d.Add("owner", remediate.Review, "owner is unknown")
+		d.Add("owner", remediate.VerdictReview, "owner is unknown")
 	}
 	return d, nil
 }
@@ -297,7 +297,7 @@ func TestNewEngineChecksResourceTypes(t *testing.T) {
 				t.Errorf("MismatchedResourceTypes (-want +got):\n%s", diff)
 			}
 			_, err = remediate.NewEngine(remediate.Options{
-				Parser: remediate.ParserFunc(parse), Policy: p, Registry: reg, Audit: audit.Discard(), Mode: remediate.DecideOnly,
+				Parser: remediate.ParserFunc(parse), Policy: p, Registry: reg, Audit: audit.Discard(), Mode: remediate.ModeDecideOnly,
 			})
 			if len(tt.want) == 0 {
 				if err != nil {
@@ -321,7 +321,7 @@ func TestNewEngineChecksResourceTypes(t *testing.T) {
 // finding's session lands in the record's Correlation.SessionName, in
 // dry-run and apply mode alike.
 func TestSessionNameInRecord(t *testing.T) {
-	for _, mode := range []remediate.Mode{remediate.DryRun, remediate.Apply} {
+	for _, mode := range []remediate.Mode{remediate.ModeDryRun, remediate.ModeApply} {
 		s := newSetup(t, func(o *remediate.Options, _ *fakeRemediator) {
 			o.Mode = mode
 			o.Credentials = credsFunc(func(ctx context.Context, f *remediate.Finding, s remediate.Spec) (aws.Config, error) {

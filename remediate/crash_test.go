@@ -270,7 +270,7 @@ func TestApplyModeNeedsRecordKeeper(t *testing.T) {
 	if _, err := remediate.NewEngine(o); err != nil {
 		t.Errorf("dry-run without a RecordKeeper: %v, want it accepted", err)
 	}
-	o.Mode = remediate.Apply
+	o.Mode = remediate.ModeApply
 	if _, err := remediate.NewEngine(o); err == nil || !strings.Contains(err.Error(), "RecordKeeper") {
 		t.Errorf("apply without a RecordKeeper: %v, want an error naming RecordKeeper", err)
 	}

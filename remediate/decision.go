@@ -11,10 +11,10 @@ type Verdict uint8
 // rejection beats a skip, a skip beats review, and review beats remediate.
 const (
 	verdictUnset Verdict = iota
-	Remediate
-	Review
-	Skip
-	Reject
+	VerdictRemediate
+	VerdictReview
+	VerdictSkip
+	VerdictReject
 )
 
 var verdictNames = [...]string{"", "remediate", "review", "skip", "reject"}
@@ -45,11 +45,11 @@ func (v *Verdict) UnmarshalText(b []byte) error {
 // remediator runs. Remediate has no such outcome; it returns "".
 func (v Verdict) Outcome() Outcome {
 	switch v {
-	case Reject:
+	case VerdictReject:
 		return OutcomeRejected
-	case Skip:
+	case VerdictSkip:
 		return OutcomeSkipped
-	case Remediate:
+	case VerdictRemediate:
 		return ""
 	}
 	return OutcomeReview
@@ -95,7 +95,7 @@ func (d *Decision) Add(check string, v Verdict, format string, args ...any) {
 // Remediates reports whether d permits a change: its verdict is Remediate,
 // it has no failing reason and names an action.
 func (d Decision) Remediates() bool {
-	return d.Verdict == Remediate && len(d.Reasons) == 0 && d.Action != ""
+	return d.Verdict == VerdictRemediate && len(d.Reasons) == 0 && d.Action != ""
 }
 
 // Outcome is the terminal state of processing one message, recorded in

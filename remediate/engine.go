@@ -18,34 +18,34 @@ import (
 )
 
 // Mode selects how far the engine goes for a finding the policy approves.
-// The zero value, DryRun, changes nothing.
+// The zero value, ModeDryRun, changes nothing.
 type Mode uint8
 
 const (
-	// DryRun reads live state and records the plan; it changes nothing.
-	DryRun Mode = iota
-	// Apply changes the resource, then verifies the change.
-	Apply
-	// DecideOnly makes no AWS call at all: an approved finding is recorded
+	// ModeDryRun reads live state and records the plan; it changes nothing.
+	ModeDryRun Mode = iota
+	// ModeApply changes the resource, then verifies the change.
+	ModeApply
+	// ModeDecideOnly makes no AWS call at all: an approved finding is recorded
 	// as planned with the action that would run.
-	DecideOnly
+	ModeDecideOnly
 )
 
 // String returns "dry-run", "apply" or "decide-only".
 func (m Mode) String() string {
 	switch m {
-	case DryRun:
+	case ModeDryRun:
 		return "dry-run"
-	case Apply:
+	case ModeApply:
 		return "apply"
-	case DecideOnly:
+	case ModeDecideOnly:
 		return "decide-only"
 	}
 	return fmt.Sprintf("Mode(%d)", m)
 }
 
 // Options configure an Engine. Parser, Policy, Registry and Audit are
-// required; Credentials is required unless Mode is DecideOnly.
+// required; Credentials is required unless Mode is ModeDecideOnly.
 type Options struct {
 	// Authenticator, if set, checks each body before it is parsed; a body
 	// it rejects is audited as rejected with the check "authenticity".
@@ -117,10 +117,10 @@ func NewEngine(o Options, optFns ...func(*Options)) (*Engine, error) {
 	case o.Registry == nil:
 		return nil, errors.New("remediate: NewEngine: Options.Registry is nil; use remediate.NewRegistry(...)")
 	case o.Audit == nil:
-		return nil, errors.New("remediate: NewEngine: Options.Audit is nil; every decision needs an audit sink (audit.NewJSONLines(os.Stdout, false) at least)")
-	case o.Credentials == nil && o.Mode != DecideOnly:
-		return nil, fmt.Errorf("remediate: NewEngine: Options.Credentials is nil in %s mode; configure crossaccount.New(...) or use DecideOnly", o.Mode)
-	case o.Mode > DecideOnly:
+		return nil, errors.New("remediate: NewEngine: Options.Audit is nil; every decision needs an audit sink (audit.NewJSONLines(os.Stdout) at least)")
+	case o.Credentials == nil && o.Mode != ModeDecideOnly:
+		return nil, fmt.Errorf("remediate: NewEngine: Options.Credentials is nil in %s mode; configure crossaccount.New(...) or use ModeDecideOnly", o.Mode)
+	case o.Mode > ModeDecideOnly:
 		return nil, fmt.Errorf("remediate: NewEngine: unknown %s", o.Mode)
 	}
 	if err := validatePolicyActions(o.Policy, o.Registry); err != nil {
@@ -136,7 +136,7 @@ func NewEngine(o Options, optFns ...func(*Options)) (*Engine, error) {
 	if o.Idempotency == nil {
 		o.Idempotency = NewMemoryIdempotency()
 	}
-	if _, ok := o.Idempotency.(RecordKeeper); !ok && o.Mode == Apply {
+	if _, ok := o.Idempotency.(RecordKeeper); !ok && o.Mode == ModeApply {
 		return nil, fmt.Errorf("remediate: NewEngine: Options.Idempotency (%T) does not implement RecordKeeper, which apply mode needs to make the intent of each change durable before making it; use remediate.NewMemoryIdempotency or the DynamoDB store of adapters/dynamo", o.Idempotency)
 	}
 	if o.Classify == nil {
@@ -215,7 +215,7 @@ func (e *Engine) evaluate(ctx context.Context, body []byte) (*Finding, Decision,
 				return f, Decision{}, nil, fmt.Errorf("remediate: enrich finding %s: %w", f.ID, err)
 			}
 			var d Decision
-			d.Add(CheckEnrich, Review, "enrichment failed: %v", err)
+			d.Add(CheckEnrich, VerdictReview, "enrichment failed: %v", err)
 			return f, d, nil, nil
 		}
 	}
@@ -230,14 +230,14 @@ func (e *Engine) evaluate(ctx context.Context, body []byte) (*Finding, Decision,
 		}
 		pv := d.PolicyVersion
 		d = Decision{PolicyVersion: pv}
-		d.Add(CheckPolicy, Review, "policy evaluation failed: %v", err)
+		d.Add(CheckPolicy, VerdictReview, "policy evaluation failed: %v", err)
 		return f, d, nil, nil
 	}
-	if d.Verdict == verdictUnset || d.Verdict > Reject {
-		d.Add(CheckPolicy, Review, "the policy returned no valid verdict")
+	if d.Verdict == verdictUnset || d.Verdict > VerdictReject {
+		d.Add(CheckPolicy, VerdictReview, "the policy returned no valid verdict")
 	}
-	if d.Verdict == Remediate && d.Action == "" {
-		d.Add(CheckPolicy, Review, "the policy approved the finding but named no action")
+	if d.Verdict == VerdictRemediate && d.Action == "" {
+		d.Add(CheckPolicy, VerdictReview, "the policy approved the finding but named no action")
 	}
 	return f, d, nil, nil
 }
@@ -258,7 +258,7 @@ func rejection(check, stage string, err error) (Decision, error) {
 		return Decision{}, fmt.Errorf("remediate: %s: %w", stage, err)
 	}
 	var d Decision
-	d.Add(check, Reject, "%s", err.Error())
+	d.Add(check, VerdictReject, "%s", err.Error())
 	return d, nil
 }
 
@@ -352,7 +352,7 @@ func (e *Engine) process(ctx context.Context, m Message) (*audit.Record, error) 
 		// look. The finding's details are kept only if it was parsed from
 		// an authenticated body.
 		d = Decision{}
-		d.Add(CheckPanic, Review, "%s: %v", pe.Stage, pe)
+		d.Add(CheckPanic, VerdictReview, "%s: %v", pe.Stage, pe)
 		r = e.newRecord(m, f, d)
 		r.Outcome = string(OutcomeFailed)
 		r.FailureReason = pe.Stage + ": " + pe.Error()
@@ -553,18 +553,18 @@ func (e *Engine) act(ctx context.Context, f *Finding, d Decision, r, prior *audi
 	}
 	review := func(format string, args ...any) error {
 		msg := fmt.Sprintf(format, args...)
-		r.Decision = Review.String()
-		r.Reasons = append(r.Reasons, audit.Reason{Check: CheckRegistry, LeadsTo: Review.String(), Message: msg})
+		r.Decision = VerdictReview.String()
+		r.Reasons = append(r.Reasons, audit.Reason{Check: CheckRegistry, LeadsTo: VerdictReview.String(), Message: msg})
 		r.Outcome = string(OutcomeReview)
 		r.FailureReason = msg
 		return nil
 	}
 	if !d.Remediates() {
-		if d.Verdict == Remediate {
+		if d.Verdict == VerdictRemediate {
 			return review("the policy approved the finding with reasons or without an action")
 		}
 		r.Outcome = string(d.Verdict.Outcome())
-		if len(d.Reasons) > 0 && d.Verdict != Skip {
+		if len(d.Reasons) > 0 && d.Verdict != VerdictSkip {
 			r.FailureReason = d.Reasons[0].Message
 		}
 		return nil
@@ -585,7 +585,7 @@ func (e *Engine) act(ctx context.Context, f *Finding, d Decision, r, prior *audi
 	if spec.Sensitive && !d.SensitiveApproved {
 		return review("action %q is marked sensitive and needs human approval; a policy can approve it (eligibility: sensitive_approved)", d.Action)
 	}
-	if e.o.Mode == DecideOnly {
+	if e.o.Mode == ModeDecideOnly {
 		r.Outcome = string(OutcomePlanned)
 		r.DryRun = true
 		r.Evidence.Changes = []string{fmt.Sprintf("would run %s on %s (decide-only: live state not read)", d.Action, f.Resource.ID)}
@@ -675,7 +675,7 @@ func (e *Engine) act(ctx context.Context, f *Finding, d Decision, r, prior *audi
 	case plan.Compliant:
 		r.Outcome = string(OutcomeCompliant)
 		return nil
-	case e.o.Mode == DryRun:
+	case e.o.Mode == ModeDryRun:
 		r.Outcome = string(OutcomePlanned)
 		r.DryRun = true
 		return nil

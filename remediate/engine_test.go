@@ -95,7 +95,7 @@ func parse(body []byte) (*remediate.Finding, error) {
 }
 
 func approve(ctx context.Context, f *remediate.Finding) (remediate.Decision, error) {
-	return remediate.Decision{Verdict: remediate.Remediate, Action: "fix-flag", PolicyVersion: "test@1"}, nil
+	return remediate.Decision{Verdict: remediate.VerdictRemediate, Action: "fix-flag", PolicyVersion: "test@1"}, nil
 }
 
 type credsFunc func(ctx context.Context, f *remediate.Finding, s remediate.Spec) (aws.Config, error)
@@ -151,7 +151,7 @@ func newSetup(t *testing.T, fns ...func(*remediate.Options, *fakeRemediator)) *s
 		Credentials: credsFunc(okCreds),
 		Audit:       s.audit,
 		Review:      s.review,
-		Mode:        remediate.Apply,
+		Mode:        remediate.ModeApply,
 		NewID:       func() string { return "rec-1" },
 	}
 	for _, fn := range fns {
@@ -176,9 +176,9 @@ func denied() error {
 
 func TestProcessOutcomes(t *testing.T) {
 	skip := remediate.Decision{}
-	skip.Add("severity", remediate.Skip, "severity LOW is below HIGH")
+	skip.Add("severity", remediate.VerdictSkip, "severity LOW is below HIGH")
 	review := remediate.Decision{Action: "fix-flag"}
-	review.Add("owner", remediate.Review, "no owner")
+	review.Add("owner", remediate.VerdictReview, "no owner")
 
 	tests := []struct {
 		name        string
@@ -195,11 +195,11 @@ func TestProcessOutcomes(t *testing.T) {
 		{name: "skipped", body: "f1", opts: opts(decide(skip)), wantOutcome: remediate.OutcomeSkipped, wantDecide: "skip"},
 		{name: "review", body: "f1", opts: opts(decide(review)), wantOutcome: remediate.OutcomeReview, wantDecide: "review", wantReview: true, wantReason: "no owner"},
 		{name: "zero decision reviews", body: "f1", opts: opts(decide(remediate.Decision{})), wantOutcome: remediate.OutcomeReview, wantDecide: "review", wantReview: true, wantReason: "no valid verdict"},
-		{name: "remediate without action reviews", body: "f1", opts: opts(decide(remediate.Decision{Verdict: remediate.Remediate})), wantOutcome: remediate.OutcomeReview, wantDecide: "review", wantReview: true, wantReason: "named no action"},
+		{name: "remediate without action reviews", body: "f1", opts: opts(decide(remediate.Decision{Verdict: remediate.VerdictRemediate})), wantOutcome: remediate.OutcomeReview, wantDecide: "review", wantReview: true, wantReason: "named no action"},
 		{name: "compliant", body: "f1", opts: opts(func(o *remediate.Options, r *fakeRemediator) { r.compliant = true }), wantOutcome: remediate.OutcomeCompliant, wantDecide: "remediate", wantPlans: 1},
 		{name: "applied", body: "f1", wantOutcome: remediate.OutcomeApplied, wantDecide: "remediate", wantPlans: 1, wantApplies: 1},
-		{name: "planned in dry run", body: "f1", opts: opts(func(o *remediate.Options, _ *fakeRemediator) { o.Mode = remediate.DryRun }), wantOutcome: remediate.OutcomePlanned, wantDecide: "remediate", wantPlans: 1},
-		{name: "planned in decide-only", body: "f1", opts: opts(func(o *remediate.Options, _ *fakeRemediator) { o.Mode = remediate.DecideOnly; o.Credentials = nil }), wantOutcome: remediate.OutcomePlanned, wantDecide: "remediate"},
+		{name: "planned in dry run", body: "f1", opts: opts(func(o *remediate.Options, _ *fakeRemediator) { o.Mode = remediate.ModeDryRun }), wantOutcome: remediate.OutcomePlanned, wantDecide: "remediate", wantPlans: 1},
+		{name: "planned in decide-only", body: "f1", opts: opts(func(o *remediate.Options, _ *fakeRemediator) { o.Mode = remediate.ModeDecideOnly; o.Credentials = nil }), wantOutcome: remediate.OutcomePlanned, wantDecide: "remediate"},
 		{name: "failed on denied apply", body: "f1", opts: opts(func(_ *remediate.Options, r *fakeRemediator) { r.applyErr = denied() }), wantOutcome: remediate.OutcomeFailed, wantDecide: "remediate", wantPlans: 1, wantApplies: 1, wantReview: true, wantReason: "apply: "},
 		{name: "failed on denied assume", body: "f1", opts: opts(func(o *remediate.Options, _ *fakeRemediator) {
 			o.Credentials = credsFunc(func(context.Context, *remediate.Finding, remediate.Spec) (aws.Config, error) {
@@ -217,12 +217,12 @@ func TestProcessOutcomes(t *testing.T) {
 				return f, err
 			})
 		}), wantOutcome: remediate.OutcomeReview, wantDecide: "review", wantReview: true, wantReason: "resource.id"},
-		{name: "unknown action reviews", body: "f1", opts: opts(decide(remediate.Decision{Verdict: remediate.Remediate, Action: "nope"})), wantOutcome: remediate.OutcomeReview, wantDecide: "review", wantReview: true, wantReason: `no remediator is registered for action "nope"`},
+		{name: "unknown action reviews", body: "f1", opts: opts(decide(remediate.Decision{Verdict: remediate.VerdictRemediate, Action: "nope"})), wantOutcome: remediate.OutcomeReview, wantDecide: "review", wantReview: true, wantReason: `no remediator is registered for action "nope"`},
 		{name: "type mismatch reviews", body: "f1", opts: opts(func(_ *remediate.Options, r *fakeRemediator) { r.spec.ResourceTypes = []string{"securityGroup"} }), wantOutcome: remediate.OutcomeReview, wantDecide: "review", wantReview: true, wantReason: "not \"bucket\""},
 		{name: "sensitive reviews", body: "f1", opts: opts(func(_ *remediate.Options, r *fakeRemediator) { r.spec.Sensitive = true }), wantOutcome: remediate.OutcomeReview, wantDecide: "review", wantReview: true, wantReason: "sensitive"},
 		{name: "permanent policy error reviews", body: "f1", opts: opts(func(o *remediate.Options, _ *fakeRemediator) {
 			o.Policy = remediate.PolicyFunc(func(context.Context, *remediate.Finding) (remediate.Decision, error) {
-				return remediate.Decision{Verdict: remediate.Remediate, Action: "fix-flag"}, remediate.Permanentf("cel: no such key")
+				return remediate.Decision{Verdict: remediate.VerdictRemediate, Action: "fix-flag"}, remediate.Permanentf("cel: no such key")
 			})
 		}), wantOutcome: remediate.OutcomeReview, wantDecide: "review", wantReview: true, wantReason: "policy evaluation failed"},
 		{name: "permanent enrich error reviews", body: "f1", opts: opts(func(o *remediate.Options, _ *fakeRemediator) {
@@ -447,7 +447,7 @@ func TestNewEngineNamesMissingOption(t *testing.T) {
 		{"policy", func(o *remediate.Options) { o.Policy = nil }, "Options.Policy"},
 		{"registry", func(o *remediate.Options) { o.Registry = nil }, "Options.Registry"},
 		{"audit", func(o *remediate.Options) { o.Audit = nil }, "Options.Audit"},
-		{"credentials", func(o *remediate.Options) { o.Credentials = nil; o.Mode = remediate.Apply }, "Options.Credentials"},
+		{"credentials", func(o *remediate.Options) { o.Credentials = nil; o.Mode = remediate.ModeApply }, "Options.Credentials"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -715,7 +715,7 @@ func applyEngine(t *testing.T, rem remediate.Remediator, fns ...func(*remediate.
 	}
 	eng, err := remediate.NewEngine(remediate.Options{
 		Parser: remediate.ParserFunc(parse), Policy: remediate.PolicyFunc(approve), Registry: reg,
-		Credentials: credsFunc(okCreds), Audit: &recorder{}, Mode: remediate.Apply,
+		Credentials: credsFunc(okCreds), Audit: &recorder{}, Mode: remediate.ModeApply,
 	}, fns...)
 	if err != nil {
 		t.Fatal(err)
@@ -818,7 +818,7 @@ func TestInterruptedChangeEvidenceSurvivesSkip(t *testing.T) {
 				// As package eligibility does, the action is named whatever
 				// the verdict.
 				d := remediate.Decision{Action: "fix-flag"}
-				d.Add("exception", remediate.Skip, "exception EX-1 covers the resource")
+				d.Add("exception", remediate.VerdictSkip, "exception EX-1 covers the resource")
 				return d, nil
 			}
 			return approve(ctx, f)

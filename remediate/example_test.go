@@ -9,7 +9,7 @@ import (
 	"github.com/remedy-sec/remedy/remediate"
 )
 
-// An engine in DecideOnly mode needs no AWS credentials: it records what
+// An engine in ModeDecideOnly needs no AWS credentials: it records what
 // it would do. Here a policy approves every finding for "fix-flag".
 func ExampleEngine_Process() {
 	reg, _ := remediate.NewRegistry(newFake())
@@ -18,7 +18,7 @@ func ExampleEngine_Process() {
 		Policy:   remediate.PolicyFunc(approve),
 		Registry: reg,
 		Audit:    audit.Discard(),
-		Mode:     remediate.DecideOnly,
+		Mode:     remediate.ModeDecideOnly,
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -43,8 +43,8 @@ func ExampleEngine_Process() {
 
 func ExampleDecision_Add() {
 	var d remediate.Decision
-	d.Add("owner", remediate.Review, "the finding has no owner")
-	d.Add("severity", remediate.Skip, "severity %s is below HIGH", remediate.SeverityLow)
+	d.Add("owner", remediate.VerdictReview, "the finding has no owner")
+	d.Add("severity", remediate.VerdictSkip, "severity %s is below HIGH", remediate.SeverityLow)
 	fmt.Println(d.Verdict, d.Remediates(), len(d.Reasons))
 	// Output: skip false 2
 }

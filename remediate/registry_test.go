@@ -86,21 +86,21 @@ func TestVerdictOrderAndZero(t *testing.T) {
 	if d.Remediates() {
 		t.Fatal("the zero Decision remediates")
 	}
-	d = remediate.Decision{Verdict: remediate.Remediate, Action: "x"}
+	d = remediate.Decision{Verdict: remediate.VerdictRemediate, Action: "x"}
 	if !d.Remediates() {
 		t.Fatal("a clean remediate decision does not remediate")
 	}
-	d.Add("owner", remediate.Review, "no owner")
-	d.Add("severity", remediate.Skip, "low")
-	d.Add("environment", remediate.Review, "restricted")
-	if d.Verdict != remediate.Skip || d.Remediates() {
+	d.Add("owner", remediate.VerdictReview, "no owner")
+	d.Add("severity", remediate.VerdictSkip, "low")
+	d.Add("environment", remediate.VerdictReview, "restricted")
+	if d.Verdict != remediate.VerdictSkip || d.Remediates() {
 		t.Errorf("verdict = %v, want skip (skip outranks review)", d.Verdict)
 	}
 	if len(d.Reasons) != 3 {
 		t.Errorf("reasons = %d, want all 3 kept", len(d.Reasons))
 	}
 	var v remediate.Verdict
-	if err := v.UnmarshalText([]byte("review")); err != nil || v != remediate.Review {
+	if err := v.UnmarshalText([]byte("review")); err != nil || v != remediate.VerdictReview {
 		t.Errorf("UnmarshalText(review) = %v, %v", v, err)
 	}
 	if err := v.UnmarshalText([]byte("unset")); err == nil {

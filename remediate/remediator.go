@@ -124,7 +124,7 @@ type Plan struct {
 	// After is the state Apply will produce, as JSON.
 	After json.RawMessage
 	// Rollback, if the remediator knows it before applying, is the data
-	// a Reverter needs to undo Apply (usually the prior state). It is
+	// a Rollbacker needs to undo Apply (usually the prior state). It is
 	// kept with the intent the engine makes durable before Apply, so that
 	// a change interrupted by a crash can still be undone from its
 	// record. Result.Rollback, when set, replaces it.
@@ -137,7 +137,7 @@ type Plan struct {
 type Result struct {
 	// After is the state after the change, as JSON.
 	After json.RawMessage
-	// Rollback is the data a Reverter needs to restore the prior state.
+	// Rollback is the data a Rollbacker needs to restore the prior state.
 	Rollback json.RawMessage
 	// RequestIDs are the AWS request ids of the calls made.
 	RequestIDs []string
@@ -166,7 +166,7 @@ type Result struct {
 //     Its Result holds valid JSON evidence and never a credential.
 //   - Verify (optional, see Verifier) fails on a non-compliant resource
 //     and passes on a fixed one: it detects drift.
-//   - Rollback (optional, see Reverter) restores the prior, non-compliant
+//   - Rollback (optional, see Rollbacker) restores the prior, non-compliant
 //     state from the rollback data, and rolling back twice is harmless.
 //   - Errors are classified: they are transient unless marked with
 //     Permanent (ClassifyAWS marks AWS codes retrying cannot fix, plus
@@ -190,8 +190,8 @@ type Verifier interface {
 	Verify(ctx context.Context, t Target, p Plan) error
 }
 
-// Reverter is implemented by remediators whose change can be undone from
+// Rollbacker is implemented by remediators whose change can be undone from
 // the rollback data Apply returned.
-type Reverter interface {
+type Rollbacker interface {
 	Rollback(ctx context.Context, t Target, rollback json.RawMessage) error
 }

@@ -5,7 +5,7 @@
 //	db := dynamodb.NewFromConfig(cfg)
 //	engine, err := remediate.NewEngine(remediate.Options{
 //		Idempotency: dynamo.NewIdempotency(db, "remedy-idempotency"),
-//		Audit:       audit.Multi(audit.NewJSONLines(os.Stdout, false), dynamo.NewAuditSink(db, "remedy-audit")),
+//		Audit:       audit.Multi(audit.NewJSONLines(os.Stdout), dynamo.NewAuditSink(db, "remedy-audit")),
 //		...
 //	})
 //

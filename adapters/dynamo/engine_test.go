@@ -65,13 +65,13 @@ func TestEnginesShareTheStore(t *testing.T) {
 				}, nil
 			}),
 			Policy: remediate.PolicyFunc(func(context.Context, *remediate.Finding) (remediate.Decision, error) {
-				return remediate.Decision{Verdict: remediate.Remediate, Action: "fix-flag"}, nil
+				return remediate.Decision{Verdict: remediate.VerdictRemediate, Action: "fix-flag"}, nil
 			}),
 			Registry:    reg,
 			Credentials: staticCreds{},
 			Idempotency: dynamo.NewIdempotency(c, table), // each worker its own store on the shared table
 			Audit:       audit.SinkFunc(func(context.Context, *audit.Record) error { records.Add(1); return nil }),
-			Mode:        remediate.Apply,
+			Mode:        remediate.ModeApply,
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -282,9 +282,9 @@ func worker(t *testing.T, c dynamo.IdempotencyAPI, table string, reg *remediate.
 			}, nil
 		}),
 		Policy: remediate.PolicyFunc(func(context.Context, *remediate.Finding) (remediate.Decision, error) {
-			return remediate.Decision{Verdict: remediate.Remediate, Action: "fix-flag"}, nil
+			return remediate.Decision{Verdict: remediate.VerdictRemediate, Action: "fix-flag"}, nil
 		}),
-		Registry: reg, Credentials: staticCreds{}, Mode: remediate.Apply,
+		Registry: reg, Credentials: staticCreds{}, Mode: remediate.ModeApply,
 		Idempotency: dynamo.NewIdempotency(c, table),
 		Audit:       sink,
 	})

@@ -51,15 +51,15 @@ func Example() {
 		// CloudWatch Logs for people, the table for evidence: a message is
 		// acknowledged only when both accepted its record.
 		Audit: audit.Multi(
-			audit.NewJSONLines(os.Stdout, false),
+			audit.NewJSONLines(os.Stdout),
 			dynamo.NewAuditSink(db, "remedy-audit", func(o *dynamo.AuditOptions) {
 				o.Retention = 400 * 24 * time.Hour // items expire through the table's TTL
 			}),
 		),
 		Timeout: 2 * time.Minute,
-		// DecideOnly changes nothing; Apply and DryRun also need
+		// ModeDecideOnly changes nothing; ModeApply and ModeDryRun also need
 		// Options.Credentials, a *crossaccount.Cache.
-		Mode: remediate.DecideOnly,
+		Mode: remediate.ModeDecideOnly,
 	})
 	if err != nil {
 		log.Fatal(err)

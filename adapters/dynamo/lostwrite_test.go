@@ -64,13 +64,13 @@ func TestKeptRecordRewrittenByteForByte(t *testing.T) {
 			}, nil
 		}),
 		Policy: remediate.PolicyFunc(func(context.Context, *remediate.Finding) (remediate.Decision, error) {
-			return remediate.Decision{Verdict: remediate.Remediate, Action: "fix-flag"}, nil
+			return remediate.Decision{Verdict: remediate.VerdictRemediate, Action: "fix-flag"}, nil
 		}),
 		Registry:    reg,
 		Credentials: staticCreds{},
 		Idempotency: dynamo.NewIdempotency(c, idemTable),
 		Audit:       dynamo.NewAuditSink(c, auditTable),
-		Mode:        remediate.Apply,
+		Mode:        remediate.ModeApply,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -54,10 +54,10 @@ func ExampleNew() {
 		Policy:   policy,
 		Registry: reg,
 		Review:   review,
-		Audit:    audit.NewJSONLines(os.Stdout, false),
-		// DecideOnly changes nothing; Apply and DryRun also need
+		Audit:    audit.NewJSONLines(os.Stdout),
+		// ModeDecideOnly changes nothing; ModeApply and ModeDryRun also need
 		// Options.Credentials, a *crossaccount.Cache.
-		Mode:            remediate.DecideOnly,
+		Mode:            remediate.ModeDecideOnly,
 		MaxReceiveCount: 5, // the queue's redrive policy: a last delivery that fails is routed
 	})
 	if err != nil {

@@ -35,7 +35,7 @@ func TestEngineWithVerifier(t *testing.T) {
 		Policy:        eligibility.Default(),
 		Registry:      reg,
 		Audit:         audit.SinkFunc(func(_ context.Context, r *audit.Record) error { recs = append(recs, r); return nil }),
-		Mode:          remediate.DecideOnly,
+		Mode:          remediate.ModeDecideOnly,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -35,8 +35,8 @@ func Example() {
 		Parser:        wizpayload.New(),
 		Policy:        eligibility.Default(),
 		Registry:      reg,
-		Audit:         audit.NewJSONLines(os.Stdout, false),
-		Mode:          remediate.DecideOnly, // Apply and DryRun also need Options.Credentials (crossaccount)
+		Audit:         audit.NewJSONLines(os.Stdout),
+		Mode:          remediate.ModeDecideOnly, // Apply and DryRun also need Options.Credentials (crossaccount)
 	})
 	if err != nil {
 		log.Fatal(err)

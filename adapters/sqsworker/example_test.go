@@ -44,10 +44,10 @@ func Example() {
 		Enricher: policy,
 		Policy:   policy,
 		Registry: reg,
-		Audit:    audit.NewJSONLines(os.Stdout, false),
-		// DecideOnly changes nothing; Apply and DryRun also need
+		Audit:    audit.NewJSONLines(os.Stdout),
+		// ModeDecideOnly changes nothing; ModeApply and ModeDryRun also need
 		// Options.Credentials, a *crossaccount.Cache.
-		Mode:            remediate.DecideOnly,
+		Mode:            remediate.ModeDecideOnly,
 		MaxReceiveCount: 5, // the queue's redrive policy
 	})
 	if err != nil {

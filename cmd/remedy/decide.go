@@ -112,7 +112,7 @@ Flags:
 		Parser: parser, Enricher: policy, Policy: decider, Registry: reg,
 		Audit:       audit.SinkFunc(func(_ context.Context, r *audit.Record) error { rec = r; return nil }),
 		Idempotency: everyInput{},
-		Mode:        remediate.DecideOnly,
+		Mode:        remediate.ModeDecideOnly,
 	})
 	if err != nil {
 		return err

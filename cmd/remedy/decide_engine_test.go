@@ -123,7 +123,7 @@ func engineDecisions(t *testing.T, policy *eligibility.Policy, bodies map[string
 	for name, body := range bodies {
 		var rec *audit.Record
 		eng, err := remediate.NewEngine(remediate.Options{
-			Parser: wizpayload.New(), Enricher: policy, Policy: decider, Registry: reg, Mode: remediate.DecideOnly,
+			Parser: wizpayload.New(), Enricher: policy, Policy: decider, Registry: reg, Mode: remediate.ModeDecideOnly,
 			Audit: audit.SinkFunc(func(_ context.Context, r *audit.Record) error { rec = r; return nil }),
 		})
 		if err != nil {

@@ -179,7 +179,7 @@ func TestIAMPolicyEnforced(t *testing.T) {
 				if p, err := rem.Plan(t.Context(), tg); err != nil || !p.Compliant {
 					t.Errorf("Plan after Apply: compliant %v, %v", p.Compliant, err)
 				}
-				if r, ok := rem.(remediate.Reverter); ok {
+				if r, ok := rem.(remediate.Rollbacker); ok {
 					if err := r.Rollback(t.Context(), tg, res.Rollback); err != nil {
 						t.Fatalf("Rollback: %v", err)
 					}

@@ -107,12 +107,12 @@ Flags:
 		}
 		// The policy's approval of a sensitive action holds for that action only.
 		approved := d.SensitiveApproved && a == d.Action
-		return remediate.Decision{Verdict: remediate.Remediate, Action: a, PolicyVersion: d.PolicyVersion, SensitiveApproved: approved}, nil
+		return remediate.Decision{Verdict: remediate.VerdictRemediate, Action: a, PolicyVersion: d.PolicyVersion, SensitiveApproved: approved}, nil
 	})
 	var rec *audit.Record
 	eng, err := remediate.NewEngine(remediate.Options{
 		Parser: wizpayload.New(), Enricher: policy, Policy: forPlan, Registry: reg,
-		Credentials: creds, Mode: remediate.DryRun,
+		Credentials: creds, Mode: remediate.ModeDryRun,
 		Audit: audit.SinkFunc(func(_ context.Context, r *audit.Record) error { rec = r; return nil }),
 	})
 	if err != nil {

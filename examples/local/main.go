@@ -65,7 +65,7 @@ func run(ctx context.Context, w io.Writer, showAudit bool) error {
 	fmt.Fprintf(w, "Remedy local demo: %d sample Wiz payloads, policy %s, simulated S3 inventory (no AWS).\n", len(msgs), policy.Version())
 
 	inv := newInventory()
-	for _, mode := range []remediate.Mode{remediate.DryRun, remediate.Apply} {
+	for _, mode := range []remediate.Mode{remediate.ModeDryRun, remediate.ModeApply} {
 		var auditBuf bytes.Buffer
 		reg, err := remediate.NewRegistry(&simulatedBlockPublicAccess{inv: inv})
 		if err != nil {
@@ -77,7 +77,7 @@ func run(ctx context.Context, w io.Writer, showAudit bool) error {
 			Policy:      policy,
 			Registry:    reg,
 			Credentials: noAWS{},
-			Audit:       audit.NewJSONLines(&auditBuf, false),
+			Audit:       audit.NewJSONLines(&auditBuf),
 			Mode:        mode,
 		})
 		if err != nil {

@@ -86,7 +86,7 @@ import (
 type Config struct {
 	// PolicyFile and AccountsFile are the policy and account registry.
 	PolicyFile, AccountsFile string
-	// Mode is DryRun unless the environment says otherwise.
+	// Mode is ModeDryRun unless the environment says otherwise.
 	Mode remediate.Mode
 	// ReviewTopicARN is the review route; empty means audit only.
 	ReviewTopicARN string
@@ -155,11 +155,11 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	}
 	switch v := getenv("REMEDY_MODE"); v {
 	case "", "dry-run":
-		c.Mode = remediate.DryRun
+		c.Mode = remediate.ModeDryRun
 	case "apply":
-		c.Mode = remediate.Apply
+		c.Mode = remediate.ModeApply
 	case "decide-only":
-		c.Mode = remediate.DecideOnly
+		c.Mode = remediate.ModeDecideOnly
 	default:
 		bad("REMEDY_MODE", "want dry-run, apply or decide-only")
 	}
@@ -365,7 +365,7 @@ func (c Config) Build(ctx context.Context, auditOut, logOut io.Writer) (*Deploym
 	if c.AuditTable != "" || c.IdempotencyTable != "" {
 		db = dynamodb.NewFromConfig(awsCfg)
 	}
-	sinks := []audit.Sink{audit.NewJSONLines(auditOut, false)}
+	sinks := []audit.Sink{audit.NewJSONLines(auditOut)}
 	if c.AuditTable != "" {
 		sinks = append(sinks, dynamo.NewAuditSink(db, c.AuditTable))
 	}

@@ -34,7 +34,7 @@ func TestFromEnvDefaults(t *testing.T) {
 	}
 	want := Config{
 		PolicyFile: "/var/task/policy.yaml", AccountsFile: "/var/task/accounts.yaml",
-		Mode: remediate.DryRun, SessionMode: crossaccount.Shared, Concurrency: 8, RetryBase: 10 * time.Second,
+		Mode: remediate.ModeDryRun, SessionMode: crossaccount.Shared, Concurrency: 8, RetryBase: 10 * time.Second,
 		SNSMaxAge: time.Hour, IdempotencyTTL: 14 * 24 * time.Hour,
 	}
 	if d := cmp.Diff(want, got); d != "" {
@@ -57,7 +57,7 @@ func TestFromEnvAll(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Config{
-		PolicyFile: "p.yaml", AccountsFile: "a.yaml", Mode: remediate.Apply,
+		PolicyFile: "p.yaml", AccountsFile: "a.yaml", Mode: remediate.ModeApply,
 		ReviewTopicARN: "arn:aws:sns:us-east-1:123456789012:review", AuditTable: "audit", IdempotencyTable: "idem",
 		MaxReceiveCount: 5, SessionMode: crossaccount.Strict, STSRegion: "eu-west-1", PathStyleS3: true,
 		Concurrency: 16, QueueURL: "https://sqs/q", RetryBase: 2 * time.Second, LogLevel: slog.LevelWarn,
@@ -88,7 +88,7 @@ func TestFromEnvErrors(t *testing.T) {
 			t.Errorf("error does not name %s=%q:\n%v", k, v, err)
 		}
 	}
-	if got.Mode != remediate.DryRun {
+	if got.Mode != remediate.ModeDryRun {
 		t.Errorf("mode %v after an error", got.Mode)
 	}
 }

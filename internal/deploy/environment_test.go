@@ -42,7 +42,7 @@ accounts:
     external_id: ext-222
     environment: restricted-production
 `),
-		Mode: remediate.DecideOnly,
+		Mode: remediate.ModeDecideOnly,
 	}
 	d, err := cfg.Build(context.Background(), io.Discard, io.Discard)
 	if err != nil {

@@ -36,7 +36,7 @@
 //     Plan says Compliant, and applying a compliant plan writes nothing;
 //   - Verify (if the remediator is a remediate.Verifier) fails on a
 //     non-compliant resource and passes on a fixed one;
-//   - Rollback (if it is a remediate.Reverter) restores the prior,
+//   - Rollback (if it is a remediate.Rollbacker) restores the prior,
 //     non-compliant state, and rolling back twice is harmless; a
 //     Plan.Rollback, when set, restores it too;
 //   - the declared IAM actions cover every API call actually made;

@@ -203,8 +203,8 @@ func (s *suite) testApplyMakesCompliant(t *testing.T) {
 		t.Fatal("the resource is not compliant after Apply")
 	}
 	assertJSON(t, "Result.After", res.After, true)
-	_, isReverter := s.h.Remediator.(remediate.Reverter)
-	assertJSON(t, "Result.Rollback", res.Rollback, isReverter)
+	_, isRollbacker := s.h.Remediator.(remediate.Rollbacker)
+	assertJSON(t, "Result.Rollback", res.Rollback, isRollbacker)
 	if tg.AWS.Credentials == nil {
 		return
 	}
@@ -267,9 +267,9 @@ func (s *suite) testVerify(t *testing.T) {
 }
 
 func (s *suite) testRollback(t *testing.T) {
-	r, ok := s.h.Remediator.(remediate.Reverter)
+	r, ok := s.h.Remediator.(remediate.Rollbacker)
 	if !ok {
-		t.Skipf("%T does not implement remediate.Reverter", s.h.Remediator)
+		t.Skipf("%T does not implement remediate.Rollbacker", s.h.Remediator)
 	}
 	tg, _ := s.target(t)
 	p := s.plan(t, tg)
@@ -319,7 +319,7 @@ func (s *suite) testPermissions(t *testing.T) {
 		}
 	}
 	s.plan(t, tg)
-	if r, ok := s.h.Remediator.(remediate.Reverter); ok {
+	if r, ok := s.h.Remediator.(remediate.Rollbacker); ok {
 		if err := r.Rollback(t.Context(), tg, res.Rollback); err != nil {
 			t.Fatalf("Rollback: %v", err)
 		}

@@ -79,7 +79,7 @@ func (b *broken) Rollback(ctx context.Context, t remediate.Target, rb json.RawMe
 	if b.rollback != nil {
 		return b.rollback(ctx, t, rb)
 	}
-	return b.inner.(remediate.Reverter).Rollback(ctx, t, rb)
+	return b.inner.(remediate.Rollbacker).Rollback(ctx, t, rb)
 }
 
 // brokenCases are the broken remediators, each with the sub-test of Run

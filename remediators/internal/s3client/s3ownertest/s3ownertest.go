@@ -57,7 +57,7 @@ func Server(t testing.TB, getStatus int, getBody string) (aws.Config, func() []s
 type Remediator interface {
 	remediate.Remediator
 	remediate.Verifier
-	remediate.Reverter
+	remediate.Rollbacker
 }
 
 // Case is one S3 remediator under Check.
