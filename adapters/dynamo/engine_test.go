@@ -34,7 +34,9 @@ func (r *countingRemediator) Apply(context.Context, remediate.Target, remediate.
 	return remediate.Result{}, nil
 }
 
-func (r *countingRemediator) Verify(context.Context, remediate.Target, remediate.Plan) error { return nil }
+func (r *countingRemediator) Verify(context.Context, remediate.Target, remediate.Plan) error {
+	return nil
+}
 
 type staticCreds struct{}
 

@@ -60,7 +60,7 @@ type Remediator struct {
 var (
 	_ remediate.Remediator = (*Remediator)(nil)
 	_ remediate.Verifier   = (*Remediator)(nil)
-	_ remediate.Rollbacker   = (*Remediator)(nil)
+	_ remediate.Rollbacker = (*Remediator)(nil)
 )
 
 // New returns a Remediator configured by optFns.
