@@ -23,8 +23,8 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/remedy-sec/remedy/internal/mototest"
 	"github.com/remedy-sec/remedy/remediate"
+	"github.com/remedy-sec/remedy/remediate/remediatetest/mototest"
 )
 
 var moto *mototest.Server

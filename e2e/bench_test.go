@@ -19,9 +19,9 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/remedy-sec/remedy/internal/faultproxy"
-	"github.com/remedy-sec/remedy/internal/mototest"
 	"github.com/remedy-sec/remedy/internal/rietest"
 	"github.com/remedy-sec/remedy/internal/scenario"
+	"github.com/remedy-sec/remedy/remediate/remediatetest/mototest"
 )
 
 // The end-to-end benchmarks (make bench-e2e). Each runs its workload

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/remedy-sec/remedy/internal/faultproxy"
-	"github.com/remedy-sec/remedy/internal/mototest"
 	"github.com/remedy-sec/remedy/internal/scenario"
+	"github.com/remedy-sec/remedy/remediate/remediatetest/mototest"
 )
 
 // TestWorkerKilledBetweenApplyAndAudit kills the real worker process

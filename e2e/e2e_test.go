@@ -23,11 +23,11 @@ import (
 
 	"github.com/remedy-sec/remedy/audit"
 	"github.com/remedy-sec/remedy/internal/faultproxy"
-	"github.com/remedy-sec/remedy/internal/mototest"
 	"github.com/remedy-sec/remedy/internal/rietest"
 	"github.com/remedy-sec/remedy/internal/scenario"
 	"github.com/remedy-sec/remedy/internal/syncbuf"
 	"github.com/remedy-sec/remedy/remediate"
+	"github.com/remedy-sec/remedy/remediate/remediatetest/mototest"
 )
 
 var moto *mototest.Server

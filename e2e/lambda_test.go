@@ -14,9 +14,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/remedy-sec/remedy/internal/faultproxy"
-	"github.com/remedy-sec/remedy/internal/mototest"
 	"github.com/remedy-sec/remedy/internal/rietest"
 	"github.com/remedy-sec/remedy/internal/scenario"
+	"github.com/remedy-sec/remedy/remediate/remediatetest/mototest"
 )
 
 // TestLambda publishes the scenario's findings to SNS, receives the batch

@@ -10,8 +10,8 @@ import (
 
 	"github.com/remedy-sec/remedy/audit"
 	"github.com/remedy-sec/remedy/internal/faultproxy"
-	"github.com/remedy-sec/remedy/internal/mototest"
 	"github.com/remedy-sec/remedy/internal/scenario"
+	"github.com/remedy-sec/remedy/remediate/remediatetest/mototest"
 )
 
 // TestWorker runs the same scenario through examples/worker, a separate

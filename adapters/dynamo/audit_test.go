@@ -15,7 +15,7 @@ import (
 	"github.com/remedy-sec/remedy/adapters/dynamo"
 	"github.com/remedy-sec/remedy/audit"
 	"github.com/remedy-sec/remedy/audit/audittest"
-	"github.com/remedy-sec/remedy/internal/mototest"
+	"github.com/remedy-sec/remedy/remediate/remediatetest/mototest"
 )
 
 // scan returns every record in the audit table.

@@ -11,8 +11,8 @@ import (
 
 	"github.com/remedy-sec/remedy/adapters/dynamo"
 	"github.com/remedy-sec/remedy/internal/faultproxy"
-	"github.com/remedy-sec/remedy/internal/mototest"
 	"github.com/remedy-sec/remedy/remediate"
+	"github.com/remedy-sec/remedy/remediate/remediatetest/mototest"
 )
 
 // TestKeptRecordRewrittenByteForByte: the audit write of an applied

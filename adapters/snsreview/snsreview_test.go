@@ -21,7 +21,7 @@ import (
 	"github.com/remedy-sec/remedy/adapters/snsreview"
 	"github.com/remedy-sec/remedy/audit"
 	"github.com/remedy-sec/remedy/audit/audittest"
-	"github.com/remedy-sec/remedy/internal/mototest"
+	"github.com/remedy-sec/remedy/remediate/remediatetest/mototest"
 )
 
 var moto *mototest.Server

@@ -22,8 +22,8 @@ import (
 
 	"github.com/remedy-sec/remedy/adapters/sqsworker"
 	"github.com/remedy-sec/remedy/audit"
-	"github.com/remedy-sec/remedy/internal/mototest"
 	"github.com/remedy-sec/remedy/remediate"
+	"github.com/remedy-sec/remedy/remediate/remediatetest/mototest"
 )
 
 var moto *mototest.Server

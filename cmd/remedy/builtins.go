@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/remedy-sec/remedy/internal/deploy"
+	"github.com/remedy-sec/remedy/deploy"
 	"github.com/remedy-sec/remedy/remediate"
 )
 

@@ -16,8 +16,8 @@ import (
 
 	"github.com/remedy-sec/remedy/audit"
 	"github.com/remedy-sec/remedy/crossaccount"
+	"github.com/remedy-sec/remedy/deploy"
 	"github.com/remedy-sec/remedy/eligibility"
-	"github.com/remedy-sec/remedy/internal/deploy"
 	"github.com/remedy-sec/remedy/remediate"
 	"github.com/remedy-sec/remedy/wizpayload"
 )

@@ -23,9 +23,9 @@ import (
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/remedy-sec/remedy/crossaccount"
-	"github.com/remedy-sec/remedy/internal/mototest"
 	"github.com/remedy-sec/remedy/remediate"
 	"github.com/remedy-sec/remedy/remediate/remediatetest"
+	"github.com/remedy-sec/remedy/remediate/remediatetest/mototest"
 	"github.com/remedy-sec/remedy/remediators/ebssnapshot"
 	"github.com/remedy-sec/remedy/remediators/kmsrotation"
 	"github.com/remedy-sec/remedy/remediators/s3encryption"

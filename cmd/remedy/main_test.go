@@ -4,7 +4,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/remedy-sec/remedy/internal/mototest"
+	"github.com/remedy-sec/remedy/remediate/remediatetest/mototest"
 )
 
 // moto is the moto server the integration tests of this package share.

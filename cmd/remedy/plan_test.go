@@ -11,7 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
 
-	"github.com/remedy-sec/remedy/internal/mototest"
+	"github.com/remedy-sec/remedy/remediate/remediatetest/mototest"
 )
 
 // TestPlanAgainstMoto plans the fix of a public bucket in a customer

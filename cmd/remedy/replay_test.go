@@ -15,9 +15,9 @@ import (
 	"github.com/remedy-sec/remedy/adapters/dynamo"
 	"github.com/remedy-sec/remedy/audit"
 	"github.com/remedy-sec/remedy/internal/faultproxy"
-	"github.com/remedy-sec/remedy/internal/mototest"
 	"github.com/remedy-sec/remedy/internal/scenario"
 	"github.com/remedy-sec/remedy/remediate"
+	"github.com/remedy-sec/remedy/remediate/remediatetest/mototest"
 )
 
 // TestReplay drives `remedy replay` against moto: a dead-letter queue of

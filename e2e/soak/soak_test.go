@@ -51,9 +51,9 @@ import (
 	"time"
 
 	"github.com/remedy-sec/remedy/internal/faultproxy"
-	"github.com/remedy-sec/remedy/internal/mototest"
 	"github.com/remedy-sec/remedy/internal/rietest"
 	"github.com/remedy-sec/remedy/internal/scenario"
+	"github.com/remedy-sec/remedy/remediate/remediatetest/mototest"
 )
 
 var moto *mototest.Server

@@ -38,10 +38,10 @@ import (
 
 	"github.com/remedy-sec/remedy/adapters/sqsworker"
 	"github.com/remedy-sec/remedy/audit"
-	"github.com/remedy-sec/remedy/internal/deploy"
-	"github.com/remedy-sec/remedy/internal/mototest"
+	"github.com/remedy-sec/remedy/deploy"
 	"github.com/remedy-sec/remedy/internal/scenario"
 	"github.com/remedy-sec/remedy/internal/syncbuf"
+	"github.com/remedy-sec/remedy/remediate/remediatetest/mototest"
 )
 
 func main() {

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/remedy-sec/remedy/internal/mototest"
+	"github.com/remedy-sec/remedy/remediate/remediatetest/mototest"
 )
 
 // TestDemo runs the demo as `make demo` does and checks what it shows:

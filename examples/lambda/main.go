@@ -23,7 +23,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/remedy-sec/remedy/adapters/awslambda"
-	"github.com/remedy-sec/remedy/internal/deploy"
+	"github.com/remedy-sec/remedy/deploy"
 )
 
 func main() {

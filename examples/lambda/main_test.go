@@ -8,8 +8,8 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/remedy-sec/remedy/crossaccount"
+	"github.com/remedy-sec/remedy/deploy"
 	"github.com/remedy-sec/remedy/eligibility"
-	"github.com/remedy-sec/remedy/internal/deploy"
 )
 
 // TestPackagedFiles: the policy and registry packaged with the function

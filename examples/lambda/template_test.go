@@ -10,7 +10,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/remedy-sec/remedy/internal/deploy"
+	"github.com/remedy-sec/remedy/deploy"
 )
 
 // The template cannot be deployed in a test; these tests read it as
@@ -386,7 +386,7 @@ func TestFindingsTopicPolicy(t *testing.T) {
 }
 
 // TestFunctionConfiguration: the function's environment is one
-// internal/deploy accepts, with SNS signatures checked (version 2 only,
+// package deploy accepts, with SNS signatures checked (version 2 only,
 // within a replay window) and an idempotency memory at least as long as
 // the queues keep a message, so that a late redelivery is recognised.
 // The replay window outlasts the default deliveries of one message.

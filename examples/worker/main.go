@@ -35,7 +35,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/remedy-sec/remedy/adapters/sqsworker"
-	"github.com/remedy-sec/remedy/internal/deploy"
+	"github.com/remedy-sec/remedy/deploy"
 )
 
 func main() {

@@ -19,7 +19,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/remedy-sec/remedy/internal/deploy"
+	"github.com/remedy-sec/remedy/deploy"
 )
 
 // The manifests beside this file (ecs.yaml, kubernetes.yaml, Dockerfile)
@@ -33,18 +33,18 @@ import (
 // deletes.
 const minGrace = 30
 
-// otherVars are the variables, besides internal/deploy's, that the
+// otherVars are the variables, besides package deploy's, that the
 // manifests may set, and who reads them.
 var otherVars = map[string]string{
 	"AWS_REGION": "the AWS SDK",
 	"GOMEMLIMIT": "the Go runtime",
 }
 
-// deployVariables returns the REMEDY_* variables internal/deploy both
+// deployVariables returns the REMEDY_* variables package deploy both
 // documents (its package comment's table) and reads (getenv("…") calls).
 func deployVariables(t *testing.T) map[string]bool {
 	t.Helper()
-	f, err := parser.ParseFile(token.NewFileSet(), "../../internal/deploy/deploy.go", nil, parser.ParseComments)
+	f, err := parser.ParseFile(token.NewFileSet(), "../../deploy/deploy.go", nil, parser.ParseComments)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +85,7 @@ func checkEnv(t *testing.T, manifest string, env map[string]*string) {
 	known := deployVariables(t)
 	for name := range env {
 		if !known[name] && otherVars[name] == "" {
-			t.Errorf("%s sets %s: internal/deploy does not read it (or does not document it), and it is not one of %v", manifest, name, slices.Sorted(maps.Keys(otherVars)))
+			t.Errorf("%s sets %s: package deploy does not read it (or does not document it), and it is not one of %v", manifest, name, slices.Sorted(maps.Keys(otherVars)))
 		}
 	}
 	if _, ok := env["REMEDY_QUEUE_URL"]; !ok {

@@ -42,7 +42,7 @@ import (
 	"github.com/remedy-sec/remedy/adapters/dynamo"
 	"github.com/remedy-sec/remedy/adapters/snsreview"
 	"github.com/remedy-sec/remedy/audit"
-	"github.com/remedy-sec/remedy/internal/mototest"
+	"github.com/remedy-sec/remedy/remediate/remediatetest/mototest"
 )
 
 // Account is a customer account of the scenario.

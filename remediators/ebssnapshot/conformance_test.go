@@ -9,9 +9,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/google/go-cmp/cmp"
-	"github.com/remedy-sec/remedy/internal/mototest"
 	"github.com/remedy-sec/remedy/remediate"
 	"github.com/remedy-sec/remedy/remediate/remediatetest"
+	"github.com/remedy-sec/remedy/remediate/remediatetest/mototest"
 	"github.com/remedy-sec/remedy/remediators/ebssnapshot"
 )
 

@@ -13,9 +13,9 @@ import (
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 	"github.com/google/go-cmp/cmp"
-	"github.com/remedy-sec/remedy/internal/mototest"
 	"github.com/remedy-sec/remedy/remediate"
 	"github.com/remedy-sec/remedy/remediate/remediatetest"
+	"github.com/remedy-sec/remedy/remediate/remediatetest/mototest"
 	"github.com/remedy-sec/remedy/remediators/s3encryption"
 )
 

@@ -10,9 +10,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
-	"github.com/remedy-sec/remedy/internal/mototest"
 	"github.com/remedy-sec/remedy/remediate"
 	"github.com/remedy-sec/remedy/remediate/remediatetest"
+	"github.com/remedy-sec/remedy/remediate/remediatetest/mototest"
 	"github.com/remedy-sec/remedy/remediators/s3publicaccess"
 )
 

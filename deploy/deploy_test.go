@@ -17,8 +17,8 @@ import (
 	"github.com/remedy-sec/remedy/adapters/dynamo"
 	"github.com/remedy-sec/remedy/adapters/snsverify/snsverifytest"
 	"github.com/remedy-sec/remedy/crossaccount"
-	"github.com/remedy-sec/remedy/internal/mototest"
 	"github.com/remedy-sec/remedy/remediate"
+	"github.com/remedy-sec/remedy/remediate/remediatetest/mototest"
 )
 
 var moto *mototest.Server
