@@ -38,6 +38,8 @@
 //	REMEDY_VISIBILITY_TIMEOUT the visibility timeout the worker asks for on receive and renews by
 //	                          heartbeats, a Go duration (worker only; default 60s): how soon a crashed
 //	                          worker's messages are delivered again
+//	REMEDY_EXIT_WHEN_IDLE     true to make the worker exit once a receive finds the queue empty and
+//	                          nothing is in process (batch and cron runs; worker only; default false)
 //	REMEDY_LOG_LEVEL          debug, info (default), warn or error; logs go to stderr as JSON
 //
 // The AWS SDK reads its own variables as usual: AWS_REGION, credentials,
@@ -84,6 +86,9 @@ import (
 // Config is the deployment's configuration, as read by FromEnv; the
 // package documentation lists the variable behind each field.
 type Config struct {
+	// Remediators are what the engine registers. FromEnv sets Remedy's
+	// built-ins (Builtins); append your own, or replace them.
+	Remediators []remediate.Remediator
 	// PolicyFile and AccountsFile are the policy and account registry.
 	PolicyFile, AccountsFile string
 	// Mode is ModeDryRun unless the environment says otherwise.
@@ -118,6 +123,8 @@ type Config struct {
 	QueueURL string
 	// RetryBase is the worker's first retry back-off.
 	RetryBase time.Duration
+	// ExitWhenIdle makes the worker exit once the queue is empty.
+	ExitWhenIdle bool
 	// ClaimTTL is how long an idempotency claim lasts; zero means the
 	// store's default.
 	ClaimTTL time.Duration
@@ -249,6 +256,13 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		}
 		c.SNSAllowSignatureV1 = b
 	}
+	if v := getenv("REMEDY_EXIT_WHEN_IDLE"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			bad("REMEDY_EXIT_WHEN_IDLE", "want true or false")
+		}
+		c.ExitWhenIdle = b
+	}
 	if v := getenv("REMEDY_LOG_LEVEL"); v != "" {
 		if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
 			bad("REMEDY_LOG_LEVEL", "want debug, info, warn or error")
@@ -257,6 +271,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	if len(errs) > 0 {
 		return Config{}, fmt.Errorf("deploy: configuration: %w", errors.Join(errs...))
 	}
+	c.Remediators = Builtins(c)
 	return c, nil
 }
 
@@ -357,9 +372,12 @@ func (c Config) Build(ctx context.Context, auditOut, logOut io.Writer) (*Deploym
 	if err != nil {
 		return nil, fmt.Errorf("deploy: %w", err)
 	}
-	reg, err := Registry(c.PathStyleS3)
+	if len(c.Remediators) == 0 {
+		return nil, errors.New("deploy: Config.Remediators is empty: start from FromEnv, which sets the built-ins, or list your own")
+	}
+	reg, err := remediate.NewRegistry(c.Remediators...)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("deploy: remediators: %w", err)
 	}
 	var db *dynamodb.Client
 	if c.AuditTable != "" || c.IdempotencyTable != "" {
@@ -449,18 +467,16 @@ func (c Config) idempotency(db dynamo.IdempotencyAPI, now func() time.Time) reme
 	})
 }
 
-// Registry returns the built-in remediators. pathStyleS3 addresses
-// buckets by path, as emulators need.
-func Registry(pathStyleS3 bool) (*remediate.Registry, error) {
-	reg, err := remediate.NewRegistry(
-		s3publicaccess.New(func(o *s3publicaccess.Options) { o.UsePathStyle = pathStyleS3 }),
-		s3encryption.New(func(o *s3encryption.Options) { o.UsePathStyle = pathStyleS3 }),
+// Builtins returns Remedy's built-in remediators, configured by c (its
+// PathStyleS3 addresses buckets by path, as emulators need):
+// s3-block-public-access, s3-default-encryption, sg-revoke-public-ingress,
+// kms-enable-rotation and ebs-snapshot-private.
+func Builtins(c Config) []remediate.Remediator {
+	return []remediate.Remediator{
+		s3publicaccess.New(func(o *s3publicaccess.Options) { o.UsePathStyle = c.PathStyleS3 }),
+		s3encryption.New(func(o *s3encryption.Options) { o.UsePathStyle = c.PathStyleS3 }),
 		sgingress.New(),
 		kmsrotation.New(),
 		ebssnapshot.New(),
-	)
-	if err != nil {
-		return nil, fmt.Errorf("deploy: built-in remediators: %w", err)
 	}
-	return reg, nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/remedy-sec/remedy/adapters/dynamo"
 	"github.com/remedy-sec/remedy/adapters/snsverify/snsverifytest"
@@ -27,6 +28,22 @@ func TestMain(m *testing.M) { os.Exit(mototest.Main(m, &moto)) }
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
+// ignoreRemediators leaves Config.Remediators to checkBuiltins.
+var ignoreRemediators = cmpopts.IgnoreFields(Config{}, "Remediators")
+
+// checkBuiltins: FromEnv registers every built-in remediator.
+func checkBuiltins(t *testing.T, rems []remediate.Remediator) {
+	t.Helper()
+	var got []string
+	for _, r := range rems {
+		got = append(got, r.Spec().Action)
+	}
+	want := []string{"s3-block-public-access", "s3-default-encryption", "sg-revoke-public-ingress", "kms-enable-rotation", "ebs-snapshot-private"}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("Config.Remediators actions (-want +got):\n%s", d)
+	}
+}
+
 func TestFromEnvDefaults(t *testing.T) {
 	got, err := FromEnv(env(map[string]string{"LAMBDA_TASK_ROOT": "/var/task"}))
 	if err != nil {
@@ -37,9 +54,10 @@ func TestFromEnvDefaults(t *testing.T) {
 		Mode: remediate.ModeDryRun, SessionMode: crossaccount.Shared, Concurrency: 8, RetryBase: 10 * time.Second,
 		SNSMaxAge: time.Hour, IdempotencyTTL: 14 * 24 * time.Hour,
 	}
-	if d := cmp.Diff(want, got); d != "" {
+	if d := cmp.Diff(want, got, ignoreRemediators); d != "" {
 		t.Errorf("defaults (-want +got):\n%s", d)
 	}
+	checkBuiltins(t, got.Remediators)
 }
 
 func TestFromEnvAll(t *testing.T) {
@@ -51,7 +69,7 @@ func TestFromEnvAll(t *testing.T) {
 		"REMEDY_QUEUE_URL": "https://sqs/q", "REMEDY_RETRY_BASE": "2s", "REMEDY_LOG_LEVEL": "warn",
 		"REMEDY_SNS_TOPIC_ARNS": "arn:aws:sns:eu-west-1:111122223333:findings, arn:aws:sns:us-east-1:111122223333:more",
 		"REMEDY_SNS_MAX_AGE":    "6h", "REMEDY_SNS_ALLOW_SIGNATURE_V1": "true", "REMEDY_IDEMPOTENCY_TTL": "720h",
-		"REMEDY_CLAIM_TTL": "20s", "REMEDY_VISIBILITY_TIMEOUT": "30s",
+		"REMEDY_CLAIM_TTL": "20s", "REMEDY_VISIBILITY_TIMEOUT": "30s", "REMEDY_EXIT_WHEN_IDLE": "true",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -63,11 +81,12 @@ func TestFromEnvAll(t *testing.T) {
 		Concurrency: 16, QueueURL: "https://sqs/q", RetryBase: 2 * time.Second, LogLevel: slog.LevelWarn,
 		SNSTopicARNs: []string{"arn:aws:sns:eu-west-1:111122223333:findings", "arn:aws:sns:us-east-1:111122223333:more"},
 		SNSMaxAge:    6 * time.Hour, SNSAllowSignatureV1: true, IdempotencyTTL: 720 * time.Hour,
-		ClaimTTL: 20 * time.Second, VisibilityTimeout: 30 * time.Second,
+		ClaimTTL: 20 * time.Second, VisibilityTimeout: 30 * time.Second, ExitWhenIdle: true,
 	}
-	if d := cmp.Diff(want, got); d != "" {
+	if d := cmp.Diff(want, got, ignoreRemediators); d != "" {
 		t.Errorf("config (-want +got):\n%s", d)
 	}
+	checkBuiltins(t, got.Remediators)
 }
 
 // TestFromEnvErrors: every bad variable is named in one error, and a
@@ -93,8 +112,8 @@ func TestFromEnvErrors(t *testing.T) {
 	}
 }
 
-func TestRegistryHasEveryBuiltIn(t *testing.T) {
-	reg, err := Registry(true)
+func TestBuiltinsHaveEveryAction(t *testing.T) {
+	reg, err := remediate.NewRegistry(Builtins(Config{PathStyleS3: true})...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,7 +22,7 @@ func TestBuildAccountEnvironment(t *testing.T) {
 	t.Setenv("AWS_ACCESS_KEY_ID", "testing")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "testing")
 	dir := t.TempDir()
-	policy, err := os.ReadFile("../../examples/lambda/policy.yaml")
+	policy, err := os.ReadFile("../examples/lambda/policy.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,13 +42,14 @@ accounts:
     external_id: ext-222
     environment: restricted-production
 `),
-		Mode: remediate.ModeDecideOnly,
+		Mode:        remediate.ModeDecideOnly,
+		Remediators: Builtins(Config{}),
 	}
 	d, err := cfg.Build(context.Background(), io.Discard, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, err := os.ReadFile("../../examples/local/testdata/01-public-bucket-production.json")
+	body, err := os.ReadFile("../examples/local/testdata/01-public-bucket-production.json")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -77,6 +77,11 @@ type Options struct {
 	DeleteDelay time.Duration
 	// CallTimeout bounds each SQS call other than receive. Default 10 s.
 	CallTimeout time.Duration
+	// ExitWhenIdle makes Run return, after its drain, once a receive
+	// comes back empty while nothing received is in process: for batch
+	// and cron runs that work a queue off and exit. Messages waiting out
+	// a retry back-off are not visible then, and stay for the next run.
+	ExitWhenIdle bool
 	// Logger receives failures and shutdown progress. Nil discards.
 	Logger *slog.Logger
 }
@@ -281,6 +286,9 @@ func (w *Worker) receiveLoop(ctx context.Context, start func([]types.Message), s
 			w.stats.received.Add(int64(got))
 			w.stats.inFlight.Add(int64(got))
 			start(out.Messages)
+		} else if w.o.ExitWhenIdle && w.stats.inFlight.Load() == 0 {
+			w.o.Logger.LogAttrs(ctx, slog.LevelInfo, "sqsworker: the queue is empty and nothing is in process; stopping (ExitWhenIdle)")
+			return nil
 		}
 	}
 }

@@ -12,40 +12,13 @@
 // queue, tables, review topic, function, least-privilege execution role);
 // customer-role.yaml is the role each customer account creates. The
 // function is configured by environment variables, listed in package
-// internal/deploy; the template sets them.
+// deploy; the template sets them.
 package main
 
-import (
-	"context"
-	"fmt"
-	"os"
-
-	"github.com/aws/aws-lambda-go/lambda"
-
-	"github.com/remedy-sec/remedy/adapters/awslambda"
-	"github.com/remedy-sec/remedy/deploy"
-)
+import "github.com/remedy-sec/remedy/deploy"
 
 func main() {
-	ctx := context.Background()
-	cfg, err := deploy.FromEnv(os.Getenv)
-	if err != nil {
-		fail(err)
-	}
-	d, err := cfg.Build(ctx, os.Stdout, os.Stderr)
-	if err != nil {
-		fail(err)
-	}
-	h := awslambda.NewSQSHandler(d.Engine, func(o *awslambda.Options) {
-		o.Concurrency = cfg.Concurrency
-		o.Logger = d.Logger
-	})
-	lambda.StartWithOptions(h.Handle, lambda.WithContext(ctx))
-}
-
-// fail reports a configuration error as Lambda shows it (an init error in
-// the logs) and exits.
-func fail(err error) {
-	fmt.Fprintf(os.Stderr, "remedy: %v\n", err)
-	os.Exit(1)
+	// A team's own function adds its remediators here:
+	//	deploy.Lambda(func(c *deploy.Config) { c.Remediators = append(c.Remediators, mine.New()) })
+	deploy.Lambda()
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/remedy-sec/remedy/crossaccount"
 	"github.com/remedy-sec/remedy/deploy"
 	"github.com/remedy-sec/remedy/eligibility"
+	"github.com/remedy-sec/remedy/remediate"
 )
 
 // TestPackagedFiles: the policy and registry packaged with the function
@@ -18,7 +19,7 @@ func TestPackagedFiles(t *testing.T) {
 	if _, err := eligibility.Load("policy.yaml"); err != nil {
 		t.Fatal(err)
 	}
-	reg, err := deploy.Registry(false)
+	reg, err := remediate.NewRegistry(deploy.Builtins(deploy.Config{})...)
 	if err != nil {
 		t.Fatal(err)
 	}

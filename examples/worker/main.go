@@ -1,6 +1,6 @@
 // Command worker runs Remedy's engine as a long-running SQS consumer, for
 // ECS, Kubernetes or any host that is not Lambda. It is configured exactly
-// like examples/lambda (see package internal/deploy), plus
+// like examples/lambda (see package deploy), plus
 // REMEDY_QUEUE_URL, and stops gracefully on SIGTERM or interrupt: it
 // stops receiving, lets in-flight findings finish (up to 20 s), gives the
 // unfinished ones back to the queue and exits 0.
@@ -24,63 +24,21 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
-
-	"github.com/remedy-sec/remedy/adapters/sqsworker"
 	"github.com/remedy-sec/remedy/deploy"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	if err := run(ctx); err != nil {
+	// A team's own worker adds its remediators here:
+	//	deploy.Worker(ctx, func(c *deploy.Config) { c.Remediators = append(c.Remediators, mine.New()) })
+	if err := deploy.Worker(ctx); err != nil {
 		fmt.Fprintf(os.Stderr, "remedy worker: %v\n", err)
 		os.Exit(1)
 	}
-}
-
-func run(ctx context.Context) error {
-	cfg, err := deploy.FromEnv(os.Getenv)
-	if err != nil {
-		return err
-	}
-	if cfg.QueueURL == "" {
-		return errors.New("REMEDY_QUEUE_URL is not set: name the queue to read")
-	}
-	d, err := cfg.Build(ctx, os.Stdout, os.Stderr)
-	if err != nil {
-		return err
-	}
-	w := sqsworker.New(sqs.NewFromConfig(d.AWS), cfg.QueueURL, d.Engine, func(o *sqsworker.Options) {
-		o.Concurrency = cfg.Concurrency
-		o.MaxReceiveCount = cfg.MaxReceiveCount
-		o.RetryBase = cfg.RetryBase
-		o.VisibilityTimeout = cfg.VisibilityTimeout // zero: sqsworker's default
-		o.Logger = d.Logger
-	})
-	d.Logger.Info("worker started", slog.String("queue", cfg.QueueURL), slog.Int("concurrency", cfg.Concurrency))
-	start := time.Now()
-	err = w.Run(ctx)
-	// Rejections the review route still counts are sent before exit.
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	if ferr := d.Flush(fctx); ferr != nil {
-		d.Logger.Warn("could not send the review route's pending rejection counts", slog.Any("error", ferr))
-	}
-	cancel()
-	s := w.Stats()
-	d.Logger.Info("worker stopped", slog.Duration("ran", time.Since(start)),
-		slog.Int64("received", s.Received), slog.Int64("acked", s.Acked), slog.Int64("retried", s.Retried),
-		slog.Int64("released", s.Released), slog.Int64("errors", s.Errors))
-	if err != nil && !errors.Is(err, context.Canceled) {
-		return err
-	}
-	return nil
 }

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bufio"
@@ -14,14 +14,14 @@ import (
 )
 
 const (
-	samplesDir    = "../../examples/local/testdata"
-	examplePolicy = "../../eligibility/testdata/example-policy.yaml"
+	samplesDir    = "../examples/local/testdata"
+	examplePolicy = "../eligibility/testdata/example-policy.yaml"
 )
 
 func runCLI(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	code = run(context.Background(), args, strings.NewReader(stdin), &out, &errb)
+	code = run(context.Background(), args, Options{Stdin: strings.NewReader(stdin), Stdout: &out, Stderr: &errb})
 	return code, out.String(), errb.String()
 }
 

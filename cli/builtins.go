@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"fmt"
@@ -13,23 +13,26 @@ type builtinOptions struct {
 	// PathStyleS3 addresses buckets by path, as emulators such as moto
 	// need. Set whenever --endpoint is given.
 	PathStyleS3 bool
+	// Extra are remediators added to the built-ins (Options.Remediators).
+	Extra []remediate.Remediator
 	// Only keeps the named actions; empty keeps all.
 	Only []string
 }
 
-// builtins returns a registry of Remedy's built-in remediators: those of
-// the reference deployment (deploy.Registry), narrowed to o.Only.
+// builtins returns the registry the commands use: Remedy's built-in
+// remediators (those of the reference deployment, deploy.Builtins) and
+// o.Extra, narrowed to o.Only.
 func builtins(o builtinOptions) (*remediate.Registry, error) {
-	all, err := deploy.Registry(o.PathStyleS3)
+	all, err := remediate.NewRegistry(append(deploy.Builtins(deploy.Config{PathStyleS3: o.PathStyleS3}), o.Extra...)...)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("remediators: %w", err)
 	}
 	if len(o.Only) == 0 {
 		return all, nil
 	}
 	for _, a := range o.Only {
 		if _, err := all.Lookup(a); err != nil {
-			return nil, usageErr("unknown remediator %q (built-ins: %v)", a, all.Actions())
+			return nil, usageErr("unknown remediator %q (registered: %v)", a, all.Actions())
 		}
 	}
 	var keep []remediate.Remediator
@@ -41,7 +44,7 @@ func builtins(o builtinOptions) (*remediate.Registry, error) {
 	}
 	reg, err := remediate.NewRegistry(keep...)
 	if err != nil {
-		return nil, fmt.Errorf("built-in remediators: %w", err)
+		return nil, fmt.Errorf("remediators: %w", err)
 	}
 	return reg, nil
 }

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -25,18 +25,18 @@ const cfnAccount = "${AWS::AccountId}"
 // ${AWS::AccountId}) is put in afterwards, string by string.
 const placeholderAccount = "000000000000"
 
-func runIAMPolicy(_ context.Context, args []string, stdout, stderr io.Writer) error {
+func runIAMPolicy(_ context.Context, args []string, stdout, stderr io.Writer, extra []remediate.Remediator) error {
 	fs := flag.NewFlagSet("iam-policy", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	only := fs.String("remediators", "", "comma-separated `ACTIONS` to include (default: every built-in remediator)")
+	only := fs.String("remediators", "", "comma-separated `ACTIONS` to include (default: every registered remediator)")
 	account := fs.String("account", cfnAccount, "customer `ACCOUNT` id written into ARNs and conditions; the default is CloudFormation's pseudo parameter, for use in Fn::Sub")
 	regions := fs.String("regions", "*", "comma-separated `REGIONS` Remedy may act in; * allows any")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `Usage: remedy iam-policy [--remediators a,b] [--account ID] [--regions r1,r2]
 
 Prints the least-privilege permissions policy of the customer account's
-remediation role, as JSON: every IAM action the built-in remediators
-declare, on the account's resources they declare (the ARN patterns of
+remediation role, as JSON: every IAM action the registered remediators
+(the built-ins and any this remedy binary adds) declare, on the account's resources they declare (the ARN patterns of
 the types they fix). It is the union of the session policies Remedy
 passes to AssumeRole, so a session can never need more than the role
 allows.
@@ -57,7 +57,7 @@ Flags:
 	if *account != cfnAccount && (len(*account) != 12 || strings.Trim(*account, "0123456789") != "") {
 		return usageErr("--account %q is not a 12-digit account id", *account)
 	}
-	reg, err := builtins(builtinOptions{Only: splitList(*only)})
+	reg, err := builtins(builtinOptions{Only: splitList(*only), Extra: extra})
 	if err != nil {
 		return err
 	}

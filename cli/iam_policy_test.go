@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"encoding/json"
@@ -130,7 +130,7 @@ func TestIAMPolicyUsageErrors(t *testing.T) {
 // template are exactly what `remedy iam-policy` prints, so the template
 // cannot drift from the remediators' declarations.
 func TestCustomerRoleTemplateMatches(t *testing.T) {
-	src, err := os.ReadFile("../../examples/lambda/customer-role.yaml")
+	src, err := os.ReadFile("../examples/lambda/customer-role.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

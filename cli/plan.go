@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -19,7 +19,7 @@ import (
 	"github.com/remedy-sec/remedy/wizpayload"
 )
 
-func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func runPlan(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, extra []remediate.Remediator) error {
 	fs := flag.NewFlagSet("plan", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	accountsPath := fs.String("accounts", "", "account registry `FILE` (YAML: role template, external ids, regions); required")
@@ -67,7 +67,7 @@ Flags:
 	if err != nil {
 		return err
 	}
-	body, err := readInput(fs.Arg(0), os.Stdin)
+	body, err := readInput(fs.Arg(0), stdin)
 	if err != nil {
 		return err
 	}
@@ -82,7 +82,7 @@ Flags:
 	if err != nil {
 		return err
 	}
-	reg, err := builtins(builtinOptions{PathStyleS3: *endpoint != ""})
+	reg, err := builtins(builtinOptions{PathStyleS3: *endpoint != "", Extra: extra})
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bufio"
@@ -24,10 +24,10 @@ import (
 
 // payloadDirs are the repository's directories of message bodies.
 var payloadDirs = []string{
-	"../../testdata",
-	"../../examples/local/testdata",
-	"../../wizpayload/testdata",
-	"../../internal/strictjson/testdata",
+	"../testdata",
+	"../examples/local/testdata",
+	"../wizpayload/testdata",
+	"../internal/strictjson/testdata",
 }
 
 // corpusBody returns the input of a Go fuzz corpus file, or ok false
@@ -65,7 +65,7 @@ func repoPayloads(t *testing.T) map[string][]byte {
 			if body, ok := corpusBody(data); ok {
 				data = body
 			}
-			rel, _ := filepath.Rel("../..", p)
+			rel, _ := filepath.Rel("..", p)
 			out[strings.ReplaceAll(rel, string(filepath.Separator), "__")] = data
 			return nil
 		})
@@ -108,7 +108,7 @@ func repoPayloads(t *testing.T) map[string][]byte {
 // and policy, wizpayload's default parser), in decide-only mode.
 func engineDecisions(t *testing.T, policy *eligibility.Policy, bodies map[string][]byte, dir string) map[string]decision {
 	t.Helper()
-	reg, err := deploy.Registry(false)
+	reg, err := remediate.NewRegistry(deploy.Builtins(deploy.Config{})...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +238,7 @@ accounts:
 			"examples__local__testdata__05-restricted-production.json":    "review/review",
 			"examples__local__testdata__13-duplicate-key-smuggling.json":  "reject/rejected",
 		}},
-		{"lambda policy", []string{"--policy", "../../examples/lambda/policy.yaml"}, load("../../examples/lambda/policy.yaml"), map[string]string{
+		{"lambda policy", []string{"--policy", "../examples/lambda/policy.yaml"}, load("../examples/lambda/policy.yaml"), map[string]string{
 			"examples__local__testdata__01-public-bucket-production.json": "remediate/planned",
 		}},
 		{"resource type the remediator does not fix", []string{"--policy", mismatch}, load(mismatch), map[string]string{

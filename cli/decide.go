@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -35,7 +35,7 @@ type decision struct {
 	Reasons []audit.Reason `json:"reasons"`
 }
 
-func runDecide(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+func runDecide(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, extra []remediate.Remediator) error {
 	fs := flag.NewFlagSet("decide", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	policyPath := fs.String("policy", "", "policy `FILE` (YAML); default: the built-in default-deny policy")
@@ -79,7 +79,7 @@ Flags:
 	if err != nil {
 		return err
 	}
-	reg, err := builtins(builtinOptions{})
+	reg, err := builtins(builtinOptions{Extra: extra})
 	if err != nil {
 		return err
 	}

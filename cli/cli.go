@@ -1,0 +1,129 @@
+// Package cli runs the commands of Remedy's operator CLI, remedy, over
+// the built-in remediators and any a team adds, so that a team builds its
+// own remedy binary in one main and decide, plan and iam-policy know its
+// actions:
+//
+//	func main() {
+//		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+//		defer stop()
+//		os.Exit(cli.Main(ctx, os.Args[1:], func(o *cli.Options) {
+//			o.Remediators = append(o.Remediators, rdspublic.New())
+//		}))
+//	}
+//
+// The commands:
+//
+//	remedy decide [--policy FILE] [--accounts FILE] [--summary] [FILE|DIR|-]...
+//	remedy plan --accounts FILE [--policy FILE] [--action NAME] [--endpoint URL] FILE|-
+//	remedy iam-policy [--remediators a,b] [--account ID] [--regions r1,r2]
+//	remedy replay --dlq URL --to URL [--audit-table NAME] [--filter k=v] [--dry-run]
+//
+// decide reads Wiz message bodies (raw or SNS-wrapped) and prints what the
+// deployed engine would decide for each — the same policy, account
+// environments, remediators and checks, in decide-only mode — changing
+// nothing: a what-if run of a policy over exported findings before anyone
+// turns automation on.
+//
+// Exit status: 0 when every input was decided (rejections included), 1
+// when an input could not be read or decided, 2 on a usage or policy
+// error.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/remedy-sec/remedy/remediate"
+)
+
+// Options configure Main.
+type Options struct {
+	// Remediators are registered beside Remedy's built-ins for every
+	// command: decide and plan run them, iam-policy prints what they
+	// declare.
+	Remediators []remediate.Remediator
+	// Stdin, Stdout and Stderr default to the process's.
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+}
+
+// Main runs the command args names (os.Args[1:]) and returns the exit
+// status.
+func Main(ctx context.Context, args []string, optFns ...func(*Options)) int {
+	o := Options{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
+	for _, fn := range optFns {
+		fn(&o)
+	}
+	return run(ctx, args, o)
+}
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitInput = 1 // an input could not be read or decided
+	exitUsage = 2 // bad flags, arguments or policy
+)
+
+// errUsage marks errors that exit with exitUsage.
+var errUsage = errors.New("usage")
+
+const usage = `remedy — guardrailed auto-remediation of cloud security findings
+
+Usage:
+  remedy decide [--policy FILE] [--accounts FILE] [--summary] [FILE|DIR|-]...
+      Decide each Wiz message body (raw or SNS-wrapped) as the deployed
+      engine would and print one JSON line per input. Changes nothing.
+  remedy plan --accounts FILE [--policy FILE] [--action NAME] [--endpoint URL] FILE|-
+      Show what a fix would change for a finding, reading live state
+      (against AWS, or moto with --endpoint). Changes nothing.
+  remedy iam-policy [--remediators a,b] [--account ID] [--regions r1,r2]
+      Print the least-privilege customer-role policy for the remediators.
+  remedy replay --dlq URL --to URL [--audit-table NAME] [--filter k=v] [--dry-run]
+      List dead-letter messages with their last failure reason and re-send
+      the selected ones.
+
+Run 'remedy <command> -h' for a command's flags.
+`
+
+func run(ctx context.Context, args []string, o Options) int {
+	stdin, stdout, stderr := o.Stdin, o.Stdout, o.Stderr
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	var err error
+	switch args[0] {
+	case "decide":
+		err = runDecide(ctx, args[1:], stdin, stdout, stderr, o.Remediators)
+	case "plan":
+		err = runPlan(ctx, args[1:], stdin, stdout, stderr, o.Remediators)
+	case "iam-policy":
+		err = runIAMPolicy(ctx, args[1:], stdout, stderr, o.Remediators)
+	case "replay":
+		err = runReplay(ctx, args[1:], stdout, stderr)
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	default:
+		fmt.Fprintf(stderr, "remedy: unknown command %q\n\n%s", args[0], usage)
+		return exitUsage
+	}
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, errUsage):
+		fmt.Fprintf(stderr, "remedy %s: %v\n", args[0], err)
+		return exitUsage
+	default:
+		fmt.Fprintf(stderr, "remedy %s: %v\n", args[0], err)
+		return exitInput
+	}
+}
+
+// usageErr wraps a message so that it exits with exitUsage.
+func usageErr(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{errUsage}, args...)...)
+}
