@@ -581,6 +581,7 @@ func TestWorkerPrefetch(t *testing.T) {
 	r := start(t, w)
 	// The first message is held until shutdown has begun, so the other two
 	// are still waiting for the slot when it does.
+	await(t, h.started, "the first message in process")
 	waitFor(t, "all three received while the first runs", func() bool { return w.Stats().Received == 3 })
 	r.cancel()
 	h.release()
@@ -616,6 +617,7 @@ func TestWorkerLastDeliveryNotGivenBack(t *testing.T) {
 	r := start(t, w)
 	// The first message is held until shutdown has begun, so the second is
 	// still waiting for the slot when it does.
+	await(t, p.started, "the first message in process")
 	waitFor(t, "both received", func() bool { return w.Stats().Received == 2 })
 	r.cancel()
 	p.release()
