@@ -18,8 +18,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/remedy-sec/remedy/deploy/lambdatest"
 	"github.com/remedy-sec/remedy/internal/faultproxy"
-	"github.com/remedy-sec/remedy/internal/rietest"
 	"github.com/remedy-sec/remedy/internal/scenario"
 	"github.com/remedy-sec/remedy/remediate/remediatetest/mototest"
 )
@@ -54,7 +54,7 @@ func BenchmarkLambdaColdStart(b *testing.B) {
 	// The first start warms moto (its backends initialize lazily on first
 	// use, which costs it about 150 ms) and is not counted.
 	const starts, warmup = 7, 1
-	bootstrap := rietest.Build(b, "../examples/lambda")
+	bootstrap := lambdatest.Build(b, "../examples/lambda")
 	st, err := os.Stat(bootstrap)
 	if err != nil {
 		b.Fatal(err)
@@ -83,7 +83,7 @@ func BenchmarkLambdaColdStart(b *testing.B) {
 		if err != nil || len(msgs) != 1 {
 			b.Fatalf("receive: %v, %d messages", err, len(msgs))
 		}
-		fn := rietest.Start(b, bootstrap, w.Env(srv.URL))
+		fn := lambdatest.Start(b, bootstrap, w.Env(srv.URL))
 		payload, err := json.Marshal(w.SQSEvent(msgs))
 		if err != nil {
 			b.Fatal(err)

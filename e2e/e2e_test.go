@@ -22,8 +22,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/remedy-sec/remedy/audit"
+	"github.com/remedy-sec/remedy/deploy/lambdatest"
 	"github.com/remedy-sec/remedy/internal/faultproxy"
-	"github.com/remedy-sec/remedy/internal/rietest"
 	"github.com/remedy-sec/remedy/internal/scenario"
 	"github.com/remedy-sec/remedy/internal/syncbuf"
 	"github.com/remedy-sec/remedy/remediate"
@@ -241,12 +241,12 @@ func (x *world) checkReviews(t *testing.T, ctx context.Context, extra ...string)
 }
 
 // buildWorker builds examples/worker. Every binary of these tests is
-// built with rietest.Build's flags, so the packages they share compile
+// built with lambdatest.Build's flags, so the packages they share compile
 // once.
-func buildWorker(t testing.TB) string { return rietest.Build(t, "../examples/worker") }
+func buildWorker(t testing.TB) string { return lambdatest.Build(t, "../examples/worker") }
 
 // buildRemedy builds the operator CLI.
-func buildRemedy(t testing.TB) string { return rietest.Build(t, "../cmd/remedy") }
+func buildRemedy(t testing.TB) string { return lambdatest.Build(t, "../cmd/remedy") }
 
 // process is a running binary with its output captured.
 type process struct {

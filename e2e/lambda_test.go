@@ -13,8 +13,8 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/remedy-sec/remedy/deploy/lambdatest"
 	"github.com/remedy-sec/remedy/internal/faultproxy"
-	"github.com/remedy-sec/remedy/internal/rietest"
 	"github.com/remedy-sec/remedy/internal/scenario"
 	"github.com/remedy-sec/remedy/remediate/remediatetest/mototest"
 )
@@ -27,10 +27,10 @@ import (
 // would — deletes the acknowledged messages — lets the fault go, and
 // delivers the failed message again to the warm function.
 func TestLambda(t *testing.T) {
-	bootstrap := rietest.Build(t, "../examples/lambda")
+	bootstrap := lambdatest.Build(t, "../examples/lambda")
 	x := newWorld(t, "lambda", scenario.Options{})
 	ctx := mototest.Context(t)
-	fn := rietest.Start(t, bootstrap, x.Env(x.proxy.URL))
+	fn := lambdatest.Start(t, bootstrap, x.Env(x.proxy.URL))
 	x.proxy.Add(faultproxy.Rule{Match: faultproxy.PathContains("/" + x.flakyBucket), Status: 503, Code: "SlowDown"})
 
 	if _, err := x.Publish(ctx, x.bodies...); err != nil {
@@ -121,7 +121,7 @@ func TestLambda(t *testing.T) {
 	}
 }
 
-func invoke(t *testing.T, ctx context.Context, fn *rietest.Function, ev events.SQSEvent) (events.SQSEventResponse, rietest.Invocation) {
+func invoke(t *testing.T, ctx context.Context, fn *lambdatest.Function, ev events.SQSEvent) (events.SQSEventResponse, lambdatest.Invocation) {
 	t.Helper()
 	payload, err := json.Marshal(ev)
 	if err != nil {

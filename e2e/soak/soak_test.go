@@ -50,8 +50,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/remedy-sec/remedy/deploy/lambdatest"
 	"github.com/remedy-sec/remedy/internal/faultproxy"
-	"github.com/remedy-sec/remedy/internal/rietest"
 	"github.com/remedy-sec/remedy/internal/scenario"
 	"github.com/remedy-sec/remedy/remediate/remediatetest/mototest"
 )
@@ -147,7 +147,7 @@ func TestSoak(t *testing.T) {
 	step := func(format string, args ...any) {
 		t.Logf("%7s  %s", time.Since(began).Round(time.Second), fmt.Sprintf(format, args...))
 	}
-	bin := rietest.Build(t, "../../examples/worker")
+	bin := lambdatest.Build(t, "../../examples/worker")
 
 	rng := rand.New(rand.NewPCG(cfg.seed, cfg.seed))
 	name := "soak-" + strings.ToLower(crand.Text()[:5])

@@ -1,4 +1,4 @@
-// Command echo is a Lambda function for rietest's own test: it returns
+// Command echo is a Lambda function for lambdatest's own test: it returns
 // its event and an environment variable.
 package main
 

@@ -1,17 +1,17 @@
-// Package rietest runs a Lambda function binary under the AWS Lambda
+// Package lambdatest runs a Lambda function binary under the AWS Lambda
 // Runtime Interface Emulator (aws-lambda-rie) on 127.0.0.1, the way
 // Lambda's provided.al2023 runtime runs it, for end-to-end tests and
 // cold-start benchmarks.
 //
-//	bootstrap := rietest.Build(t, "./examples/lambda")
-//	fn := rietest.Start(t, bootstrap, []string{"AWS_REGION=us-east-1", ...})
+//	bootstrap := lambdatest.Build(t, "./examples/lambda")
+//	fn := lambdatest.Start(t, bootstrap, []string{"AWS_REGION=us-east-1", ...})
 //	inv, err := fn.Invoke(ctx, event)
 //	// inv.Response is the handler's JSON; inv.Init is the cold start.
 //
 // Emulator installs aws-lambda-rie with `go install` when it is missing.
-// When it cannot, tests skip with a message naming `make check`, or fail
+// When it cannot, tests skip with a message saying how to install it, or fail
 // under REMEDY_REQUIRE_MOTO=1 (which make check sets).
-package rietest
+package lambdatest
 
 import (
 	"bytes"
@@ -55,9 +55,9 @@ func Emulator(t testing.TB) string {
 	path, err := findOrInstall()
 	if err != nil {
 		if os.Getenv(requireEnv) == "1" {
-			t.Fatalf("rietest: %v", err)
+			t.Fatalf("lambdatest: %v", err)
 		}
-		t.Skipf("rietest: %v; run `make check` to install it and run this test", err)
+		t.Skipf("lambdatest: %v; install it with go install '%s' (Remedy's make check does) and run it again", err, Module)
 	}
 	return path
 }
@@ -93,7 +93,7 @@ func Build(t testing.TB, pkg string) string {
 	cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-trimpath", "-ldflags", "-s -w", "-o", out, pkg)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("rietest: build %s: %v\n%s", pkg, err, b)
+		t.Fatalf("lambdatest: build %s: %v\n%s", pkg, err, b)
 	}
 	return out
 }
@@ -152,7 +152,7 @@ func start(rie, bootstrap string, env []string) (*Function, error) {
 	// which the measured init includes.
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, fmt.Errorf("rietest: listen: %w", err)
+		return nil, fmt.Errorf("lambdatest: listen: %w", err)
 	}
 	rp := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: "127.0.0.1:" + strconv.Itoa(apiPort)})
 	rp.FlushInterval = -1
@@ -169,11 +169,11 @@ func start(rie, bootstrap string, env []string) (*Function, error) {
 		rp.ServeHTTP(w, r)
 	})}
 	go func() { _ = f.api.Serve(l) }()
-	wrapper := filepath.Join(filepath.Dir(bootstrap), "rietest-bootstrap")
+	wrapper := filepath.Join(filepath.Dir(bootstrap), "lambdatest-bootstrap")
 	script := "#!/bin/sh\nAWS_LAMBDA_RUNTIME_API=" + l.Addr().String() + " exec " + shellQuote(bootstrap) + "\n"
 	if err := os.WriteFile(wrapper, []byte(script), 0o700); err != nil {
 		f.api.Close()
-		return nil, fmt.Errorf("rietest: %w", err)
+		return nil, fmt.Errorf("lambdatest: %w", err)
 	}
 
 	cmd := exec.Command(rie,
@@ -189,7 +189,7 @@ func start(rie, bootstrap string, env []string) (*Function, error) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		f.api.Close()
-		return nil, fmt.Errorf("rietest: start %s: %w", rie, err)
+		return nil, fmt.Errorf("lambdatest: start %s: %w", rie, err)
 	}
 	f.cmd, f.logs = cmd, logs
 	go func() { _ = cmd.Wait(); close(f.done) }()
@@ -202,12 +202,12 @@ func start(rie, bootstrap string, env []string) (*Function, error) {
 		}
 		select {
 		case <-f.done:
-			return nil, fmt.Errorf("rietest: the emulator exited during start-up:\n%s", logs.String())
+			return nil, fmt.Errorf("lambdatest: the emulator exited during start-up:\n%s", logs.String())
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
 			f.Close()
-			return nil, fmt.Errorf("rietest: the emulator did not listen on %s within %s:\n%s", addr, ceiling, logs.String())
+			return nil, fmt.Errorf("lambdatest: the emulator did not listen on %s within %s:\n%s", addr, ceiling, logs.String())
 		}
 	}
 }
@@ -238,7 +238,7 @@ var reportRE = regexp.MustCompile(`REPORT RequestId: (\S+)\t(?:Init Duration: [0
 // Invoke sends payload (the event, as JSON) and waits for the handler's
 // response and the emulator's REPORT line.
 func (f *Function) Invoke(ctx context.Context, payload []byte) (Invocation, error) {
-	reqID := fmt.Sprintf("rietest-%d", time.Now().UnixNano())
+	reqID := fmt.Sprintf("lambdatest-%d", time.Now().UnixNano())
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, f.URL, bytes.NewReader(payload))
 	if err != nil {
 		return Invocation{}, err
@@ -250,13 +250,13 @@ func (f *Function) Invoke(ctx context.Context, payload []byte) (Invocation, erro
 	start := time.Now()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return Invocation{}, fmt.Errorf("rietest: invoke: %w", err)
+		return Invocation{}, fmt.Errorf("lambdatest: invoke: %w", err)
 	}
 	body, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	inv := Invocation{Response: body, Status: resp.StatusCode, Wall: time.Since(start), RequestID: reqID}
 	if err != nil {
-		return inv, fmt.Errorf("rietest: read response: %w", err)
+		return inv, fmt.Errorf("lambdatest: read response: %w", err)
 	}
 	if cold {
 		f.mu.Lock()
@@ -279,16 +279,16 @@ func (f *Function) Invoke(ctx context.Context, payload []byte) (Invocation, erro
 			}
 			inv.Duration = ms(m[2])
 			if resp.StatusCode != http.StatusOK {
-				return inv, fmt.Errorf("rietest: invoke: HTTP %d: %s", resp.StatusCode, body)
+				return inv, fmt.Errorf("lambdatest: invoke: HTTP %d: %s", resp.StatusCode, body)
 			}
 			return inv, nil
 		}
 		select {
 		case <-tick.C:
 		case <-ctx.Done():
-			return inv, fmt.Errorf("rietest: no REPORT line for request %s (HTTP %d: %s): %w", reqID, resp.StatusCode, body, ctx.Err())
+			return inv, fmt.Errorf("lambdatest: no REPORT line for request %s (HTTP %d: %s): %w", reqID, resp.StatusCode, body, ctx.Err())
 		case <-wait.C:
-			return inv, fmt.Errorf("rietest: no REPORT line for request %s within %s (HTTP %d: %s)", reqID, ceiling, resp.StatusCode, body)
+			return inv, fmt.Errorf("lambdatest: no REPORT line for request %s within %s (HTTP %d: %s)", reqID, ceiling, resp.StatusCode, body)
 		}
 	}
 }
@@ -323,7 +323,7 @@ func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return 0, fmt.Errorf("rietest: find a free port: %w", err)
+		return 0, fmt.Errorf("lambdatest: find a free port: %w", err)
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil

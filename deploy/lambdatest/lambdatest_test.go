@@ -1,4 +1,4 @@
-package rietest_test
+package lambdatest_test
 
 import (
 	"context"
@@ -8,14 +8,14 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/remedy-sec/remedy/internal/rietest"
+	"github.com/remedy-sec/remedy/deploy/lambdatest"
 )
 
 // TestEcho runs a real Lambda binary under the emulator: the first
 // invocation reports an init duration, the second does not, and the
 // handler sees its event and environment.
 func TestEcho(t *testing.T) {
-	fn := rietest.Start(t, rietest.Build(t, "./testdata/echo"), []string{"GREETING=hello"})
+	fn := lambdatest.Start(t, lambdatest.Build(t, "./testdata/echo"), []string{"GREETING=hello"})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	for i, wantCold := range []bool{true, false} {
