@@ -17,6 +17,7 @@
 //	remedy plan --accounts FILE [--policy FILE] [--action NAME] [--endpoint URL] FILE|-
 //	remedy iam-policy [--remediators a,b] [--account ID] [--regions r1,r2]
 //	remedy replay --dlq URL --to URL [--audit-table NAME] [--filter k=v] [--dry-run]
+//	remedy tables create [--audit-table NAME] [--idempotency-table NAME] [--endpoint URL]
 //
 // decide reads Wiz message bodies (raw or SNS-wrapped) and prints what the
 // deployed engine would decide for each — the same policy, account
@@ -84,6 +85,9 @@ Usage:
   remedy replay --dlq URL --to URL [--audit-table NAME] [--filter k=v] [--dry-run]
       List dead-letter messages with their last failure reason and re-send
       the selected ones.
+  remedy tables create [--audit-table NAME] [--idempotency-table NAME] [--endpoint URL]
+      Create the audit and idempotency DynamoDB tables as the reference
+      template declares them.
 
 Run 'remedy <command> -h' for a command's flags.
 `
@@ -104,6 +108,8 @@ func run(ctx context.Context, args []string, o Options) int {
 		err = runIAMPolicy(ctx, args[1:], stdout, stderr, o.Remediators)
 	case "replay":
 		err = runReplay(ctx, args[1:], stdout, stderr)
+	case "tables":
+		err = runTables(ctx, args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return exitOK

@@ -116,7 +116,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	dryRun := fs.Bool("dry-run", false, "list the messages and what would be replayed; send and delete nothing")
 	limit := fs.Int("max", 0, "replay at most `N` of the selected messages (0: all)")
 	auditTable := fs.String("audit-table", "", "DynamoDB audit `TABLE` to read each message's last failure reason from (the engine's dead-lettered records)")
-	auditIndex := fs.String("audit-index", "by-message-id", "global secondary `INDEX` of the audit table on message_id; if it does not exist the table is scanned")
+	auditIndex := fs.String("audit-index", dynamo.AuditMessageIndex, "global secondary `INDEX` of the audit table on message_id; if it does not exist the table is scanned")
 	endpoint := fs.String("endpoint", "", "send every AWS call to `URL` (moto, LocalStack); default: AWS")
 	region := fs.String("region", "", "AWS `REGION` (default: from the environment, else us-east-1)")
 	hold := fs.Duration("hold", 5*time.Minute, "how long read messages stay invisible to other consumers while replay runs")

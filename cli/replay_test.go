@@ -43,7 +43,7 @@ func TestReplay(t *testing.T) {
 	}
 	dlq, target := newQueue(name+"-dlq"), newQueue(name+"-findings")
 	table := name + "-audit"
-	if err := scenario.CreateAuditTable(ctx, db, table); err != nil {
+	if err := dynamo.CreateAuditTable(ctx, db, table); err != nil {
 		t.Fatal(err)
 	}
 	sink := dynamo.NewAuditSink(db, table)

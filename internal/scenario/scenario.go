@@ -28,7 +28,6 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	dbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
@@ -88,7 +87,7 @@ func ExternalID(account string) string { return "remedy-ext-" + account }
 
 // AuditMessageIndex is the audit table's global secondary index on
 // message_id, which `remedy replay` queries.
-const AuditMessageIndex = "by-message-id"
+const AuditMessageIndex = dynamo.AuditMessageIndex
 
 // World is a scenario built on a moto server.
 type World struct {
@@ -229,39 +228,13 @@ func (w *World) createPipeline(ctx context.Context, visibility int) error {
 	w.progress("platform: review topic %s → queue %s (a person's inbox)", w.Name+"-review", w.Name+"-review")
 
 	db := dynamodb.NewFromConfig(w.Platform)
-	if err := CreateAuditTable(ctx, db, w.AuditTable); err != nil {
+	if err := dynamo.CreateAuditTable(ctx, db, w.AuditTable); err != nil {
 		return err
 	}
 	if err := dynamo.CreateIdempotencyTable(ctx, db, w.IdempotencyTable); err != nil {
 		return fmt.Errorf("scenario: %w", err)
 	}
 	w.progress("platform: DynamoDB tables %s (audit, indexed by message id) and %s (idempotency)", w.AuditTable, w.IdempotencyTable)
-	return nil
-}
-
-// CreateAuditTable creates the table of dynamo.AuditSink with the
-// secondary index on message_id that examples/lambda/template.yaml
-// declares and `remedy replay` queries.
-func CreateAuditTable(ctx context.Context, db *dynamodb.Client, name string) error {
-	str := dbtypes.ScalarAttributeTypeS
-	_, err := db.CreateTable(ctx, &dynamodb.CreateTableInput{
-		TableName:   aws.String(name),
-		BillingMode: dbtypes.BillingModePayPerRequest,
-		AttributeDefinitions: []dbtypes.AttributeDefinition{
-			{AttributeName: aws.String("id"), AttributeType: str},
-			{AttributeName: aws.String("message_id"), AttributeType: str},
-		},
-		KeySchema: []dbtypes.KeySchemaElement{{AttributeName: aws.String("id"), KeyType: dbtypes.KeyTypeHash}},
-		GlobalSecondaryIndexes: []dbtypes.GlobalSecondaryIndex{{
-			IndexName:  aws.String(AuditMessageIndex),
-			KeySchema:  []dbtypes.KeySchemaElement{{AttributeName: aws.String("message_id"), KeyType: dbtypes.KeyTypeHash}},
-			Projection: &dbtypes.Projection{ProjectionType: dbtypes.ProjectionTypeAll},
-		}},
-	})
-	var inUse *dbtypes.ResourceInUseException
-	if err != nil && !errors.As(err, &inUse) {
-		return fmt.Errorf("scenario: create audit table %s: %w", name, err)
-	}
 	return nil
 }
 
