@@ -234,7 +234,7 @@ func expandInputs(args []string, stderr io.Writer) ([]string, error) {
 		}
 		st, err := os.Stat(a)
 		if err != nil {
-			return nil, usageErr("input %s: %v", a, errors.Unwrap(err))
+			return nil, fmt.Errorf("input %s: %v; name an existing file or directory", a, errors.Unwrap(err))
 		}
 		if !st.IsDir() {
 			out = append(out, a)
@@ -268,7 +268,7 @@ func expandInputs(args []string, stderr io.Writer) ([]string, error) {
 			return nil, fmt.Errorf("read directory %s: %w", a, err)
 		}
 		if len(found) == 0 {
-			return nil, usageErr("directory %s holds no files", a)
+			return nil, fmt.Errorf("directory %s holds no files; name the directory of exported findings", a)
 		}
 		slices.Sort(found)
 		out = append(out, found...)

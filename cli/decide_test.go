@@ -124,10 +124,10 @@ func TestDecideErrors(t *testing.T) {
 		{"no command", nil, exitUsage, "Usage:"},
 		{"unknown command", []string{"frobnicate"}, exitUsage, `unknown command "frobnicate"`},
 		{"no input", []string{"decide"}, exitUsage, "no input"},
-		{"missing file", []string{"decide", filepath.Join(dir, "nope.json")}, exitUsage, "nope.json"},
+		{"missing file", []string{"decide", filepath.Join(dir, "nope.json")}, exitInput, "nope.json"},
 		{"bad flag", []string{"decide", "--polcy", "x"}, exitUsage, "polcy"},
 		{"bad policy names the line", []string{"decide", "--policy", badPolicy, samplesDir}, exitUsage, "bad.yaml:2"},
-		{"empty directory", []string{"decide", t.TempDir()}, exitUsage, "holds no files"},
+		{"empty directory", []string{"decide", t.TempDir()}, exitInput, "holds no files"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

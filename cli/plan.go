@@ -13,6 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+
 	"github.com/remedy-sec/remedy/audit"
 	"github.com/remedy-sec/remedy/crossaccount"
 	"github.com/remedy-sec/remedy/remediate"
@@ -54,11 +56,18 @@ Flags:
 		return usageErr("--accounts FILE is required: it says which role and external id to use in each account")
 	}
 
+	base, err := loadAWS(ctx, *region, *endpoint)
+	if err != nil {
+		return err
+	}
 	af, err := os.Open(*accountsPath)
 	if err != nil {
 		return usageErr("%v", err)
 	}
-	accounts, err := crossaccount.ReadAccounts(ctx, af)
+	// External ids kept in SSM are read with the caller's credentials.
+	accounts, err := crossaccount.ReadAccounts(ctx, af, func(o *crossaccount.LoadOptions) {
+		o.Resolvers = map[string]crossaccount.Resolver{"ssm": crossaccount.SSMResolver{Client: ssm.NewFromConfig(base)}}
+	})
 	af.Close()
 	if err != nil {
 		return usageErr("%s: %v", *accountsPath, err)
@@ -72,10 +81,6 @@ Flags:
 		return err
 	}
 
-	base, err := loadAWS(ctx, *region, *endpoint)
-	if err != nil {
-		return err
-	}
 	creds, err := crossaccount.New(sts.NewFromConfig(base), accounts, func(o *crossaccount.Options) {
 		o.Base = aws.Config{BaseEndpoint: base.BaseEndpoint, HTTPClient: base.HTTPClient, Retryer: base.Retryer}
 	})

@@ -9,6 +9,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"github.com/aws/smithy-go"
 
 	"github.com/remedy-sec/remedy/remediate/remediatetest/mototest"
@@ -34,7 +36,13 @@ func TestPlanAgainstMoto(t *testing.T) {
 	}
 	dir := t.TempDir()
 	accounts := filepath.Join(dir, "accounts.yaml")
-	if err := os.WriteFile(accounts, []byte("regions: [us-east-1]\naccounts:\n  - id: \"111111111111\"\n    external_id: ext-plan-test\n"), 0o600); err != nil {
+	// The external id is kept in SSM, as in the reference accounts.yaml.
+	if _, err := ssm.NewFromConfig(srv.Config("us-east-1")).PutParameter(ctx, &ssm.PutParameterInput{
+		Name: aws.String("/remedy/external-id/111111111111"), Value: aws.String("ext-plan-test"), Type: ssmtypes.ParameterTypeSecureString,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(accounts, []byte("regions: [us-east-1]\naccounts:\n  - id: \"111111111111\"\n    external_id_from: ssm:/remedy/external-id/111111111111\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv("AWS_ACCESS_KEY_ID", "testing")
