@@ -681,3 +681,50 @@ func TestWorkerStopsOnMissingQueue(t *testing.T) {
 		t.Errorf("Run = %v, want a QueueDoesNotExist error", err)
 	}
 }
+
+// TestWorkerExitWhenIdle: with ExitWhenIdle, Run works the queue off —
+// every message processed and deleted, including one still in process
+// when a receive comes back empty — and returns on its own.
+func TestWorkerExitWhenIdle(t *testing.T) {
+	e := newEnv(t)
+	url := e.queue(false)
+	const n = 12
+	bodies := make([]string, n)
+	for i := range bodies {
+		bodies[i] = fmt.Sprintf("idle-%d", i)
+	}
+	e.send(url, bodies...)
+	var done atomic.Int64
+	slow := make(chan struct{})
+	p := procFunc(func(ctx context.Context, m remediate.Message) (*audit.Record, error) {
+		if string(m.Body) == "idle-0" {
+			<-slow // in process across at least one empty receive
+		}
+		done.Add(1)
+		return &audit.Record{}, nil
+	})
+	w := sqsworker.New(e.client, url, p, fast, func(o *sqsworker.Options) { o.ExitWhenIdle = true; o.Concurrency = 4 })
+	ctx, cancel := context.WithTimeout(context.Background(), ceiling)
+	defer cancel()
+	res := make(chan error, 1)
+	go func() { res <- w.Run(ctx) }()
+	waitFor(t, "every message but the slow one", func() bool { return done.Load() == n-1 })
+	select {
+	case err := <-res:
+		t.Fatalf("Run returned (%v) while a message was still in process", err)
+	case <-time.After(2 * time.Second): // two empty receives of fast's 1 s wait
+	}
+	close(slow)
+	select {
+	case err := <-res:
+		if err != nil {
+			t.Errorf("Run = %v, want nil once the queue is empty", err)
+		}
+	case <-time.After(ceiling):
+		t.Fatal("Run did not return with the queue empty")
+	}
+	if done.Load() != n {
+		t.Errorf("%d messages processed, want %d", done.Load(), n)
+	}
+	waitFor(t, "the queue to be empty", func() bool { v, f := e.counts(url); return v == 0 && f == 0 })
+}
