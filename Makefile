@@ -97,3 +97,22 @@ lambda-zip:
 	cp examples/lambda/policy.yaml examples/lambda/accounts.yaml $(LAMBDA_BUILD)/
 	cd $(LAMBDA_BUILD) && rm -f function.zip && zip -q function.zip bootstrap policy.yaml accounts.yaml
 	@ls -l $(LAMBDA_BUILD)/bootstrap $(LAMBDA_BUILD)/function.zip
+
+## lambda-local: run the Lambda function under the Runtime Interface Emulator on 127.0.0.1:$(LAMBDA_PORT)
+## (Ctrl-C stops it), configured by your REMEDY_* and AWS_* variables (see package deploy), with
+## examples/lambda's policy.yaml and accounts.yaml. Invoke it from another shell with make lambda-invoke.
+LAMBDA_PORT ?= 9000
+RIE_MODULE  := github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@v0.0.0-20261030222936-bef5c4ba774d
+lambda-local:
+	@test -x $(GOBIN)/aws-lambda-rie || { echo "installing aws-lambda-rie"; $(GO) install $(RIE_MODULE); }
+	mkdir -p $(LAMBDA_BUILD)/local
+	CGO_ENABLED=0 $(GO) build -tags lambda.norpc -o $(LAMBDA_BUILD)/local/bootstrap ./examples/lambda
+	cp examples/lambda/policy.yaml examples/lambda/accounts.yaml $(LAMBDA_BUILD)/local/
+	@echo "function on http://127.0.0.1:$(LAMBDA_PORT)/2015-03-31/functions/function/invocations; make lambda-invoke [EVENT=testdata/sqs-event.json]"
+	cd $(LAMBDA_BUILD)/local && LAMBDA_TASK_ROOT=$(LAMBDA_BUILD)/local $(GOBIN)/aws-lambda-rie \
+		--runtime-interface-emulator-address 127.0.0.1:$(LAMBDA_PORT) ./bootstrap
+
+## lambda-invoke: send EVENT (an SQS event JSON file, as Lambda's event source mapping delivers) to lambda-local.
+EVENT ?= testdata/sqs-event.json
+lambda-invoke:
+	curl -sS -X POST --data-binary @$(EVENT) http://127.0.0.1:$(LAMBDA_PORT)/2015-03-31/functions/function/invocations; echo
