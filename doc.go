@@ -21,8 +21,21 @@
 //	adapters      thin wrappers for batches, Lambda and SQS workers; DynamoDB
 //	              idempotency and audit, the SNS review route, SNS signature checks
 //	remediators   built-in fixes, one package each; remediate/remediatetest
-//	cmd/remedy    the operator CLI: decide, plan, ...
-//	examples      runnable mains, starting with examples/local
+//	              (conformance suite) and remediate/remediatetest/mototest
+//	deploy        the engine from environment variables over your remediators;
+//	              deploy.Lambda and deploy.Worker; deploy/lambdatest
+//	cli           the operator commands (decide, plan, iam-policy, replay,
+//	              tables) over your remediators; cmd/remedy is its main
+//	examples      runnable mains: local, lambda, worker, demo, and custom
+//	              (a separate module with its own remediator)
+//
+// A team's Lambda function with its own remediator beside the built-ins:
+//
+//	func main() {
+//		deploy.Lambda(func(c *deploy.Config) {
+//			c.Remediators = append(c.Remediators, s3versioning.New())
+//		})
+//	}
 //
 // A minimal engine that decides without touching AWS:
 //
