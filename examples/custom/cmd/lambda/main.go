@@ -14,7 +14,7 @@ import (
 
 func main() {
 	deploy.Lambda(func(c *deploy.Config) {
-		_ = (s3versioning.New(func(o *s3versioning.Options) {
+		c.Remediators = append(c.Remediators, s3versioning.New(func(o *s3versioning.Options) {
 			o.UsePathStyle = c.PathStyleS3 // REMEDY_S3_PATH_STYLE
 		}))
 	})

@@ -39,7 +39,7 @@ func main() {
 		pathStyle = b
 	}
 	code := cli.Main(ctx, os.Args[1:], func(o *cli.Options) {
-		_ = (s3versioning.New(func(o *s3versioning.Options) { o.UsePathStyle = pathStyle }))
+		o.Remediators = append(o.Remediators, s3versioning.New(func(o *s3versioning.Options) { o.UsePathStyle = pathStyle }))
 	})
 	stop()
 	os.Exit(code)

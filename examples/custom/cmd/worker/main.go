@@ -22,7 +22,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	if err := deploy.Worker(ctx, func(c *deploy.Config) {
-		_ = (s3versioning.New(func(o *s3versioning.Options) {
+		c.Remediators = append(c.Remediators, s3versioning.New(func(o *s3versioning.Options) {
 			o.UsePathStyle = c.PathStyleS3 // REMEDY_S3_PATH_STYLE
 		}))
 	}); err != nil {
