@@ -2,8 +2,10 @@ package s3versioning_test
 
 import (
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -195,5 +197,57 @@ func TestObjectLockIsPermanent(t *testing.T) {
 	}
 	if !remediate.IsPermanent(s3versioning.New().Spec().Classify(err)) {
 		t.Errorf("Spec().Classify(%v) is transient, want permanent", err)
+	}
+}
+
+// ownerHeaders is an aws.HTTPClient that passes requests on to moto and
+// keeps the expected-bucket-owner header of each.
+type ownerHeaders struct {
+	next interface {
+		Do(*http.Request) (*http.Response, error)
+	}
+	mu  sync.Mutex
+	got []string
+}
+
+func (o *ownerHeaders) Do(req *http.Request) (*http.Response, error) {
+	o.mu.Lock()
+	o.got = append(o.got, req.Method+" "+req.Header.Get("X-Amz-Expected-Bucket-Owner"))
+	o.mu.Unlock()
+	return o.next.Do(req)
+}
+
+// TestExpectedBucketOwner checks that every S3 call names the finding's
+// account as the bucket's expected owner, so that S3 refuses a bucket of
+// that name in another account (one deleted and re-created by someone
+// else). moto 5.2.1 does not enforce the header, so the test reads it on
+// the wire.
+func TestExpectedBucketOwner(t *testing.T) {
+	srv := mototest.Require(t, moto)
+	cfg := srv.Config(region)
+	b := newName("owner")
+	createBucket(t, cfg, b)
+	rec := &ownerHeaders{next: cfg.HTTPClient}
+	cfg.HTTPClient = rec
+	r := s3versioning.New(func(o *s3versioning.Options) { o.UsePathStyle = true })
+	tg := remediate.Target{Finding: finding(b), AWS: cfg}
+	p, err := r.Plan(t.Context(), tg)
+	if err != nil {
+		t.Fatalf("Plan: %v", err)
+	}
+	res, err := r.Apply(t.Context(), tg, p)
+	if err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	if err := r.Verify(t.Context(), tg, p); err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	if err := r.Rollback(t.Context(), tg, res.Rollback); err != nil {
+		t.Fatalf("Rollback: %v", err)
+	}
+	own := mototest.DefaultAccount
+	want := []string{"GET " + own, "PUT " + own, "GET " + own, "PUT " + own} // plan, apply, verify, rollback
+	if d := cmp.Diff(want, rec.got); d != "" {
+		t.Errorf("S3 requests and their expected bucket owner (-want +got):\n%s", d)
 	}
 }
