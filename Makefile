@@ -12,10 +12,10 @@ BENCHCOUNT  ?= 6
 
 export REMEDY_REQUIRE_MOTO ?= 1
 
-.PHONY: check tools fmt-check mod-tidy vet lint test fuzz example bench demo-local cfn-lint demo bench-e2e lambda-zip soak soak-short
+.PHONY: check tools fmt-check mod-tidy vet lint test fuzz example bench demo-local cfn-lint demo bench-e2e lambda-zip soak soak-short custom
 
-## check: everything CI runs — format, vet, staticcheck, race tests (with moto), a short soak, a short fuzz run, the example.
-check: tools fmt-check mod-tidy vet lint cfn-lint test soak-short fuzz example
+## check: everything CI runs — format, vet, staticcheck, race tests (with moto), a short soak, a short fuzz run, the examples.
+check: tools fmt-check mod-tidy vet lint cfn-lint test soak-short fuzz example custom
 	@echo "make check: all passed"
 
 ## tools: install staticcheck and moto server if they are missing.
@@ -50,6 +50,11 @@ fuzz:
 ## example: the embedded local example must run and decide every sample.
 example:
 	$(GO) run ./examples/local > /dev/null
+
+## custom: examples/custom, a team's own module (its own go.mod) with a custom remediator: tidy, vet, staticcheck,
+## and its tests — the conformance suite on moto, and its worker, Lambda (under the emulator) and CLI end to end.
+custom: tools
+	cd examples/custom && $(GO) mod tidy -diff && $(GO) vet ./... && $(STATICCHECK) ./... && $(GO) test -count=1 -timeout 10m ./...
 
 ## bench: the benchmarks of every package, with allocations (BENCHCOUNT runs each, for benchstat).
 bench:
