@@ -13,8 +13,9 @@ type builtinOptions struct {
 	// PathStyleS3 addresses buckets by path, as emulators such as moto
 	// need. Set whenever --endpoint is given.
 	PathStyleS3 bool
-	// Extra are remediators added to the built-ins (Options.Remediators).
-	Extra []remediate.Remediator
+	// Extra returns the remediators added to the built-ins
+	// (Options.Remediators); nil adds none.
+	Extra func(deploy.Config) []remediate.Remediator
 	// Only keeps the named actions; empty keeps all.
 	Only []string
 }
@@ -23,7 +24,12 @@ type builtinOptions struct {
 // remediators (those of the reference deployment, deploy.Builtins) and
 // o.Extra, narrowed to o.Only.
 func builtins(o builtinOptions) (*remediate.Registry, error) {
-	all, err := remediate.NewRegistry(append(deploy.Builtins(deploy.Config{PathStyleS3: o.PathStyleS3}), o.Extra...)...)
+	cfg := deploy.Config{PathStyleS3: o.PathStyleS3}
+	rems := deploy.Builtins(cfg)
+	if o.Extra != nil {
+		rems = append(rems, o.Extra(cfg)...)
+	}
+	all, err := remediate.NewRegistry(rems...)
 	if err != nil {
 		return nil, fmt.Errorf("remediators: %w", err)
 	}

@@ -7,7 +7,9 @@
 //		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 //		defer stop()
 //		os.Exit(cli.Main(ctx, os.Args[1:], func(o *cli.Options) {
-//			o.Remediators = append(o.Remediators, rdspublic.New())
+//			o.Remediators = func(cfg deploy.Config) []remediate.Remediator {
+//				return []remediate.Remediator{rdspublic.New()}
+//			}
 //		}))
 //	}
 //
@@ -37,15 +39,18 @@ import (
 	"io"
 	"os"
 
+	"github.com/remedy-sec/remedy/deploy"
 	"github.com/remedy-sec/remedy/remediate"
 )
 
 // Options configure Main.
 type Options struct {
-	// Remediators are registered beside Remedy's built-ins for every
-	// command: decide and plan run them, iam-policy prints what they
-	// declare.
-	Remediators []remediate.Remediator
+	// Remediators, if set, returns the remediators registered beside
+	// Remedy's built-ins for every command — decide and plan run them,
+	// iam-policy prints what they declare — configured by cfg as the
+	// command line says: cfg.PathStyleS3 is true for plan --endpoint (an
+	// emulator such as moto).
+	Remediators func(cfg deploy.Config) []remediate.Remediator
 	// Stdin, Stdout and Stderr default to the process's.
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer

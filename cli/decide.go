@@ -17,6 +17,7 @@ import (
 
 	"github.com/remedy-sec/remedy/audit"
 	"github.com/remedy-sec/remedy/crossaccount"
+	"github.com/remedy-sec/remedy/deploy"
 	"github.com/remedy-sec/remedy/eligibility"
 	"github.com/remedy-sec/remedy/remediate"
 	"github.com/remedy-sec/remedy/wizpayload"
@@ -35,7 +36,7 @@ type decision struct {
 	Reasons []audit.Reason `json:"reasons"`
 }
 
-func runDecide(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, extra []remediate.Remediator) error {
+func runDecide(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, extra func(deploy.Config) []remediate.Remediator) error {
 	fs := flag.NewFlagSet("decide", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	policyPath := fs.String("policy", "", "policy `FILE` (YAML); default: the built-in default-deny policy")

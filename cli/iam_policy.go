@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/remedy-sec/remedy/crossaccount"
+	"github.com/remedy-sec/remedy/deploy"
 	"github.com/remedy-sec/remedy/remediate"
 )
 
@@ -25,7 +26,7 @@ const cfnAccount = "${AWS::AccountId}"
 // ${AWS::AccountId}) is put in afterwards, string by string.
 const placeholderAccount = "000000000000"
 
-func runIAMPolicy(_ context.Context, args []string, stdout, stderr io.Writer, extra []remediate.Remediator) error {
+func runIAMPolicy(_ context.Context, args []string, stdout, stderr io.Writer, extra func(deploy.Config) []remediate.Remediator) error {
 	fs := flag.NewFlagSet("iam-policy", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	only := fs.String("remediators", "", "comma-separated `ACTIONS` to include (default: every registered remediator)")

@@ -17,11 +17,12 @@ import (
 
 	"github.com/remedy-sec/remedy/audit"
 	"github.com/remedy-sec/remedy/crossaccount"
+	"github.com/remedy-sec/remedy/deploy"
 	"github.com/remedy-sec/remedy/remediate"
 	"github.com/remedy-sec/remedy/wizpayload"
 )
 
-func runPlan(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, extra []remediate.Remediator) error {
+func runPlan(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, extra func(deploy.Config) []remediate.Remediator) error {
 	fs := flag.NewFlagSet("plan", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	accountsPath := fs.String("accounts", "", "account registry `FILE` (YAML: role template, external ids, regions); required")

@@ -79,8 +79,9 @@ type Options struct {
 	CallTimeout time.Duration
 	// ExitWhenIdle makes Run return, after its drain, once a receive
 	// comes back empty while nothing received is in process: for batch
-	// and cron runs that work a queue off and exit. Messages waiting out
-	// a retry back-off are not visible then, and stay for the next run.
+	// and cron runs that work a queue off and exit. Such a receive waits
+	// at most a second. Messages waiting out a retry back-off are not
+	// visible then, and stay for the next run.
 	ExitWhenIdle bool
 	// Logger receives failures and shutdown progress. Nil discards.
 	Logger *slog.Logger
@@ -250,10 +251,15 @@ func (w *Worker) receiveLoop(ctx context.Context, start func([]types.Message), s
 				break more
 			}
 		}
+		wait := w.o.WaitTime
+		if w.o.ExitWhenIdle && w.stats.inFlight.Load() == 0 {
+			// Finding the queue empty needs no long poll.
+			wait = min(wait, time.Second)
+		}
 		out, err := w.c.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
 			QueueUrl:                    aws.String(w.url),
 			MaxNumberOfMessages:         int32(n),
-			WaitTimeSeconds:             seconds(w.o.WaitTime),
+			WaitTimeSeconds:             seconds(wait),
 			VisibilityTimeout:           seconds(w.o.VisibilityTimeout),
 			MessageSystemAttributeNames: attrs,
 		})

@@ -33,7 +33,7 @@ func TestCLI(t *testing.T) {
 		t.Helper()
 		cmd := exec.CommandContext(t.Context(), bin, args...)
 		cmd.Env = minimalEnv("AWS_REGION="+region, "AWS_ACCESS_KEY_ID=testing", "AWS_SECRET_ACCESS_KEY=testing",
-			"AWS_EC2_METADATA_DISABLED=true", "REMEDY_S3_PATH_STYLE=true")
+			"AWS_EC2_METADATA_DISABLED=true")
 		var o, e bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &o, &e
 		if err := cmd.Run(); err != nil {
