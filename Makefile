@@ -88,7 +88,7 @@ bench-e2e: tools
 ## killed at random moments; prints a summary and fails naming any broken invariant. SOAK_SEED repeats a run.
 SOAK_FINDINGS ?= 10000
 soak: tools
-	SOAK_FINDINGS=$(SOAK_FINDINGS) $(GO) test -run='^TestSoak$$' -count=1 -timeout=120m -v ./e2e/soak
+	SOAK_FINDINGS=$(SOAK_FINDINGS) $(GO) test -run='^TestSoak$$' -count=1 -timeout=150m -v ./e2e/soak
 
 ## soak-short: the soak at 300 findings with one kill (part of check; under two minutes).
 soak-short: tools

@@ -112,6 +112,15 @@ func (c *chaos) choose(r faultproxy.Request) (faultproxy.Rule, bool) {
 		return faultproxy.Rule{}, false
 	}
 	k := c.next[r.Service]
+	if k == lost && r.Operation == "ReceiveMessage" {
+		// Not on a receive: the delivery would count without the worker
+		// ever seeing it, and on a message's last delivery send it to the
+		// dead-letter queue unaudited — SQS's doing, which no consumer
+		// can audit (as for one that dies holding it, which the kills
+		// cover). The next SQS call loses its answer instead.
+		c.mu.Unlock()
+		return faultproxy.Rule{}, false
+	}
 	c.next[r.Service] = (k + 1) % kinds
 	c.counts[r.Service][k]++
 	n := c.counts[r.Service][k]

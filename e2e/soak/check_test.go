@@ -64,7 +64,8 @@ func goodEvidence() *evidence {
 		reviews: []string{"v1", "p1"},
 		at:      now,
 	}
-	for _, k := range []string{"r1", "c1", "v1", "s1", "j1-a", "j1-b"} {
+	ev.keyOf = map[string]string{"r1": "f:r1", "c1": "f:c1", "v1": "f:v1", "s1": "f:s1", "p1": "f:p1"}
+	for _, k := range []string{"f:r1", "f:c1", "f:v1", "f:s1", "b:j1-a", "b:j1-b"} {
 		ev.claims = append(ev.claims, claim{key: k, status: "done", expires: now.Add(time.Hour)})
 	}
 	return ev
@@ -140,10 +141,23 @@ func TestCheck(t *testing.T) {
 			ev.fixed["b-r1"] = false
 		}, []string{invLive}},
 		{"a kept record nobody audited", func(ev *evidence) {
-			ev.claims[0].kept = true
+			ev.claims[0].kept, ev.claims[0].keptFor = true, "r1"
 		}, []string{invIdempotency}},
 		{"a claim still held", func(ev *evidence) {
-			ev.claims = append(ev.claims, claim{key: "p1", status: "in_progress", expires: ev.at.Add(time.Minute)})
+			ev.claims = append(ev.claims, claim{key: "f:p1", status: "in_progress", expires: ev.at.Add(time.Minute)})
+		}, []string{invIdempotency}},
+		{"an expired claim of a released poison finding is no violation", func(ev *evidence) {
+			ev.claims = append(ev.claims, claim{key: "f:p1", status: "in_progress", expires: ev.at.Add(-time.Minute)})
+		}, nil},
+		{"a finding whose Complete failed has no done marker", func(ev *evidence) {
+			ev.claims[2] = claim{key: "f:v1", status: "in_progress", expires: ev.at.Add(-time.Minute)}
+		}, []string{invIdempotency}},
+		{"a rejected message without a done marker", func(ev *evidence) {
+			ev.claims = ev.claims[:len(ev.claims)-1]
+		}, []string{invIdempotency}},
+		{"without keys, the count of done markers", func(ev *evidence) {
+			ev.keyOf = nil
+			ev.claims = ev.claims[1:]
 		}, []string{invIdempotency}},
 		{"a review nobody was told of", func(ev *evidence) {
 			ev.reviews = []string{"p1"}

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/remedy-sec/remedy/audit"
+	"github.com/remedy-sec/remedy/eligibility"
 	"github.com/remedy-sec/remedy/internal/faultproxy"
 	"github.com/remedy-sec/remedy/internal/scenario"
 	"github.com/remedy-sec/remedy/remediate"
@@ -25,6 +26,7 @@ import (
 	"github.com/remedy-sec/remedy/remediators/s3encryption"
 	"github.com/remedy-sec/remedy/remediators/s3publicaccess"
 	"github.com/remedy-sec/remedy/remediators/sgingress"
+	"github.com/remedy-sec/remedy/wizpayload"
 )
 
 // The invariants, as the failure names them.
@@ -56,6 +58,8 @@ type evidence struct {
 	fixed map[string]bool
 	// reviews are the finding ids of the review route's messages.
 	reviews []string
+	// keyOf is each finding's idempotency key, as the engine computes it.
+	keyOf map[string]string
 	// at is when the evidence was read (for claim expiry).
 	at time.Time
 }
@@ -65,6 +69,9 @@ type claim struct {
 	key, status string
 	expires     time.Time
 	kept        bool
+	// keptFor and keptNote are the finding and the earlier attempt of a
+	// kept record.
+	keptFor, keptNote string
 }
 
 // violation is a broken invariant with examples.
@@ -245,19 +252,42 @@ func check(p *plan, ev *evidence) []violation {
 	}
 
 	// The idempotency table.
-	done := 0
+	byKey := map[string]claim{}
+	ours := map[string]bool{}
+	for _, k := range ev.keyOf {
+		ours[k] = true
+	}
+	done, doneOther := 0, 0
 	for _, c := range ev.claims {
+		byKey[c.key] = c
 		switch {
 		case c.kept:
-			vs.add(invIdempotency, "key %s still keeps a record (status %s): evidence that was never audited", c.key, c.status)
+			vs.add(invIdempotency, "finding %s: its key still keeps a record (status %s, %q): evidence nobody audited", c.keptFor, c.status, c.keptNote)
 		case c.status == "done":
 			done++
+			if !ours[c.key] {
+				doneOther++
+			}
 		case c.expires.After(ev.at):
 			vs.add(invIdempotency, "key %s is still claimed until %s", c.key, c.expires.Format(time.RFC3339))
 		}
 	}
-	if want := p.terminal(); done != want {
-		vs.add(invIdempotency, "%d done markers, want %d (one per finding and per rejected message)", done, want)
+	if len(ev.keyOf) == 0 {
+		if want := p.terminal(); done != want {
+			vs.add(invIdempotency, "%d done markers, want %d (one per finding and per rejected message)", done, want)
+		}
+	} else {
+		for _, it := range p.items {
+			if it.cat == caseReject || it.cat == casePoison {
+				continue
+			}
+			if c := byKey[ev.keyOf[it.id]]; c.status != "done" {
+				vs.add(invIdempotency, "finding %s (%s): no done marker (status %q, claim until %s): a later delivery would be processed again", it.id, it.cat, c.status, c.expires.Format(time.RFC3339))
+			}
+		}
+		if want := p.rejectMessages(); doneOther != want {
+			vs.add(invIdempotency, "%d done markers for rejected messages, want %d", doneOther, want)
+		}
 	}
 
 	// The review route.
@@ -364,6 +394,9 @@ func diff(a, b []string) []string {
 func gather(ctx context.Context, w *scenario.World, p *plan, px *faultproxy.Proxy) (*evidence, error) {
 	ev := &evidence{writes: px.Writes(), fixed: map[string]bool{}, at: time.Now()}
 	var err error
+	if ev.keyOf, err = keys(ctx, w, p); err != nil {
+		return nil, err
+	}
 	if ev.records, err = w.AuditRecords(ctx); err != nil {
 		return nil, err
 	}
@@ -424,6 +457,36 @@ feed:
 	return ev, err
 }
 
+// keys computes each finding's idempotency key as the engine does, from
+// its payload and the policy's decision, so that the idempotency table's
+// items can be told apart. Rejected payloads are keyed by the SNS
+// envelope's bytes, which only the queue saw, so they are left out.
+func keys(ctx context.Context, w *scenario.World, p *plan) (map[string]string, error) {
+	policy, err := eligibility.Load(w.PolicyFile)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, it := range p.items {
+		if it.cat == caseReject {
+			continue
+		}
+		f, err := wizpayload.New().Parse(it.body)
+		if err != nil {
+			return nil, fmt.Errorf("finding %s: %w", it.id, err)
+		}
+		if err := policy.Enrich(ctx, f); err != nil {
+			return nil, fmt.Errorf("finding %s: %w", it.id, err)
+		}
+		d, err := policy.Decide(ctx, f)
+		if err != nil {
+			return nil, fmt.Errorf("finding %s: %w", it.id, err)
+		}
+		out[it.id] = remediate.IdempotencyKey(f, d.Action)
+	}
+	return out, nil
+}
+
 // isFixed reads whether item's resource is compliant now.
 func isFixed(ctx context.Context, w *scenario.World, it *item) (bool, error) {
 	switch it.action {
@@ -459,7 +522,13 @@ func claims(ctx context.Context, w *scenario.World) ([]claim, error) {
 				ms, _ := strconv.ParseInt(n.Value, 10, 64)
 				c.expires = time.UnixMilli(ms)
 			}
-			_, c.kept = item["kept_record"]
+			if kept, ok := item["kept_record"].(*dbtypes.AttributeValueMemberS); ok {
+				c.kept = true
+				var r audit.Record
+				if json.Unmarshal([]byte(kept.Value), &r) == nil {
+					c.keptFor, c.keptNote = r.Finding.ID, r.Evidence.EarlierAttempt
+				}
+			}
 			out = append(out, c)
 		}
 	}

@@ -20,7 +20,8 @@ type summaryInput struct {
 	kills        []string
 	faults       map[string][kinds]int
 	calls        map[string]int
-	retries      int // SDK retries (attempts after the first) seen by the proxy
+	upstream     map[string]time.Duration // moto's time per operation
+	retries      int                      // SDK retries (attempts after the first) seen by the proxy
 	poisonFaults int
 	violations   []violation
 }
@@ -87,6 +88,20 @@ func summary(in summaryInput) string {
 		kindText = append(kindText, fmt.Sprintf("%s %d", k, byKind[k]))
 	}
 	row("  by kind", "%s", strings.Join(kindText, " · "))
+
+	// A receive's time is mostly its long poll's wait: left out.
+	upstream := maps.Clone(in.upstream)
+	delete(upstream, "ReceiveMessage")
+	var spent time.Duration
+	for _, d := range upstream {
+		spent += d
+	}
+	ops := slices.SortedFunc(maps.Keys(upstream), func(a, b string) int { return int(upstream[b] - upstream[a]) })
+	var top []string
+	for _, op := range ops[:min(5, len(ops))] {
+		top = append(top, fmt.Sprintf("%s %.0f s (%.0f ms each)", op, upstream[op].Seconds(), float64(upstream[op].Milliseconds())/float64(max(in.calls[op], 1))))
+	}
+	row("moto's time", "%.0f s answering (receives aside), most in %s", spent.Seconds(), strings.Join(top, " · "))
 
 	resources := map[string]bool{}
 	tookN, lostN := 0, 0
