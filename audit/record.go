@@ -22,14 +22,17 @@ type Record struct {
 	Finding  Finding  `json:"finding"`
 	Resource Resource `json:"resource"`
 
-	// Decision is remediate, review, skip or reject.
+	// Decision is remediate, review, skip or reject — or rollback for a
+	// rollback record.
 	Decision string   `json:"decision"`
 	Reasons  []Reason `json:"reasons,omitempty"`
 	Action   string   `json:"action,omitempty"`
 	// Outcome is the terminal state: rejected, skipped, review,
 	// compliant, applied (changed and read back), applied-unverified
 	// (changed by a remediator that cannot read back; to review), planned
-	// or failed — or dead-lettered, which is not terminal.
+	// or failed — or dead-lettered, which is not terminal. A rollback
+	// record (see RollbackOf) ends rolled-back, planned, review (refused)
+	// or failed.
 	Outcome string `json:"outcome"`
 	DryRun  bool   `json:"dry_run,omitempty"`
 	// FailureReason says why a failed, rejected or review outcome ended so.
@@ -42,6 +45,10 @@ type Record struct {
 	Timings     Timings     `json:"timings"`
 
 	PolicyVersion string `json:"policy_version,omitempty"`
+
+	// RollbackOf, set on a rollback record (remedy rollback), is the id
+	// of the record whose change it undoes or refused to undo.
+	RollbackOf string `json:"rollback_of,omitempty"`
 }
 
 // Finding identifies the finding a record is about.

@@ -42,7 +42,7 @@ func TestSchemaDescribesRecord(t *testing.T) {
 	}
 	check(t, "", root, doc)
 	outcomes := root.Properties["outcome"].Enum
-	for _, o := range []string{"rejected", "skipped", "review", "compliant", "applied", "applied-unverified", "planned", "failed", "dead-lettered"} {
+	for _, o := range []string{"rejected", "skipped", "review", "compliant", "applied", "applied-unverified", "planned", "failed", "dead-lettered", "rolled-back"} {
 		if !slices.Contains(outcomes, any(o)) {
 			t.Errorf("schema outcome enum lacks %q", o)
 		}

@@ -72,6 +72,7 @@ func Record(id string) *audit.Record {
 		},
 		Timings:       audit.Timings{Received: t0, Completed: t0.Add(42 * time.Millisecond), DurationMS: 42},
 		PolicyVersion: "example@abc123",
+		RollbackOf:    "earlier-record-1",
 	}
 }
 
