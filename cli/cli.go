@@ -20,6 +20,7 @@
 //	remedy iam-policy [--remediators a,b] [--account ID] [--regions r1,r2]
 //	remedy replay --dlq URL --to URL [--audit-table NAME] [--filter k=v] [--dry-run]
 //	remedy tables create [--audit-table NAME] [--idempotency-table NAME] [--endpoint URL]
+//	remedy report --audit-table NAME [--account ID] --since D [--format markdown|html] [--endpoint URL]
 //
 // decide reads Wiz message bodies (raw or SNS-wrapped) and prints what the
 // deployed engine would decide for each — the same policy, account
@@ -93,6 +94,10 @@ Usage:
   remedy tables create [--audit-table NAME] [--idempotency-table NAME] [--endpoint URL]
       Create the audit and idempotency DynamoDB tables as the reference
       template declares them.
+  remedy report --audit-table NAME [--account ID] --since D [--format markdown|html] [--endpoint URL]
+      Report per account and control from the audit table: outcomes, time
+      to fix, open reviews, failed fixes — Markdown or a self-contained
+      HTML page, every number naming its audit record ids.
 
 Run 'remedy <command> -h' for a command's flags.
 `
@@ -115,6 +120,8 @@ func run(ctx context.Context, args []string, o Options) int {
 		err = runReplay(ctx, args[1:], stdout, stderr)
 	case "tables":
 		err = runTables(ctx, args[1:], stdout, stderr)
+	case "report":
+		err = runReport(ctx, args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
