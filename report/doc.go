@@ -29,6 +29,10 @@
 //   - A finding is open when its latest records ended in review, failed
 //     or applied-unverified with no applied or compliant record after
 //     them; its age runs from the first of those records to Options.Now.
+//   - A rollback record (RollbackOf set, decision rollback) is counted
+//     under rolled-back, or rollback-planned, rollback-review or
+//     rollback-failed, and nowhere else: it is not a fix, does not open
+//     or close a review and is not a failed fix.
 //
 // All strings taken from records are escaped: Markdown punctuation is
 // backslash-escaped and line breaks become spaces; the HTML page is

@@ -62,6 +62,7 @@ var outcomeColors = map[string]string{
 	"applied": "#2e7d32", "compliant": "#81c784", "applied-unverified": "#f9a825",
 	"planned": "#4fc3f7", "review": "#fb8c00", "failed": "#c62828",
 	"skipped": "#9e9e9e", "rejected": "#6d4c41", "dead-lettered": "#000000",
+	"rolled-back": "#5e35b1", "rollback-planned": "#9575cd", "rollback-review": "#ce93d8", "rollback-failed": "#880e4f",
 }
 
 func colorOf(outcome string) string {

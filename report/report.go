@@ -138,7 +138,10 @@ type Failure struct {
 
 // Outcomes is the order outcomes are listed in; an outcome not in it
 // (from a newer engine) follows, by name.
-var Outcomes = []string{"applied", "compliant", "applied-unverified", "planned", "review", "failed", "skipped", "rejected", "dead-lettered"}
+var Outcomes = []string{
+	"applied", "compliant", "applied-unverified", "planned", "review", "failed", "skipped", "rejected", "dead-lettered",
+	"rolled-back", "rollback-planned", "rollback-review", "rollback-failed",
+}
 
 // unknown stands for an empty account or control.
 const unknown = "(unknown)"
@@ -181,13 +184,17 @@ func Build(records []audit.Record, o Options) *Report {
 		if r.Finding.ControlName != "" {
 			g.ControlName = r.Finding.ControlName
 		}
-		g.Outcomes = addCount(g.Outcomes, r.Outcome, r.ID)
+		outcome := countedOutcome(r)
+		g.Outcomes = addCount(g.Outcomes, outcome, r.ID)
 		a := accounts[k.account]
 		if a == nil {
 			a = &AccountTotals{Account: k.account}
 			accounts[k.account] = a
 		}
-		a.Outcomes = addCount(a.Outcomes, r.Outcome, r.ID)
+		a.Outcomes = addCount(a.Outcomes, outcome, r.ID)
+		if isRollback(r) {
+			continue // not a fix of the finding: counted only
+		}
 		fk := findingKey(r)
 		if _, ok := byFinding[fk]; !ok {
 			findingOrder = append(findingOrder, fk)
@@ -293,6 +300,22 @@ func outcomeRank(o string) int {
 		return i
 	}
 	return len(Outcomes)
+}
+
+// isRollback reports whether r is the record of a rollback (remedy
+// rollback) rather than of a finding's processing.
+func isRollback(r *audit.Record) bool {
+	return r.RollbackOf != "" || r.Decision == "rollback"
+}
+
+// countedOutcome is the outcome r is counted under: a rollback record's
+// planned, review or failed is told apart from a fix's as
+// rollback-planned, rollback-review or rollback-failed.
+func countedOutcome(r *audit.Record) string {
+	if isRollback(r) && r.Outcome != "rolled-back" && r.Outcome != "" {
+		return "rollback-" + r.Outcome
+	}
+	return r.Outcome
 }
 
 func control(r *audit.Record) string {

@@ -290,3 +290,29 @@ func TestHTMLEscapes(t *testing.T) {
 		}
 	}
 }
+
+// TestBuildRollbackRecords: rollback records are counted apart and are
+// neither fixes, open reviews nor failed fixes.
+func TestBuildRollbackRecords(t *testing.T) {
+	rb := func(id, outcome string) audit.Record {
+		r := rec(id, "1", "c", "f", outcome, 2*time.Hour, time.Second)
+		r.Decision, r.RollbackOf = "rollback", "a"
+		return r
+	}
+	rs := []audit.Record{
+		rec("a", "1", "c", "f", "applied", 0, time.Minute),
+		rb("b", "review"), rb("c", "failed"), rb("d", "rolled-back"),
+	}
+	rep := Build(rs, Options{Now: t0.Add(3 * time.Hour)})
+	got := map[string][]string{}
+	for _, c := range rep.Groups[0].Outcomes {
+		got[c.Outcome] = c.IDs
+	}
+	want := map[string][]string{"applied": {"a"}, "rollback-review": {"b"}, "rollback-failed": {"c"}, "rolled-back": {"d"}}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("outcomes (-want +got):\n%s", d)
+	}
+	if len(rep.OpenReviews) != 0 || len(rep.Failures) != 0 || len(rep.Groups[0].Fixes) != 1 {
+		t.Errorf("open reviews %+v, failures %+v, fixes %+v; want none, none and a's", rep.OpenReviews, rep.Failures, rep.Groups[0].Fixes)
+	}
+}
