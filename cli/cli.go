@@ -20,6 +20,7 @@
 //	remedy iam-policy [--remediators a,b] [--account ID] [--regions r1,r2]
 //	remedy replay --dlq URL --to URL [--audit-table NAME] [--filter k=v] [--dry-run]
 //	remedy tables create [--audit-table NAME] [--idempotency-table NAME] [--endpoint URL]
+//	remedy rollback --audit-table NAME --accounts FILE [--endpoint URL] [--dry-run] RECORD_ID
 //	remedy report --audit-table NAME [--account ID] --since D [--format markdown|html] [--endpoint URL]
 //
 // decide reads Wiz message bodies (raw or SNS-wrapped) and prints what the
@@ -31,6 +32,14 @@
 // Exit status: 0 when every input was decided (rejections included), 1
 // when an input could not be read or decided, 2 on a usage or policy
 // error.
+//
+// rollback undoes an applied fix from its audit record in the DynamoDB
+// audit table (remediate.Engine.Rollback): it assumes the role of the
+// record's account with the remediator's session policy, as the fix did,
+// refuses — showing the difference — when live state is not the state the
+// fix left, and otherwise restores the prior state and reads it back. It
+// writes its own record, linked by rollback_of, to the same table, and
+// exits 0 only when the fix was rolled back (or, with --dry-run, would be).
 package cli
 
 import (
@@ -94,6 +103,9 @@ Usage:
   remedy tables create [--audit-table NAME] [--idempotency-table NAME] [--endpoint URL]
       Create the audit and idempotency DynamoDB tables as the reference
       template declares them.
+  remedy rollback --audit-table NAME --accounts FILE [--endpoint URL] [--dry-run] RECORD_ID
+      Undo an applied fix from its audit record, through the same role and
+      session policy; refuses when the resource changed since the fix.
   remedy report --audit-table NAME [--account ID] --since D [--format markdown|html] [--endpoint URL]
       Report per account and control from the audit table: outcomes, time
       to fix, open reviews, failed fixes — Markdown or a self-contained
@@ -120,6 +132,8 @@ func run(ctx context.Context, args []string, o Options) int {
 		err = runReplay(ctx, args[1:], stdout, stderr)
 	case "tables":
 		err = runTables(ctx, args[1:], stdout, stderr)
+	case "rollback":
+		err = runRollback(ctx, args[1:], stdout, stderr, o.Remediators)
 	case "report":
 		err = runReport(ctx, args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
