@@ -20,6 +20,7 @@
 //	remedy iam-policy [--remediators a,b] [--account ID] [--regions r1,r2]
 //	remedy replay --dlq URL --to URL [--audit-table NAME] [--filter k=v] [--dry-run]
 //	remedy tables create [--audit-table NAME] [--idempotency-table NAME] [--endpoint URL]
+//	remedy roles check --accounts FILE [--remediators a,b] [--endpoint URL] [--json]
 //	remedy rollback --audit-table NAME --accounts FILE [--endpoint URL] [--dry-run] RECORD_ID
 //	remedy report --audit-table NAME [--account ID] --since D [--format markdown|html] [--endpoint URL]
 //
@@ -32,6 +33,14 @@
 // Exit status: 0 when every input was decided (rejections included), 1
 // when an input could not be read or decided, 2 on a usage or policy
 // error.
+//
+// roles check watches least privilege over time: for each account of the
+// registry it assumes the remediation role, reads the role's own inline
+// and attached policies (the policy iam-policy prints lets the role read
+// itself, and no remediator's session holds those reads), and compares
+// the actions they allow with those the remediators declare. Missing
+// actions are fixes that would fail, excess ones (wildcards included)
+// access to remove; either, or a role that cannot be read, exits 1.
 //
 // rollback undoes an applied fix from its audit record in the DynamoDB
 // audit table (remediate.Engine.Rollback): it assumes the role of the
@@ -103,6 +112,10 @@ Usage:
   remedy tables create [--audit-table NAME] [--idempotency-table NAME] [--endpoint URL]
       Create the audit and idempotency DynamoDB tables as the reference
       template declares them.
+  remedy roles check --accounts FILE [--remediators a,b] [--endpoint URL] [--json]
+      Compare each account's deployed remediation role with what the
+      remediators declare: missing actions (fixes that would fail) and
+      excess ones (access to remove). Exit 1 on either.
   remedy rollback --audit-table NAME --accounts FILE [--endpoint URL] [--dry-run] RECORD_ID
       Undo an applied fix from its audit record, through the same role and
       session policy; refuses when the resource changed since the fix.
@@ -132,6 +145,8 @@ func run(ctx context.Context, args []string, o Options) int {
 		err = runReplay(ctx, args[1:], stdout, stderr)
 	case "tables":
 		err = runTables(ctx, args[1:], stdout, stderr)
+	case "roles":
+		err = runRoles(ctx, args[1:], stdout, stderr, o.Remediators)
 	case "rollback":
 		err = runRollback(ctx, args[1:], stdout, stderr, o.Remediators)
 	case "report":

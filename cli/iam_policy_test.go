@@ -41,14 +41,14 @@ func actionsOf(p iamPolicy) map[string][]string {
 }
 
 // TestIAMPolicyCoversEveryDeclaredAction: the policy allows exactly the
-// actions the built-ins declare, each in one statement, and never a write
-// action on "*".
+// actions the built-ins declare and the role's reads of its own policies,
+// each in one statement, and never a write action on "*".
 func TestIAMPolicyCoversEveryDeclaredAction(t *testing.T) {
 	reg, err := builtins(builtinOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var want []string
+	want := slices.Concat(roleReadActions, policyReadActions)
 	for _, s := range reg.Specs() {
 		want = append(want, s.IAMActions...)
 	}
@@ -89,8 +89,16 @@ func TestIAMPolicyCoversEveryDeclaredAction(t *testing.T) {
 }
 
 func TestIAMPolicyOneRemediatorAccountRegions(t *testing.T) {
-	p := iamPolicyOf(t, "--remediators", "s3-block-public-access", "--account", "111111111111", "--regions", "us-east-1,eu-west-1")
+	p := iamPolicyOf(t, "--remediators", "s3-block-public-access", "--account", "111111111111", "--regions", "us-east-1,eu-west-1", "--role", "security/Fixer")
 	want := iamPolicy{Version: "2012-10-17", Statement: []iamStatement{{
+		Effect:   "Allow",
+		Action:   []string{"iam:GetPolicy", "iam:GetPolicyVersion"},
+		Resource: []string{"arn:aws:iam::111111111111:policy/*"},
+	}, {
+		Effect:   "Allow",
+		Action:   []string{"iam:GetRolePolicy", "iam:ListAttachedRolePolicies", "iam:ListRolePolicies"},
+		Resource: []string{"arn:aws:iam::111111111111:role/security/Fixer"},
+	}, {
 		Effect:   "Allow",
 		Action:   []string{"s3:GetBucketPublicAccessBlock", "s3:PutBucketPublicAccessBlock"},
 		Resource: []string{"arn:aws:s3:::*"},
@@ -104,8 +112,8 @@ func TestIAMPolicyOneRemediatorAccountRegions(t *testing.T) {
 	}
 	// Two remediators of one service and type share a statement.
 	p = iamPolicyOf(t, "--remediators", "s3-block-public-access, s3-default-encryption", "--account", "111111111111")
-	if len(p.Statement) != 1 || len(p.Statement[0].Action) != 4 {
-		t.Errorf("S3 remediators: %+v, want one statement with four actions", p.Statement)
+	if len(p.Statement) != 3 || len(p.Statement[2].Action) != 4 {
+		t.Errorf("S3 remediators: %+v, want the two IAM reads and one S3 statement with four actions", p.Statement)
 	}
 }
 
@@ -114,6 +122,8 @@ func TestIAMPolicyUsageErrors(t *testing.T) {
 		{"--remediators", "no-such-action"},
 		{"--account", "12345"},
 		{"--regions", "US East"},
+		{"--role", "no spaces"},
+		{"--role", "/leading-slash"},
 		{"extra"},
 	} {
 		code, out, errOut := runCLI(t, "", append([]string{"iam-policy"}, args...)...)
@@ -170,7 +180,7 @@ func TestCustomerRoleTemplateMatches(t *testing.T) {
 	if err := json.Unmarshal(b, &got); err != nil {
 		t.Fatalf("the template's policy is not a policy document: %v", err)
 	}
-	if d := cmp.Diff(iamPolicyOf(t), got); d != "" {
+	if d := cmp.Diff(iamPolicyOf(t, "--role", "${RoleName}"), got); d != "" {
 		t.Errorf("customer-role.yaml differs from `remedy iam-policy` (-generated +template); regenerate it:\n%s", d)
 	}
 }
