@@ -113,9 +113,14 @@ func TestCLI(t *testing.T) {
 			}
 			return doc.Statement
 		}
-		// Only the custom action: exactly what its Spec declares, on buckets.
+		// Only the custom action: exactly what its Spec declares, on buckets,
+		// beside the role's reads of its own policies (for remedy roles check).
 		out, _ := remedy(t, "iam-policy", "--account", account, "--remediators", "s3-enable-versioning")
-		want := []statement{{Effect: "Allow", Action: []string{"s3:GetBucketVersioning", "s3:PutBucketVersioning"}, Resource: []string{"arn:aws:s3:::*"}}}
+		want := []statement{
+			{Effect: "Allow", Action: []string{"iam:GetPolicy", "iam:GetPolicyVersion"}, Resource: []string{"arn:aws:iam::" + account + ":policy/*"}},
+			{Effect: "Allow", Action: []string{"iam:GetRolePolicy", "iam:ListAttachedRolePolicies", "iam:ListRolePolicies"}, Resource: []string{"arn:aws:iam::" + account + ":role/RemedyRemediation"}},
+			{Effect: "Allow", Action: []string{"s3:GetBucketVersioning", "s3:PutBucketVersioning"}, Resource: []string{"arn:aws:s3:::*"}},
+		}
 		if d := cmp.Diff(want, policyOf(out)); d != "" {
 			t.Errorf("iam-policy --remediators s3-enable-versioning (-want +got):\n%s", d)
 		}
