@@ -164,6 +164,10 @@ func (p *Policy) checkException(d *remediate.Decision, f *remediate.Finding, now
 		return
 	}
 	if f.Exception == remediate.ExceptionApproved {
+		if f.ExceptionNote != "" {
+			add(d, CheckException, remediate.VerdictSkip, "exception "+quote(f.ExceptionID)+" "+f.ExceptionNote)
+			return
+		}
 		add(d, CheckException, remediate.VerdictSkip, "exception "+quote(f.ExceptionID)+" is approved")
 		return
 	}

@@ -32,8 +32,16 @@ import (
 // An exception that matches and has not expired sets Exception to
 // approved; one that matches but has expired sets it to expired, which
 // only records the fact. Enrich never lowers an approval an earlier
-// enricher (such as an exception store) recorded. Nothing in the payload
-// can grant an exception.
+// enricher recorded. Nothing in the payload can grant an exception.
+//
+// With Options.Exceptions set, Enrich first reads that store's
+// exceptions for f: one whose every scope field matches and that has not
+// expired sets Exception to approved, ExceptionID to its id and
+// ExceptionNote to its scope, expiry, owner and reason. If the store
+// cannot be read Enrich returns its error (transient unless the store
+// marked it remediate.Permanent): the engine retries the finding, or
+// sends it to review, and never changes the resource. A malformed
+// exception in the store is a permanent error.
 func (p *Policy) Enrich(ctx context.Context, f *remediate.Finding) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -43,11 +51,16 @@ func (p *Policy) Enrich(ctx context.Context, f *remediate.Finding) error {
 	}
 	f.Environment = p.environment(f)
 	f.Owner = p.resolve(f, "owner", p.ownSources, false)
+	if p.exceptionSource != nil {
+		if err := p.storeExceptions(ctx, f); err != nil {
+			return err
+		}
+	}
 	if len(p.exceptions) > 0 {
 		e, status := p.matchException(f, p.now())
 		switch {
 		case status == remediate.ExceptionApproved:
-			f.Exception, f.ExceptionID = status, e.id
+			f.Exception, f.ExceptionID, f.ExceptionNote = status, e.id, ""
 		case status == remediate.ExceptionExpired && f.Exception != remediate.ExceptionApproved:
 			f.Exception, f.ExceptionID = status, e.id
 		}

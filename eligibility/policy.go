@@ -44,6 +44,11 @@ type Options struct {
 	// environment sources are (see Enrich): an account it says is in a
 	// restricted environment is treated as restricted, whatever tags say.
 	AccountEnvironments AccountEnvironments
+	// Exceptions, if set, is a store of exceptions beside the policy
+	// file's, such as adapters/dynamo's table. Enrich reads it for every
+	// finding; when it cannot be read, Enrich returns the error, so the
+	// finding is retried or reviewed, never changed.
+	Exceptions ExceptionSource
 }
 
 // Policy is a compiled eligibility policy. It is immutable once built
@@ -64,11 +69,12 @@ type Policy struct {
 	envText    string // sources, for messages
 	ownText    string
 
-	accounts    map[string]account
-	accountEnvs AccountEnvironments // Options.AccountEnvironments, or nil
-	types       map[string][]string // resource type → allowed actions
-	actions     map[string]bool     // union of all allowed actions
-	books       map[string]string   // control or source rule id → action
+	accounts        map[string]account
+	accountEnvs     AccountEnvironments // Options.AccountEnvironments, or nil
+	exceptionSource ExceptionSource     // Options.Exceptions, or nil
+	types           map[string][]string // resource type → allowed actions
+	actions         map[string]bool     // union of all allowed actions
+	books           map[string]string   // control or source rule id → action
 
 	exceptions []exception
 	byResource map[string][]int // exceptions naming a resource
@@ -183,6 +189,7 @@ func Parse(data []byte, name string, optFns ...func(*Options)) (*Policy, error) 
 		return nil, err
 	}
 	p.now = o.Now
+	p.exceptionSource = o.Exceptions
 	if o.AccountEnvironments != nil {
 		p.accountEnvs = o.AccountEnvironments
 		p.envSources = append(slices.Clip(p.envSources), source{kind: sourceRegistry, text: registryText})

@@ -84,6 +84,10 @@ type Finding struct {
 	Exception   ExceptionStatus `json:"exception,omitempty"`
 	// ExceptionID names the exception that applied, if any.
 	ExceptionID string `json:"exception_id,omitempty"`
+	// ExceptionNote describes an approved exception an enricher found
+	// (scope, expiry, owner, reason), for the policy to quote in its
+	// decision; empty when the policy knows the exception itself.
+	ExceptionNote string `json:"exception_note,omitempty"`
 
 	// ProposedAction is the remediation action the source or policy
 	// proposes, such as "s3-block-public-access".
