@@ -23,6 +23,7 @@
 //	remedy roles check --accounts FILE [--remediators a,b] [--endpoint URL] [--json]
 //	remedy rollback --audit-table NAME --accounts FILE [--endpoint URL] [--dry-run] RECORD_ID
 //	remedy report --audit-table NAME [--account ID] --since D [--format markdown|html] [--endpoint URL]
+//	remedy exception add|list|revoke --table NAME ...
 //
 // decide reads Wiz message bodies (raw or SNS-wrapped) and prints what the
 // deployed engine would decide for each — the same policy, account
@@ -123,6 +124,11 @@ Usage:
       Report per account and control from the audit table: outcomes, time
       to fix, open reviews, failed fixes — Markdown or a self-contained
       HTML page, every number naming its audit record ids.
+  remedy exception add --table NAME --owner O --reason R --expires DATE [--resource ARN] [--control ID] [--account ID] [--tag K=V]
+  remedy exception list --table NAME [--json]
+  remedy exception revoke --table NAME ID
+      Keep the exception store the engine reads beside the policy file:
+      scoped, owned, expiring exceptions; list shows active and expired.
 
 Run 'remedy <command> -h' for a command's flags.
 `
@@ -151,6 +157,8 @@ func run(ctx context.Context, args []string, o Options) int {
 		err = runRollback(ctx, args[1:], stdout, stderr, o.Remediators)
 	case "report":
 		err = runReport(ctx, args[1:], stdout, stderr)
+	case "exception":
+		err = runException(ctx, args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
