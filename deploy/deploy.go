@@ -22,6 +22,9 @@
 //	                          only version 2; set the topic's SignatureVersion attribute to 2)
 //	REMEDY_AUDIT_TABLE        DynamoDB table of the durable audit sink (records also go to stdout)
 //	REMEDY_IDEMPOTENCY_TABLE  DynamoDB table of the idempotency store (default: in memory, one process)
+//	REMEDY_EXCEPTION_TABLE    DynamoDB table of the exception store (remedy exception add), read for every
+//	                          finding beside the policy file's exceptions; while it cannot be read,
+//	                          findings are retried, never changed (default: policy-file exceptions only)
 //	REMEDY_IDEMPOTENCY_TTL    how long a completed finding is remembered, a Go duration (default 336h,
 //	                          14 days: SQS's longest retention, so a redelivered message is always
 //	                          recognised); shorter is a configuration error
@@ -109,6 +112,10 @@ type Config struct {
 	// AuditTable and IdempotencyTable are DynamoDB tables; empty means
 	// stdout only and in-memory idempotency.
 	AuditTable, IdempotencyTable string
+	// ExceptionTable is the DynamoDB table of the exception store
+	// (adapters/dynamo.Exceptions) the policy reads beside its file's
+	// exceptions; empty means the file's alone.
+	ExceptionTable string
 	// MaxReceiveCount is the queue's redrive maxReceiveCount (0: unknown).
 	MaxReceiveCount int
 	// SessionMode is shared or strict STS sessions.
@@ -149,6 +156,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		ReviewTopicARN:   getenv("REMEDY_REVIEW_TOPIC_ARN"),
 		AuditTable:       getenv("REMEDY_AUDIT_TABLE"),
 		IdempotencyTable: getenv("REMEDY_IDEMPOTENCY_TABLE"),
+		ExceptionTable:   getenv("REMEDY_EXCEPTION_TABLE"),
 		STSRegion:        getenv("REMEDY_STS_REGION"),
 		QueueURL:         getenv("REMEDY_QUEUE_URL"),
 		Concurrency:      8,
@@ -353,8 +361,17 @@ func (c Config) Build(ctx context.Context, auditOut, logOut io.Writer) (*Deploym
 	if err != nil {
 		return nil, fmt.Errorf("deploy: %s: %w", c.AccountsFile, err)
 	}
+	var db *dynamodb.Client
+	if c.AuditTable != "" || c.IdempotencyTable != "" || c.ExceptionTable != "" {
+		db = dynamodb.NewFromConfig(awsCfg)
+	}
 	// The environment an account entry states is the policy's to weigh.
-	policy, err := eligibility.Load(c.PolicyFile, func(o *eligibility.Options) { o.AccountEnvironments = accounts })
+	policy, err := eligibility.Load(c.PolicyFile, func(o *eligibility.Options) {
+		o.AccountEnvironments = accounts
+		if c.ExceptionTable != "" {
+			o.Exceptions = dynamo.NewExceptions(db, c.ExceptionTable)
+		}
+	})
 	if err != nil {
 		return nil, fmt.Errorf("deploy: %w", err)
 	}
@@ -378,10 +395,6 @@ func (c Config) Build(ctx context.Context, auditOut, logOut io.Writer) (*Deploym
 	reg, err := remediate.NewRegistry(c.Remediators...)
 	if err != nil {
 		return nil, fmt.Errorf("deploy: remediators: %w", err)
-	}
-	var db *dynamodb.Client
-	if c.AuditTable != "" || c.IdempotencyTable != "" {
-		db = dynamodb.NewFromConfig(awsCfg)
 	}
 	sinks := []audit.Sink{audit.NewJSONLines(auditOut)}
 	if c.AuditTable != "" {
@@ -436,6 +449,7 @@ func (c Config) Build(ctx context.Context, auditOut, logOut io.Writer) (*Deploym
 		slog.String("mode", c.Mode.String()), slog.String("policy", policy.Version()),
 		slog.Any("accounts", accounts), slog.Any("actions", reg.Actions()),
 		slog.Bool("durable_audit", c.AuditTable != ""), slog.Bool("shared_idempotency", c.IdempotencyTable != ""),
+		slog.String("exception_table", c.ExceptionTable),
 		slog.Any("sns_topics_verified", c.SNSTopicARNs))
 	return &Deployment{Engine: eng, AWS: awsCfg, Logger: logger, Config: c, review: review}, nil
 }
