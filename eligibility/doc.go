@@ -52,7 +52,8 @@
 // Decide reads Finding.Environment, Owner and Exception as enrichment
 // left them and never reads what the payload declares about itself. It
 // also applies the policy's own exceptions, so an excepted resource is
-// skipped even if Enrich was not run.
+// skipped even if Enrich was not run; an exception store's exceptions
+// (below) apply only through Enrich, which the engine runs first.
 //
 // # Enrichment
 //
@@ -72,7 +73,10 @@
 // concern but sets that environment, so the reason says "restricted"
 // rather than "unknown".
 //
-// Exceptions come only from the policy file. One matches by resource id,
+// Exceptions come from the policy file and, when Options.Exceptions is
+// set, from an exception store (an ExceptionSource, such as the DynamoDB
+// table of package adapters/dynamo that `remedy exception add` writes).
+// A policy-file exception matches by resource id,
 // control id (or the control's source rule id), or both, optionally
 // narrowed to an account. A resource matches by its canonical identity
 // only: an ARN in the policy matches that ARN, or a bare id equal to its
@@ -83,6 +87,17 @@
 // excepts any resource. A matching exception that has not expired sets
 // Exception to approved; an expired one sets it to expired, which is
 // recorded and has no effect.
+//
+// A store's Exception is scoped by one or more of resource (matched as
+// above), control, account and a tag key=value; it covers a finding only
+// when every scope field it sets matches, and never once it has expired.
+// Enrich reads the store for every finding. One that covers the finding
+// skips it with its id, scope, expiry, owner and reason in the decision,
+// as a policy-file exception does. While the store cannot be read Enrich
+// returns the error, so the engine retries the finding (or sends it to
+// review if the store marks the error permanent, as it does for a
+// malformed exception): a finding is never changed without the store's
+// answer.
 //
 // # Policy file
 //

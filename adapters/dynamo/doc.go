@@ -1,6 +1,7 @@
 // Package dynamo holds the DynamoDB-backed stores of Remedy: an
 // idempotency store shared by every worker and Lambda instance reading one
-// queue, and a durable audit sink.
+// queue, a durable audit sink, and an exception store the eligibility
+// policy reads beside its file's exceptions.
 //
 //	db := dynamodb.NewFromConfig(cfg)
 //	engine, err := remediate.NewEngine(remediate.Options{
@@ -42,6 +43,22 @@
 // second item, and a different record under an existing id is an error.
 // A record must fit in a DynamoDB item (400 KB); a larger one fails to
 // write, which keeps its message unacknowledged.
+//
+// # Exception table
+//
+// Partition key "id" (string), the exception id ([CreateExceptionTable]
+// creates it). One item per exception: "owner", "reason", "expires"
+// (RFC 3339, the first instant it no longer applies), "created_at", the
+// scope fields it sets ("resource", "control", "account", "tag_key" and
+// "tag_value") and "revoked_at" once revoked. [Exceptions.Add] puts an
+// item only if the id is new; [Exceptions.Revoke] sets revoked_at,
+// keeping the item for the record. As an eligibility.ExceptionSource
+// (eligibility.Options.Exceptions, REMEDY_EXCEPTION_TABLE in package
+// deploy) it scans the table with consistent reads for every finding and
+// returns the unrevoked exceptions; the policy matches scope and expiry.
+// A read error is returned as it is, so the finding is retried; an item
+// that is not a valid exception is a permanent error, so findings go to
+// review until it is fixed or revoked.
 //
 // DynamoDB rather than S3 for the durable sink: a conditional put gives
 // exactly-once storage per record id, a write is durable when PutItem
