@@ -87,6 +87,14 @@ type CredentialSource interface {
 	Config(ctx context.Context, f *Finding, s Spec) (aws.Config, error)
 }
 
+// CredentialSourceFunc adapts a function to a CredentialSource.
+type CredentialSourceFunc func(ctx context.Context, f *Finding, s Spec) (aws.Config, error)
+
+// Config calls fn(ctx, f, s).
+func (fn CredentialSourceFunc) Config(ctx context.Context, f *Finding, s Spec) (aws.Config, error) {
+	return fn(ctx, f, s)
+}
+
 // RecordKeeper is an optional extension of an IdempotencyStore: it keeps
 // the record of a delivery whose review or audit write failed, under the
 // delivery's key, so that the retry writes that record instead of
