@@ -17,6 +17,9 @@ type Kind struct {
 	// as "security-group" in "security-group/sg-1". Empty means the whole
 	// resource part is the identifier (S3 buckets).
 	Type string
+	// Sep separates Type from the identifier: "/" when empty, ":" for
+	// RDS ("db:mydb").
+	Sep string
 	// Valid reports whether s is a well-formed bare identifier.
 	Valid func(s string) bool
 	// ByName means Resource.Name is also the identifier (S3 buckets).
@@ -115,7 +118,11 @@ func (k Kind) read(s, account, region string) (string, error) {
 	id := a.Resource
 	if k.Type != "" {
 		var ok bool
-		if id, ok = strings.CutPrefix(id, k.Type+"/"); !ok {
+		sep := k.Sep
+		if sep == "" {
+			sep = "/"
+		}
+		if id, ok = strings.CutPrefix(id, k.Type+sep); !ok {
 			return "", fmt.Errorf("is not a %s", k.Type)
 		}
 	}
@@ -172,6 +179,25 @@ func Snapshot() Kind {
 // Aliases are not accepted: an alias can be moved to another key between
 // the finding and the fix.
 func Key() Kind { return Kind{Service: "kms", Type: "key", Valid: validKeyID} }
+
+// DBInstance is an RDS DB instance: arn:aws:rds:REGION:ACCOUNT:db:NAME,
+// or its identifier, in lower case as RDS stores it.
+func DBInstance() Kind { return Kind{Service: "rds", Type: "db", Sep: ":", Valid: validDBInstance} }
+
+// validDBInstance accepts an RDS DB instance identifier as RDS stores
+// it: 1 to 63 lower-case letters, digits and hyphens, starting with a
+// letter, with no two hyphens in a row and none at the end.
+func validDBInstance(s string) bool {
+	if s == "" || len(s) > 63 || !(s[0] >= 'a' && s[0] <= 'z') || strings.HasSuffix(s, "-") || strings.Contains(s, "--") {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // validBucket accepts names that follow S3's bucket naming rules closely
 // enough to tell a bucket name from an object key or another identifier.
