@@ -16,7 +16,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/rds"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
@@ -27,7 +29,9 @@ import (
 	"github.com/remedy-sec/remedy/remediate/remediatetest"
 	"github.com/remedy-sec/remedy/remediate/remediatetest/mototest"
 	"github.com/remedy-sec/remedy/remediators/ebssnapshot"
+	"github.com/remedy-sec/remedy/remediators/iamaccesskey"
 	"github.com/remedy-sec/remedy/remediators/kmsrotation"
+	"github.com/remedy-sec/remedy/remediators/rdspublic"
 	"github.com/remedy-sec/remedy/remediators/s3encryption"
 	"github.com/remedy-sec/remedy/remediators/s3publicaccess"
 	"github.com/remedy-sec/remedy/remediators/sgingress"
@@ -208,8 +212,9 @@ func TestIAMPolicyEnforced(t *testing.T) {
 	// DeleteBucketEncryption too, which the S3 rollbacks call (see
 	// motoS3Actions), so here the role has it.
 	t.Run("denied", func(t *testing.T) {
-		const bucketFix, groupFix, keyFix, snapFix = 0, 2, 3, 4
+		const bucketFix, groupFix, keyFix, snapFix, accessKeyFix, dbFix = 0, 2, 3, 4, 5, 6
 		bucket, group, key, snap := fixed[bucketFix], fixed[groupFix], fixed[keyFix], fixed[snapFix]
+		accessKey, db := fixed[accessKeyFix], fixed[dbFix]
 		var before []string
 		for i, fx := range fixtures {
 			s, _ := fx.state(t, inspector, fixed[i])
@@ -245,6 +250,24 @@ func TestIAMPolicyEnforced(t *testing.T) {
 			}},
 			{"kms:ScheduleKeyDeletion", keyFix, func(ctx context.Context, cfg aws.Config) error {
 				_, err := kms.NewFromConfig(cfg).ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: aws.String(lastSegment(key.Resource.ARN)), PendingWindowInDays: aws.Int32(7)})
+				return err
+			}},
+			// The access-key remediator deactivates keys; it must never be
+			// able to delete one, nor make one.
+			{"iam:DeleteAccessKey", accessKeyFix, func(ctx context.Context, cfg aws.Config) error {
+				_, err := iam.NewFromConfig(cfg).DeleteAccessKey(ctx, &iam.DeleteAccessKeyInput{
+					UserName: aws.String(lastSegment(accessKey.Resource.ARN)), AccessKeyId: aws.String(accessKey.Resource.ID),
+				})
+				return err
+			}},
+			{"iam:CreateAccessKey", accessKeyFix, func(ctx context.Context, cfg aws.Config) error {
+				_, err := iam.NewFromConfig(cfg).CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String(lastSegment(accessKey.Resource.ARN))})
+				return err
+			}},
+			{"rds:DeleteDBInstance", dbFix, func(ctx context.Context, cfg aws.Config) error {
+				_, err := rds.NewFromConfig(cfg).DeleteDBInstance(ctx, &rds.DeleteDBInstanceInput{
+					DBInstanceIdentifier: aws.String(db.Resource.Name), SkipFinalSnapshot: aws.Bool(true),
+				})
 				return err
 			}},
 			{"iam:PutRolePolicy", groupFix, func(ctx context.Context, cfg aws.Config) error {
@@ -667,6 +690,60 @@ func enforcedFixtures() []enforcedFixture {
 				}
 				slices.Sort(perms)
 				return fmt.Sprintf("createVolumePermission %q", perms), !slices.ContainsFunc(perms, func(p string) bool { return strings.HasPrefix(p, "group:all ") })
+			},
+		},
+		{
+			action: iamaccesskey.Action, apply: "iam:UpdateAccessKey",
+			create: func(t *testing.T, cfg aws.Config, suffix string) *remediate.Finding {
+				c := iam.NewFromConfig(cfg)
+				user := "enforced-key-" + suffix
+				u, err := c.CreateUser(t.Context(), &iam.CreateUserInput{UserName: aws.String(user)})
+				if err != nil {
+					t.Fatalf("CreateUser: %v", err)
+				}
+				k, err := c.CreateAccessKey(t.Context(), &iam.CreateAccessKeyInput{UserName: aws.String(user)})
+				if err != nil {
+					t.Fatalf("CreateAccessKey: %v", err)
+				}
+				// The key's id is the resource id; its user's ARN the
+				// resource ARN (see package iamaccesskey).
+				f := enforcedFinding(iamaccesskey.ResourceType, aws.ToString(u.User.Arn), user)
+				f.Resource.ID = aws.ToString(k.AccessKey.AccessKeyId)
+				return f
+			},
+			state: func(t *testing.T, cfg aws.Config, f *remediate.Finding) (string, bool) {
+				out, err := iam.NewFromConfig(cfg).ListAccessKeys(t.Context(), &iam.ListAccessKeysInput{UserName: aws.String(f.Resource.Name)})
+				if err != nil {
+					t.Fatalf("ListAccessKeys: %v", err)
+				}
+				var keys []string
+				for _, m := range out.AccessKeyMetadata {
+					keys = append(keys, aws.ToString(m.AccessKeyId)+" "+string(m.Status))
+				}
+				return fmt.Sprintf("access keys %q", keys), len(keys) == 1 && strings.HasSuffix(keys[0], " "+string(iamtypes.StatusTypeInactive))
+			},
+		},
+		{
+			action: rdspublic.Action, apply: "rds:ModifyDBInstance",
+			create: func(t *testing.T, cfg aws.Config, suffix string) *remediate.Finding {
+				id := "enforced-db-" + suffix
+				out, err := rds.NewFromConfig(cfg).CreateDBInstance(t.Context(), &rds.CreateDBInstanceInput{
+					DBInstanceIdentifier: aws.String(id), DBInstanceClass: aws.String("db.t3.micro"), Engine: aws.String("postgres"),
+					AllocatedStorage: aws.Int32(20), MasterUsername: aws.String("remedy"), MasterUserPassword: aws.String("not-a-secret-1"),
+					PubliclyAccessible: aws.Bool(true),
+				})
+				if err != nil {
+					t.Fatalf("CreateDBInstance: %v", err)
+				}
+				return enforcedFinding(rdspublic.ResourceType, aws.ToString(out.DBInstance.DBInstanceArn), id)
+			},
+			state: func(t *testing.T, cfg aws.Config, f *remediate.Finding) (string, bool) {
+				out, err := rds.NewFromConfig(cfg).DescribeDBInstances(t.Context(), &rds.DescribeDBInstancesInput{DBInstanceIdentifier: aws.String(f.Resource.Name)})
+				if err != nil || len(out.DBInstances) != 1 {
+					t.Fatalf("DescribeDBInstances: %v", err)
+				}
+				public := aws.ToBool(out.DBInstances[0].PubliclyAccessible)
+				return fmt.Sprintf("publicly accessible %v", public), !public
 			},
 		},
 	}

@@ -79,7 +79,9 @@ import (
 	"github.com/remedy-sec/remedy/eligibility"
 	"github.com/remedy-sec/remedy/remediate"
 	"github.com/remedy-sec/remedy/remediators/ebssnapshot"
+	"github.com/remedy-sec/remedy/remediators/iamaccesskey"
 	"github.com/remedy-sec/remedy/remediators/kmsrotation"
+	"github.com/remedy-sec/remedy/remediators/rdspublic"
 	"github.com/remedy-sec/remedy/remediators/s3encryption"
 	"github.com/remedy-sec/remedy/remediators/s3publicaccess"
 	"github.com/remedy-sec/remedy/remediators/sgingress"
@@ -484,7 +486,10 @@ func (c Config) idempotency(db dynamo.IdempotencyAPI, now func() time.Time) reme
 // Builtins returns Remedy's built-in remediators, configured by c (its
 // PathStyleS3 addresses buckets by path, as emulators need):
 // s3-block-public-access, s3-default-encryption, sg-revoke-public-ingress,
-// kms-enable-rotation and ebs-snapshot-private.
+// kms-enable-rotation, ebs-snapshot-private, and the sensitive
+// iam-deactivate-access-key and rds-disable-public-access, which the
+// engine runs only when the policy lists them under sensitive_approved
+// (a finding for one of them goes to review otherwise).
 func Builtins(c Config) []remediate.Remediator {
 	return []remediate.Remediator{
 		s3publicaccess.New(func(o *s3publicaccess.Options) { o.UsePathStyle = c.PathStyleS3 }),
@@ -492,5 +497,7 @@ func Builtins(c Config) []remediate.Remediator {
 		sgingress.New(),
 		kmsrotation.New(),
 		ebssnapshot.New(),
+		iamaccesskey.New(),
+		rdspublic.New(),
 	}
 }

@@ -38,7 +38,7 @@ func checkBuiltins(t *testing.T, rems []remediate.Remediator) {
 	for _, r := range rems {
 		got = append(got, r.Spec().Action)
 	}
-	want := []string{"s3-block-public-access", "s3-default-encryption", "sg-revoke-public-ingress", "kms-enable-rotation", "ebs-snapshot-private"}
+	want := []string{"s3-block-public-access", "s3-default-encryption", "sg-revoke-public-ingress", "kms-enable-rotation", "ebs-snapshot-private", "iam-deactivate-access-key", "rds-disable-public-access"}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("Config.Remediators actions (-want +got):\n%s", d)
 	}
@@ -117,7 +117,7 @@ func TestBuiltinsHaveEveryAction(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"ebs-snapshot-private", "kms-enable-rotation", "s3-block-public-access", "s3-default-encryption", "sg-revoke-public-ingress"}
+	want := []string{"ebs-snapshot-private", "iam-deactivate-access-key", "kms-enable-rotation", "rds-disable-public-access", "s3-block-public-access", "s3-default-encryption", "sg-revoke-public-ingress"}
 	if d := cmp.Diff(want, reg.Actions()); d != "" {
 		t.Errorf("actions (-want +got):\n%s", d)
 	}
@@ -276,5 +276,21 @@ func TestClaimTTL(t *testing.T) {
 				t.Errorf("Begin %s after the claim = %v, want the claim taken over", now.Sub(start), err)
 			}
 		})
+	}
+}
+
+// TestBuiltinsSensitive: the built-ins that can cut off a workload are
+// sensitive, so the engine runs them only when the policy approves them
+// in sensitive_approved; the others are not.
+func TestBuiltinsSensitive(t *testing.T) {
+	var got []string
+	for _, r := range Builtins(Config{}) {
+		if r.Spec().Sensitive {
+			got = append(got, r.Spec().Action)
+		}
+	}
+	want := []string{"iam-deactivate-access-key", "rds-disable-public-access"}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("sensitive built-ins (-want +got):\n%s", d)
 	}
 }
