@@ -7,13 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sts"
-
-	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/remedy-sec/remedy/audit"
 	"github.com/remedy-sec/remedy/crossaccount"
@@ -61,17 +55,9 @@ Flags:
 	if err != nil {
 		return err
 	}
-	af, err := os.Open(*accountsPath)
+	accounts, creds, err := operatorCreds(ctx, *accountsPath, base, crossaccount.Shared)
 	if err != nil {
-		return usageErr("%v", err)
-	}
-	// External ids kept in SSM are read with the caller's credentials.
-	accounts, err := crossaccount.ReadAccounts(ctx, af, func(o *crossaccount.LoadOptions) {
-		o.Resolvers = map[string]crossaccount.Resolver{"ssm": crossaccount.SSMResolver{Client: ssm.NewFromConfig(base)}}
-	})
-	af.Close()
-	if err != nil {
-		return usageErr("%s: %v", *accountsPath, err)
+		return err
 	}
 	policy, err := loadPolicy(*policyPath, accounts)
 	if err != nil {
@@ -82,12 +68,6 @@ Flags:
 		return err
 	}
 
-	creds, err := crossaccount.New(sts.NewFromConfig(base), accounts, func(o *crossaccount.Options) {
-		o.Base = aws.Config{BaseEndpoint: base.BaseEndpoint, HTTPClient: base.HTTPClient, Retryer: base.Retryer}
-	})
-	if err != nil {
-		return err
-	}
 	reg, err := builtins(builtinOptions{PathStyleS3: *endpoint != "", Extra: extra})
 	if err != nil {
 		return err

@@ -7,13 +7,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/ssm"
-	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/remedy-sec/remedy/adapters/dynamo"
 	"github.com/remedy-sec/remedy/audit"
@@ -97,21 +93,7 @@ Flags:
 		}
 		return err
 	}
-	af, err := os.Open(*accountsPath)
-	if err != nil {
-		return usageErr("%v", err)
-	}
-	accounts, err := crossaccount.ReadAccounts(ctx, af, func(o *crossaccount.LoadOptions) {
-		o.Resolvers = map[string]crossaccount.Resolver{"ssm": crossaccount.SSMResolver{Client: ssm.NewFromConfig(base)}}
-	})
-	af.Close()
-	if err != nil {
-		return usageErr("%s: %v", *accountsPath, err)
-	}
-	creds, err := crossaccount.New(sts.NewFromConfig(base), accounts, func(o *crossaccount.Options) {
-		o.Mode = mode
-		o.Base = aws.Config{BaseEndpoint: base.BaseEndpoint, HTTPClient: base.HTTPClient, Retryer: base.Retryer}
-	})
+	accounts, creds, err := operatorCreds(ctx, *accountsPath, base, mode)
 	if err != nil {
 		return err
 	}
