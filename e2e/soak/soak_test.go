@@ -24,6 +24,14 @@
 // STS's) shape it; SOAK_LOGS names a directory to keep the workers'
 // output and the summary in (by default kept only when the run fails).
 //
+// Faults take turns per service: the service's throttling error, its
+// internal error, a connection reset (all before the call reaches moto)
+// and a lost answer (after it took effect: an internal error or a reset
+// instead of moto's answer). A receive never loses its answer: SQS would
+// count the delivery the worker never saw, and a message's last one
+// would reach the dead-letter queue unaudited — which no consumer can
+// prevent, as when one dies holding the message.
+//
 // Poison messages are findings about a resource every call to which
 // fails with the service's throttling or internal error: a transient
 // failure that never ends, such as a partial outage. The worker retries
