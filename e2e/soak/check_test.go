@@ -128,6 +128,9 @@ func TestCheck(t *testing.T) {
 		{"a dead-lettered record with another reason", func(ev *evidence) {
 			find(ev, "p1").FailureReason = "remediate: claim message m-p1: remediate: finding is being processed elsewhere"
 		}, []string{invDeadRecord}},
+		{"a dead-lettered record naming another failure of the last delivery", func(ev *evidence) {
+			find(ev, "p1").FailureReason = "remediate: claim message m-p1: dynamo: claim idempotency key: connection reset by peer"
+		}, nil},
 		{"a rejected message not audited", func(ev *evidence) {
 			ev.records = slices.DeleteFunc(ev.records, func(r audit.Record) bool { return r.Correlation.MessageID == "m-j1-b" })
 		}, []string{invRejected}},
@@ -280,5 +283,34 @@ func TestFindingOf(t *testing.T) {
 	}
 	if got := findingOf([]byte(strings.Repeat("{", 3))); got != "" {
 		t.Errorf("findingOf(garbage) = %q, want empty", got)
+	}
+}
+
+// TestSerialize: the proxy serializes the writes to one DynamoDB item,
+// and the sends to and deletes from the findings queue, and nothing
+// else.
+func TestSerialize(t *testing.T) {
+	w := &scenario.World{
+		TopicARN: "arn:aws:sns:us-east-1:123456789012:s-findings", QueueURL: "http://127.0.0.1:1/123456789012/s-findings",
+	}
+	queue := "sqs " + w.QueueURL
+	for _, tt := range []struct {
+		name string
+		r    faultproxy.Request
+		want string
+	}{
+		{"claim", faultproxy.Request{Service: "dynamodb", Operation: "UpdateItem", Body: []byte(`{"TableName":"t","Key":{"pk":{"S":"k"}}}`)}, `t {"pk":{"S":"k"}}`},
+		{"publish a finding", faultproxy.Request{Service: "sns", Operation: "Publish", Body: []byte("Action=Publish&Message=x&TopicArn=arn%3Aaws%3Asns%3Aus-east-1%3A123456789012%3As-findings")}, queue},
+		{"publish a review", faultproxy.Request{Service: "sns", Operation: "Publish", Body: []byte("Action=Publish&Message=x&TopicArn=arn%3Aaws%3Asns%3Aus-east-1%3A123456789012%3As-review")}, ""},
+		{"delete", faultproxy.Request{Service: "sqs", Operation: "DeleteMessageBatch", Body: []byte(`{"QueueUrl":"` + w.QueueURL + `","Entries":[]}`)}, queue},
+		{"back-off", faultproxy.Request{Service: "sqs", Operation: "ChangeMessageVisibility", Body: []byte(`{"QueueUrl":"` + w.QueueURL + `"}`)}, queue},
+		{"delete elsewhere", faultproxy.Request{Service: "sqs", Operation: "DeleteMessage", Body: []byte(`{"QueueUrl":"http://127.0.0.1:1/123456789012/s-review"}`)}, ""},
+		{"receive (a long poll holds no lock)", faultproxy.Request{Service: "sqs", Operation: "ReceiveMessage", Body: []byte(`{"QueueUrl":"` + w.QueueURL + `"}`)}, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := serialize(w)(tt.r); got != tt.want {
+				t.Errorf("serialize = %q, want %q", got, tt.want)
+			}
+		})
 	}
 }

@@ -38,7 +38,7 @@ const (
 	invOnce        = "no resource was written twice for one finding"
 	invEligible    = "no resource outside the eligible set was written"
 	invDLQ         = "the dead-letter queue holds exactly the poison messages"
-	invDeadRecord  = "each poison message has one dead-lettered record with its reason"
+	invDeadRecord  = "each poison message has one dead-lettered record with the reason of its last delivery"
 	invDrained     = "the findings queue drained"
 	invLive        = "live resources are fixed exactly where the policy allowed"
 	invIdempotency = "the idempotency table holds one done marker per finding and no claim or kept record"
@@ -212,8 +212,12 @@ func check(p *plan, ev *evidence) []violation {
 				vs.add(invDeadRecord, "poison finding %s has %d dead-lettered records, want 1", it.id, len(ds))
 			}
 			for _, d := range ds {
-				if !strings.Contains(d.FailureReason, it.code) {
-					vs.add(invDeadRecord, "poison finding %s: dead-lettered record says %q, want its fault %s", it.id, d.FailureReason, it.code)
+				// The reason is the last delivery's failure: the poison's
+				// own fault, or another transient one that delivery met —
+				// but not a claim that nothing holds any more, which hides
+				// the cause from whoever reads the dead-letter queue.
+				if d.FailureReason == "" || !strings.Contains(d.FailureReason, it.code) && strings.Contains(d.FailureReason, remediate.ErrInProgress.Error()) {
+					vs.add(invDeadRecord, "poison finding %s: dead-lettered record says %q, not its fault %s", it.id, d.FailureReason, it.code)
 				}
 			}
 		}

@@ -24,6 +24,14 @@
 // STS's) shape it; SOAK_LOGS names a directory to keep the workers'
 // output and the summary in (by default kept only when the run fails).
 //
+// Faults take turns per service: the service's throttling error, its
+// internal error, a connection reset (all before the call reaches moto)
+// and a lost answer (after it took effect: an internal error or a reset
+// instead of moto's answer). A receive never loses its answer: SQS would
+// count the delivery the worker never saw, and a message's last one
+// would reach the dead-letter queue unaudited — which no consumer can
+// prevent, as when one dies holding the message.
+//
 // Poison messages are findings about a resource every call to which
 // fails with the service's throttling or internal error: a transient
 // failure that never ends, such as a partial outage. The worker retries
@@ -34,11 +42,14 @@
 package soak
 
 import (
+	"bytes"
 	"context"
 	crand "crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -49,6 +60,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
 
 	"github.com/remedy-sec/remedy/deploy/lambdatest"
 	"github.com/remedy-sec/remedy/internal/faultproxy"
@@ -168,7 +182,7 @@ func TestSoak(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer px.Close()
-	px.SerializeBy(faultproxy.DynamoDBItem) // as DynamoDB writes one item at a time; moto does not
+	px.SerializeBy(serialize(w))
 	px.LogWrites(p.writeOf)
 	kl := &killer{cfg: cfg, rng: rng, step: step}
 	if cfg.killAtWrite {
@@ -223,7 +237,7 @@ func TestSoak(t *testing.T) {
 	start := time.Now()
 	kills := make(chan error, 1)
 	go func() { kills <- kl.run(ctx) }()
-	if err := publish(ctx, w, p.messages); err != nil {
+	if err := publish(ctx, w, px.URL, p.messages); err != nil {
 		fatal(err)
 	}
 	step("published; waiting for the queue to drain")
@@ -276,10 +290,44 @@ func TestSoak(t *testing.T) {
 // call the workers make and measure moto rather than Remedy.
 const backlog = 1000
 
+// publisher is the application id of publish's calls, which the proxy
+// passes on without faults: Wiz's side is not under test.
+const publisher = "soak-publisher"
+
+// serialize names what the proxy must let reach moto one call at a
+// time, where AWS is atomic and moto is not:
+//   - the writes to one DynamoDB item (moto evaluates a condition and
+//     writes as two unlocked steps, so two conditional claims could both
+//     succeed);
+//   - the sends to and deletes from the findings queue (moto's delete
+//     rebuilds the queue's message list without the lock its sends take,
+//     so a message published during a delete can vanish).
+func serialize(w *scenario.World) func(faultproxy.Request) string {
+	queue := "sqs " + w.QueueURL
+	return func(r faultproxy.Request) string {
+		if item := faultproxy.DynamoDBItem(r); item != "" {
+			return item
+		}
+		switch {
+		case r.Service == "sns" && r.Operation == "Publish" && bytes.Contains(r.Body, []byte(url.QueryEscape(w.TopicARN))):
+			return queue
+		case r.Service == "sqs" && (strings.HasPrefix(r.Operation, "DeleteMessage") || strings.HasPrefix(r.Operation, "ChangeMessageVisibility")):
+			var in struct{ QueueUrl string }
+			if json.Unmarshal(r.Body, &in) == nil && in.QueueUrl == w.QueueURL {
+				return queue
+			}
+		}
+		return ""
+	}
+}
+
 // publish publishes the messages to the findings topic, eight at a time,
-// straight to moto (Wiz's side is not under test), holding back while
-// backlog messages wait in the queue.
-func publish(ctx context.Context, w *scenario.World, msgs [][]byte) error {
+// through the proxy at endpoint (as publisher, never faulted), holding
+// back while backlog messages wait in the queue.
+func publish(ctx context.Context, w *scenario.World, endpoint string, msgs [][]byte) error {
+	cfg := w.Platform.Copy()
+	cfg.BaseEndpoint, cfg.AppID = aws.String(endpoint), publisher
+	client := sns.NewFromConfig(cfg)
 	var open atomic.Bool
 	open.Store(true)
 	done := make(chan struct{})
@@ -321,8 +369,8 @@ func publish(ctx context.Context, w *scenario.World, msgs [][]byte) error {
 				if i >= len(msgs) {
 					return
 				}
-				if _, err := w.Publish(ctx, msgs[i]); err != nil {
-					errs <- err
+				if _, err := client.Publish(ctx, &sns.PublishInput{TopicArn: aws.String(w.TopicARN), Message: aws.String(string(msgs[i]))}); err != nil {
+					errs <- fmt.Errorf("publish message %d: %w", i+1, err)
 					return
 				}
 			}
