@@ -265,6 +265,8 @@ func check(p *plan, ev *evidence) []violation {
 	for _, c := range ev.claims {
 		byKey[c.key] = c
 		switch {
+		case c.kept && len(terminal[c.keptFor]) > 0:
+			vs.add(invIdempotency, "finding %s was audited (%s) but its key still keeps a record (status %s, %q): Complete failed or never ran, and a later delivery would record it again", c.keptFor, outcomes(terminal[c.keptFor]), c.status, c.keptNote)
 		case c.kept:
 			vs.add(invIdempotency, "finding %s: its key still keeps a record (status %s, %q): evidence nobody audited", c.keptFor, c.status, c.keptNote)
 		case c.status == "done":
