@@ -4,6 +4,8 @@ import (
 	"errors"
 	"math/rand/v2"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -131,6 +133,11 @@ func TestCheck(t *testing.T) {
 		{"a dead-lettered record naming another failure of the last delivery", func(ev *evidence) {
 			find(ev, "p1").FailureReason = "remediate: claim message m-p1: dynamo: claim idempotency key: connection reset by peer"
 		}, nil},
+		{"a poison message dead-lettered unaudited, no kill near its last delivery", func(ev *evidence) {
+			ev.records = slices.DeleteFunc(ev.records, func(r audit.Record) bool { return r.Finding.ID == "p1" })
+			ev.retried = map[string]retry{"p1": {receiveCount: maxReceive - 1, at: ev.at, backoff: 16 * time.Second}}
+			ev.kills = []time.Time{ev.at.Add(time.Hour)}
+		}, []string{invDeadRecord}},
 		{"a rejected message not audited", func(ev *evidence) {
 			ev.records = slices.DeleteFunc(ev.records, func(r audit.Record) bool { return r.Correlation.MessageID == "m-j1-b" })
 		}, []string{invRejected}},
@@ -181,6 +188,45 @@ func TestCheck(t *testing.T) {
 				t.Errorf("violated invariants (-want +got):\n%s", d)
 			}
 		})
+	}
+}
+
+// TestDiedHolding: a poison message whose last delivery was due when
+// the worker was killed, and that reached the dead-letter queue without
+// a record, is reported apart, not as a broken invariant.
+func TestDiedHolding(t *testing.T) {
+	ev := goodEvidence()
+	ev.records = slices.DeleteFunc(ev.records, func(r audit.Record) bool { return r.Finding.ID == "p1" })
+	ev.retried = map[string]retry{"p1": {receiveCount: maxReceive - 1, at: ev.at, backoff: 16 * time.Second}}
+	ev.kills = []time.Time{ev.at.Add(17 * time.Second)}
+	if vs := check(smallPlan(), ev); len(vs) != 0 {
+		t.Errorf("violations %v, want none", vs)
+	}
+	if d := cmp.Diff([]string{"p1"}, ev.unaudited); d != "" {
+		t.Errorf("unaudited (-want +got):\n%s", d)
+	}
+}
+
+// TestRetries reads the last retried delivery of each finding from the
+// workers' logs.
+func TestRetries(t *testing.T) {
+	dir := t.TempDir()
+	log := `{"time":"2026-12-06T04:06:48.6Z","level":"WARN","msg":"sqsworker: transient failure; message retried after a back-off","message_id":"m1","receive_count":1,"backoff":2000000000,"error":"remediate: plan for finding soak-x-00001: s3publicaccess: SlowDown"}
+{"time":"2026-12-06T04:07:05.6Z","level":"WARN","msg":"sqsworker: transient failure; message retried after a back-off","message_id":"m1","receive_count":4,"backoff":16000000000,"error":"remediate: plan for finding soak-x-00001: s3publicaccess: SlowDown"}
+{"time":"2026-12-06T04:07:06Z","level":"WARN","msg":"sqsworker: transient failure; message retried after a back-off","message_id":"m2","receive_count":2,"backoff":4000000000,"error":"remediate: claim message m2: remediate: finding is being processed elsewhere"}
+{"time":"2026-12-06T04:07:07Z","level":"INFO","msg":"finding processed","finding_id":"soak-x-00002"}
+not JSON
+`
+	if err := os.WriteFile(filepath.Join(dir, "worker-a-1.stderr"), []byte(log), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := retries(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]retry{"soak-x-00001": {receiveCount: 4, at: time.Date(2026, 12, 6, 4, 7, 5, 600_000_000, time.UTC), backoff: 16 * time.Second}}
+	if d := cmp.Diff(want, got, cmp.AllowUnexported(retry{})); d != "" {
+		t.Errorf("retries (-want +got):\n%s", d)
 	}
 }
 

@@ -1,10 +1,15 @@
 package soak
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
+	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -60,8 +65,24 @@ type evidence struct {
 	reviews []string
 	// keyOf is each finding's idempotency key, as the engine computes it.
 	keyOf map[string]string
+	// retried is, per finding, the last delivery the workers logged as
+	// given back after a transient failure; kills are when the victim was
+	// killed.
+	retried map[string]retry
+	kills   []time.Time
+	// unaudited lists the poison findings whose last delivery died with a
+	// killed worker (see check), filled by check.
+	unaudited []string
 	// at is when the evidence was read (for claim expiry).
 	at time.Time
+}
+
+// retry is a delivery given back after a transient failure, from the
+// worker's log.
+type retry struct {
+	receiveCount int
+	at           time.Time
+	backoff      time.Duration
 }
 
 // claim is an item of the idempotency table.
@@ -208,8 +229,14 @@ func check(p *plan, ev *evidence) []violation {
 		if it.cat == casePoison {
 			wantDLQ = append(wantDLQ, it.id)
 			ds := dead[it.id]
-			if len(ds) != 1 {
-				vs.add(invDeadRecord, "poison finding %s has %d dead-lettered records, want 1", it.id, len(ds))
+			switch {
+			case len(ds) == 0 && diedHolding(ev, it.id):
+				// Its last delivery was in the worker when it was killed:
+				// SQS counted it, and no consumer can audit a delivery it
+				// died holding. Reported, not a violation.
+				ev.unaudited = append(ev.unaudited, it.id)
+			case len(ds) != 1:
+				vs.add(invDeadRecord, "poison finding %s has %d dead-lettered records, want 1%s", it.id, len(ds), lastRetry(ev, it.id))
 			}
 			for _, d := range ds {
 				// The reason is the last delivery's failure: the poison's
@@ -315,6 +342,31 @@ func check(p *plan, ev *evidence) []violation {
 	return vs.list()
 }
 
+// diedHolding reports whether finding's last delivery (maxReceive) was
+// due when a worker was killed: its previous one was given back with a
+// back-off that ended at most a visibility timeout before a kill.
+func diedHolding(ev *evidence, finding string) bool {
+	r, ok := ev.retried[finding]
+	if !ok || r.receiveCount != maxReceive-1 {
+		return false
+	}
+	due := r.at.Add(r.backoff)
+	for _, k := range ev.kills {
+		if !k.Before(due.Add(-time.Second)) && !k.After(due.Add(visibility)) {
+			return true
+		}
+	}
+	return false
+}
+
+func lastRetry(ev *evidence, finding string) string {
+	r, ok := ev.retried[finding]
+	if !ok {
+		return ""
+	}
+	return fmt.Sprintf(" (delivery %d given back at %s for %s; kills at %v)", r.receiveCount, r.at.Format("15:04:05.000"), r.backoff, ev.kills)
+}
+
 // outcomeFits reports whether r is an outcome item's case allows.
 func outcomeFits(it *item, r audit.Record) bool {
 	switch it.cat {
@@ -397,9 +449,12 @@ func diff(a, b []string) []string {
 // gather reads the evidence: the audit and idempotency tables, the
 // queues, the live resources (through moto directly) and the proxy's
 // write log.
-func gather(ctx context.Context, w *scenario.World, p *plan, px *faultproxy.Proxy) (*evidence, error) {
-	ev := &evidence{writes: px.Writes(), fixed: map[string]bool{}, at: time.Now()}
+func gather(ctx context.Context, w *scenario.World, p *plan, px *faultproxy.Proxy, logs string, kills []time.Time) (*evidence, error) {
+	ev := &evidence{writes: px.Writes(), fixed: map[string]bool{}, at: time.Now(), kills: kills}
 	var err error
+	if ev.retried, err = retries(logs); err != nil {
+		return nil, err
+	}
 	if ev.keyOf, err = keys(ctx, w, p); err != nil {
 		return nil, err
 	}
@@ -461,6 +516,53 @@ feed:
 		}
 	}
 	return ev, err
+}
+
+// findingIn finds the finding id in an engine error, such as "remediate:
+// plan for finding soak-ab12-00042: …".
+var findingIn = regexp.MustCompile(`for finding (\S+?):`)
+
+// retries reads the workers' logs in dir for the deliveries given back
+// after a transient failure, and returns the last one of each finding
+// named in its error.
+func retries(dir string) (map[string]retry, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "worker-*.stderr"))
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]retry{}
+	for _, name := range files {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, err
+		}
+		sc := bufio.NewScanner(f)
+		sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+		for sc.Scan() {
+			var l struct {
+				Time         time.Time
+				Msg          string
+				ReceiveCount int   `json:"receive_count"`
+				Backoff      int64 `json:"backoff"`
+				Error        string
+			}
+			if !bytes.Contains(sc.Bytes(), []byte("message retried after a back-off")) || json.Unmarshal(sc.Bytes(), &l) != nil {
+				continue
+			}
+			m := findingIn.FindStringSubmatch(l.Error)
+			if m == nil {
+				continue
+			}
+			if prev, ok := out[m[1]]; !ok || l.ReceiveCount > prev.receiveCount {
+				out[m[1]] = retry{receiveCount: l.ReceiveCount, at: l.Time, backoff: time.Duration(l.Backoff)}
+			}
+		}
+		f.Close()
+		if err := sc.Err(); err != nil {
+			return nil, fmt.Errorf("read %s: %w", name, err)
+		}
+	}
+	return out, nil
 }
 
 // keys computes each finding's idempotency key as the engine does, from

@@ -255,7 +255,7 @@ func TestSoak(t *testing.T) {
 		}
 	}
 
-	ev, err := gather(ctx, w, p, px)
+	ev, err := gather(ctx, w, p, px, logs, kl.at)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -423,6 +423,7 @@ type killer struct {
 	armed atomic.Bool
 	fired chan string
 	log   []string
+	at    []time.Time // when each kill happened
 }
 
 // atWrite returns the proxy rule's Match for SOAK_KILL_AT=write: the
@@ -493,6 +494,7 @@ func (k *killer) run(ctx context.Context) error {
 			}
 		}
 		n := k.progress()
+		k.at = append(k.at, time.Now())
 		k.log = append(k.log, fmt.Sprintf("at %d of %d audited (%.0f %%), %s", n, k.total, 100*float64(n)/float64(k.total), how))
 		k.step("killed worker %s (SIGKILL) %s; restarting it", k.victim.name, k.log[len(k.log)-1])
 		if err := k.victim.start(); err != nil {

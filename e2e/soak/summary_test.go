@@ -124,6 +124,9 @@ func summary(in summaryInput) string {
 		row("", "%s", k)
 	}
 	row("dead letters", "%d messages in the DLQ (%d poison); %d dead-lettered records", len(ev.dlq), p.count(casePoison), deadLog)
+	if len(ev.unaudited) > 0 {
+		row("", "%d poison message(s) dead-lettered unaudited: the worker was killed holding the last delivery (%s)", len(ev.unaudited), strings.Join(ev.unaudited, ", "))
+	}
 	var rss []string
 	for _, w := range in.workers {
 		kib, procs, _ := w.stats()
