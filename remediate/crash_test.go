@@ -332,3 +332,35 @@ func TestRejectedRecordKeepsIDs(t *testing.T) {
 		t.Errorf("rejected record %v, %d to review; want %v, routed to review", got, s.review.len(), want)
 	}
 }
+
+// completeFails is a MemoryIdempotency whose Complete fails n times.
+type completeFails struct {
+	*remediate.MemoryIdempotency
+	n atomic.Int32
+}
+
+func (c *completeFails) Complete(ctx context.Context, key string) error {
+	if c.n.Add(-1) >= 0 {
+		return errors.New("InternalServerError")
+	}
+	return c.MemoryIdempotency.Complete(ctx, key)
+}
+
+// TestCompleteRetried: a done marker that failed to be written is
+// retried, so a redelivery is a duplicate, not a second record.
+func TestCompleteRetried(t *testing.T) {
+	store := &completeFails{MemoryIdempotency: remediate.NewMemoryIdempotency()}
+	store.n.Store(2)
+	s := newSetup(t, func(o *remediate.Options, _ *fakeRemediator) { o.Idempotency = store })
+	msg := remediate.Message{ID: "m1", Body: []byte("f1"), ReceiveCount: 1}
+	if rec, err := s.engine.Process(context.Background(), msg); err != nil || rec == nil {
+		t.Fatalf("Process: %v, %v", rec, err)
+	}
+	msg.ReceiveCount = 2
+	if rec, err := s.engine.Process(context.Background(), msg); err != nil || rec != nil {
+		t.Errorf("redelivery: %v, %v; want a duplicate", rec, err)
+	}
+	if s.audit.len() != 1 {
+		t.Errorf("%d records, want 1", s.audit.len())
+	}
+}

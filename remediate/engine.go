@@ -409,9 +409,10 @@ func (e *Engine) process(ctx context.Context, m Message) (*audit.Record, error) 
 		e.release(ctx, key)
 		return nil, err
 	}
-	if err := e.guard(ctx, "idempotency", func() error { return e.o.Idempotency.Complete(ctx, key) }); err != nil {
-		// The record is durable; a failed Complete only risks a second,
-		// harmless evaluation of a redelivery.
+	if err := e.complete(ctx, key); err != nil {
+		// The record is durable; without the done marker a redelivery
+		// (after the claim expires) is evaluated again and may be
+		// recorded a second time.
 		e.o.Logger.LogAttrs(ctx, slog.LevelWarn, "idempotency complete failed",
 			slog.String("message_id", m.ID), slog.Any("error", err))
 	}
@@ -524,6 +525,28 @@ func (e *Engine) writeRecord(ctx context.Context, r *audit.Record) error {
 			continue
 		}
 		return nil
+	}
+	return err
+}
+
+// complete marks key done, retrying a few times (even past the
+// message's own context): the record is written, and a missing done
+// marker would let a redelivery record the finding a second time.
+func (e *Engine) complete(ctx context.Context, key string) error {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	var err error
+	for attempt, backoff := 0, 100*time.Millisecond; attempt < 3; attempt, backoff = attempt+1, backoff*4 {
+		if attempt > 0 {
+			select {
+			case <-time.After(backoff):
+			case <-cctx.Done():
+				return err
+			}
+		}
+		if err = e.guard(cctx, "idempotency", func() error { return e.o.Idempotency.Complete(cctx, key) }); err == nil {
+			return nil
+		}
 	}
 	return err
 }
