@@ -364,3 +364,21 @@ func TestCompleteRetried(t *testing.T) {
 		t.Errorf("%d records, want 1", s.audit.len())
 	}
 }
+
+// TestInProgressSaysWhenTheClaimExpires: a held claim's error is
+// ErrInProgress and says when the claim expires.
+func TestInProgressSaysWhenTheClaimExpires(t *testing.T) {
+	now := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	store := remediate.NewMemoryIdempotency(func(o *remediate.MemoryIdempotencyOptions) {
+		o.Now = func() time.Time { return now }
+		o.ClaimTTL = 5 * time.Minute
+	})
+	if err := store.Begin(context.Background(), "k"); err != nil {
+		t.Fatal(err)
+	}
+	err := store.Begin(context.Background(), "k")
+	var ipe *remediate.InProgressError
+	if !errors.Is(err, remediate.ErrInProgress) || !errors.As(err, &ipe) || !ipe.Until.Equal(now.Add(5*time.Minute)) {
+		t.Errorf("second Begin = %v, want ErrInProgress until %s", err, now.Add(5*time.Minute))
+	}
+}

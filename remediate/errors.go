@@ -3,6 +3,7 @@ package remediate
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // permanentError marks an error that retrying cannot fix.
@@ -66,6 +67,24 @@ var (
 	// completed before. The message is acknowledged without a new record.
 	ErrAlreadyDone = errors.New("remediate: finding already processed")
 )
+
+// InProgressError is the ErrInProgress of a store that knows when the
+// other worker's claim expires: a retry before Until cannot take the
+// finding over, so a transport should not spend a delivery on it (a
+// claim left by a killed worker would otherwise use up the message's
+// deliveries and send it to the dead-letter queue). errors.Is(err,
+// ErrInProgress) holds for it.
+type InProgressError struct {
+	// Until is when the claim expires, unless its holder finishes first.
+	Until time.Time
+}
+
+func (e *InProgressError) Error() string {
+	return fmt.Sprintf("%v (its claim expires at %s)", ErrInProgress, e.Until.UTC().Format(time.RFC3339))
+}
+
+// Is reports whether target is ErrInProgress.
+func (e *InProgressError) Is(target error) bool { return target == ErrInProgress }
 
 // RejectError is a payload that cannot be accepted. Field names the
 // offending payload path.

@@ -77,7 +77,7 @@ func (s *MemoryIdempotency) Begin(_ context.Context, key string) error {
 		if e.done {
 			return ErrAlreadyDone
 		}
-		return ErrInProgress
+		return &InProgressError{Until: e.expires}
 	}
 	if len(s.entries) >= s.o.MaxEntries {
 		s.evict(now)

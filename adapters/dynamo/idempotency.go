@@ -164,7 +164,13 @@ func (s *Idempotency) Begin(ctx context.Context, key string) error {
 		return remediate.ErrAlreadyDone
 	}
 	// In progress, or released between the put and the read: either way
-	// someone else was first, and a retry will see the outcome.
+	// someone else was first, and a retry will see the outcome — after
+	// the claim expires, if its holder died.
+	if n, ok := item[attrExpiresAt].(*types.AttributeValueMemberN); ok {
+		if ms, err := strconv.ParseInt(n.Value, 10, 64); err == nil {
+			return &remediate.InProgressError{Until: time.UnixMilli(ms)}
+		}
+	}
 	return remediate.ErrInProgress
 }
 

@@ -226,8 +226,14 @@ func TestIdempotencyWithEngineKeysAcrossStores(t *testing.T) {
 	if err := a.Begin(ctx, "k"); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Begin(ctx, "k"); !errors.Is(err, remediate.ErrInProgress) {
+	err := b.Begin(ctx, "k")
+	if !errors.Is(err, remediate.ErrInProgress) {
 		t.Fatalf("second Begin = %v, want ErrInProgress", err)
+	}
+	// It says when the claim expires, so a transport can wait it out.
+	var ipe *remediate.InProgressError
+	if !errors.As(err, &ipe) || time.Until(ipe.Until) < 4*time.Minute || time.Until(ipe.Until) > 5*time.Minute {
+		t.Errorf("second Begin = %v, want an InProgressError until about 5 minutes from now", err)
 	}
 	if err := a.Complete(ctx, "k"); err != nil {
 		t.Fatal(err)

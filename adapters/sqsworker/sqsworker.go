@@ -428,6 +428,13 @@ func (b *batchState) finish(procCtx context.Context, r batch.Result, del *delete
 		}
 	default:
 		delay := w.RetryDelay(m.count)
+		// Another worker's claim (perhaps a killed one's) holds the
+		// finding: a delivery before it expires would be spent for
+		// nothing, and enough of them would dead-letter the message.
+		var ipe *remediate.InProgressError
+		if errors.As(r.Err, &ipe) {
+			delay = min(max(delay, time.Until(ipe.Until)+time.Second), 12*time.Hour)
+		}
 		w.o.Logger.LogAttrs(b.bg, slog.LevelWarn, "sqsworker: transient failure; message retried after a back-off",
 			slog.String("message_id", r.Message.ID), slog.Int("receive_count", m.count),
 			slog.Duration("backoff", delay), slog.Any("error", r.Err))

@@ -331,6 +331,21 @@ func (v *visibilityLog) all() []int32 {
 	return slices.Clone(v.set)
 }
 
+// emptyReceives is the SQS client, counting the receives that came back
+// empty.
+type emptyReceives struct {
+	sqsworker.API
+	n atomic.Int64
+}
+
+func (c *emptyReceives) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, optFns ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error) {
+	out, err := c.API.ReceiveMessage(ctx, in, optFns...)
+	if err == nil && len(out.Messages) == 0 {
+		c.n.Add(1)
+	}
+	return out, err
+}
+
 func TestWorkerRetryBackoff(t *testing.T) {
 	e := newEnv(t)
 	url := e.queue(false)
@@ -703,16 +718,26 @@ func TestWorkerExitWhenIdle(t *testing.T) {
 		done.Add(1)
 		return &audit.Record{}, nil
 	})
-	w := sqsworker.New(e.client, url, p, fast, func(o *sqsworker.Options) { o.ExitWhenIdle = true; o.Concurrency = 4 })
+	client := &emptyReceives{API: e.client}
+	w := sqsworker.New(client, url, p, fast, func(o *sqsworker.Options) { o.ExitWhenIdle = true; o.Concurrency = 4 })
 	ctx, cancel := context.WithTimeout(context.Background(), ceiling)
 	defer cancel()
 	res := make(chan error, 1)
 	go func() { res <- w.Run(ctx) }()
 	waitFor(t, "every message but the slow one", func() bool { return done.Load() == n-1 })
-	select {
-	case err := <-res:
-		t.Fatalf("Run returned (%v) while a message was still in process", err)
-	case <-time.After(2 * time.Second): // two empty receives of fast's 1 s wait
+	// Run goes on through empty receives while the slow message is in
+	// process. Wait for two of them, rather than for a time in which a
+	// loaded machine may make none.
+	from, deadline := client.n.Load(), time.Now().Add(ceiling)
+	for client.n.Load() < from+2 {
+		select {
+		case err := <-res:
+			t.Fatalf("Run returned (%v) while a message was still in process", err)
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for two empty receives", ceiling)
+		}
 	}
 	close(slow)
 	select {
@@ -727,4 +752,31 @@ func TestWorkerExitWhenIdle(t *testing.T) {
 		t.Errorf("%d messages processed, want %d", done.Load(), n)
 	}
 	waitFor(t, "the queue to be empty", func() bool { v, f := e.counts(url); return v == 0 && f == 0 })
+}
+
+// TestWorkerWaitsOutAClaim: a message whose finding another worker has
+// claimed is given back until the claim expires, not after the short
+// retry back-off, so that a killed worker's claim does not use up the
+// message's deliveries.
+func TestWorkerWaitsOutAClaim(t *testing.T) {
+	e := newEnv(t)
+	url := e.queue(false)
+	e.send(url, "claimed")
+	var calls atomic.Int64
+	p := procFunc(func(ctx context.Context, m remediate.Message) (*audit.Record, error) {
+		if calls.Add(1) == 1 {
+			return nil, fmt.Errorf("remediate: claim message %s: %w", m.ID, &remediate.InProgressError{Until: time.Now().Add(7 * time.Second)})
+		}
+		return &audit.Record{}, nil
+	})
+	client := &visibilityLog{API: e.client}
+	w := sqsworker.New(client, url, p, fast, func(o *sqsworker.Options) { o.RetryBase = time.Second })
+	r := start(t, w)
+	waitFor(t, "the message given back", func() bool { return len(client.all()) > 0 })
+	if err := r.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if got := client.all()[0]; got < 7 {
+		t.Errorf("visibility after a held claim = %d s, want at least the 7 s the claim has left (not the 1 s back-off)", got)
+	}
 }
