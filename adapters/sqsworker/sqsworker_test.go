@@ -736,7 +736,7 @@ func TestWorkerExitWhenIdle(t *testing.T) {
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for two empty receives", ceiling)
+			t.Fatalf("timed out after %s waiting for two empty receives while a message was in process: did Run stop receiving?", ceiling)
 		}
 	}
 	close(slow)
