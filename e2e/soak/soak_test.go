@@ -420,6 +420,7 @@ type killer struct {
 	progress func() int64
 	total    int
 
+	plan  *plan
 	armed atomic.Bool
 	fired chan string
 	log   []string
@@ -430,6 +431,7 @@ type killer struct {
 // first write by the victim to a soak resource once armed.
 func (k *killer) atWrite(p *plan) func(faultproxy.Request) bool {
 	k.fired = make(chan string, 1)
+	k.plan = p
 	return func(r faultproxy.Request) bool {
 		if !k.armed.Load() || !strings.Contains(r.Header.Get("User-Agent"), "app/soak-b") {
 			return false
@@ -448,7 +450,7 @@ func (k *killer) fire(r faultproxy.Request) {
 		_ = k.victim.cur.Process.Signal(syscall.SIGKILL)
 	}
 	k.victim.mu.Unlock()
-	k.fired <- r.Operation + " " + r.Path
+	k.fired <- r.Operation + " of " + k.plan.writeOf(r)
 }
 
 // run kills at cfg.kills points, at random shares of the findings
@@ -474,7 +476,7 @@ func (k *killer) run(ctx context.Context) error {
 			k.armed.Store(true)
 			select {
 			case what := <-k.fired:
-				how = "right after its " + what + " reached moto"
+				how = "right after its " + what + " took effect in moto"
 			case <-ctx.Done():
 				return fmt.Errorf("waiting for worker %s to write: %w", k.victim.name, ctx.Err())
 			}

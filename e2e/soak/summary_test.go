@@ -115,11 +115,11 @@ func summary(in summaryInput) string {
 		}
 	}
 	row("writes", "%d resources changed by %d calls that took effect (%d of them with the answer lost); %d write calls in all", len(resources), tookN, lostN, len(ev.writes))
-	how := "random moments"
+	how := "at random moments"
 	if in.cfg.killAtWrite {
-		how = "right after a write"
+		how = "each right after one of its fixes took effect"
 	}
-	row("kills", "%d × SIGKILL of worker b at %s, each restarted", len(in.kills), how)
+	row("kills", "%d × SIGKILL of worker b %s, restarted each time", len(in.kills), how)
 	for _, k := range in.kills {
 		row("", "%s", k)
 	}
