@@ -13,7 +13,7 @@
 // summary and fails naming every broken invariant with examples.
 //
 //	SOAK_FINDINGS=10000 go test -run TestSoak -v -timeout 90m ./e2e/soak   # make soak
-//	SOAK_FINDINGS=300 go test -run TestSoak -v ./e2e/soak                  # make check's short run
+//	SOAK_FINDINGS=300 go test -run TestSoak -v ./e2e/soak                  # make soak-short
 //
 // Without SOAK_FINDINGS TestSoak skips. SOAK_SEED repeats a run's
 // findings, faults and kill points (not the order in which the workers'
