@@ -163,6 +163,18 @@ func (s *Idempotency) Begin(ctx context.Context, key string) error {
 	if st, ok := item[attrStatus].(*types.AttributeValueMemberS); ok && st.Value == statusDone {
 		return remediate.ErrAlreadyDone
 	}
+	if o, ok := item[attrOwner].(*types.AttributeValueMemberS); ok && o.Value == token {
+		// Our own claim: the first attempt landed and its answer was
+		// lost, so the SDK's retry met the condition it had just met.
+		c := &claim{token: token, keptKnown: true}
+		if v, ok := item[attrKept].(*types.AttributeValueMemberS); ok {
+			c.kept = &v.Value
+		}
+		s.mu.Lock()
+		s.claims[key] = c
+		s.mu.Unlock()
+		return nil
+	}
 	// In progress, or released between the put and the read: either way
 	// someone else was first, and a retry will see the outcome — after
 	// the claim expires, if its holder died.
