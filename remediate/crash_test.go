@@ -382,3 +382,37 @@ func TestInProgressSaysWhenTheClaimExpires(t *testing.T) {
 		t.Errorf("second Begin = %v, want ErrInProgress until %s", err, now.Add(5*time.Minute))
 	}
 }
+
+// TestRecordKeptBeforeItIsWritten: the process writes its record and
+// dies before the done marker (here: every Complete fails). The delivery
+// that takes the claim over writes the same record again — same id,
+// same content — rather than a second record of the finding.
+func TestRecordKeptBeforeItIsWritten(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	store := &completeFails{MemoryIdempotency: remediate.NewMemoryIdempotency(func(o *remediate.MemoryIdempotencyOptions) { o.Now = clock })}
+	store.n.Store(3)
+	s := newSetup(t, func(o *remediate.Options, _ *fakeRemediator) { o.Idempotency, o.Now = store, clock })
+	msg := remediate.Message{ID: "m1", Body: []byte("f1"), ReceiveCount: 1}
+	first, err := s.engine.Process(context.Background(), msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	now = now.Add(6 * time.Minute) // the claim of the process that "died" expires
+	mu.Unlock()
+	msg.ReceiveCount = 2
+	second, err := s.engine.Process(context.Background(), msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := json.Marshal(first)
+	b, _ := json.Marshal(second)
+	if string(a) != string(b) {
+		t.Errorf("the delivery after the lost done marker wrote\n%s\nwant the first record again\n%s", b, a)
+	}
+	if got := s.rem.applies.Load(); got != 1 {
+		t.Errorf("applies = %d, want 1", got)
+	}
+}

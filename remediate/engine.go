@@ -397,6 +397,19 @@ func (e *Engine) process(ctx context.Context, m Message) (*audit.Record, error) 
 		r.Timings.Completed = e.o.Now()
 		r.Timings.DurationMS = float64(r.Timings.Completed.Sub(r.Timings.Received).Microseconds()) / 1000
 	}
+	if keeper != nil && r != kept {
+		// The terminal record is kept with the claim before it is
+		// written: if the process dies after the audit write and before
+		// the done marker, the delivery that takes the claim over writes
+		// this record again, byte for byte, instead of recording the
+		// finding a second time.
+		kctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		if kerr := e.guard(kctx, "idempotency", func() error { return keeper.Keep(kctx, key, r) }); kerr != nil {
+			e.o.Logger.LogAttrs(ctx, slog.LevelWarn, "could not keep the record before writing it",
+				slog.String("message_id", m.ID), slog.Any("error", kerr))
+		}
+		cancel()
+	}
 	if err := e.writeRecord(ctx, r); err != nil {
 		if keeper != nil {
 			kctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
