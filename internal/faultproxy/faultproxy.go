@@ -29,6 +29,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -268,11 +269,15 @@ func (p *Proxy) LogWrites(resource func(Request) string) {
 	p.writeOf = resource
 }
 
-// Writes returns the write log, in the order the calls were answered.
+// Writes returns the write log, in the order the calls reached the
+// proxy (Seq): a call's entry is added once it is answered, so a retry
+// may be logged before the reset call it follows.
 func (p *Proxy) Writes() []Write {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return append([]Write(nil), p.writes...)
+	out := append([]Write(nil), p.writes...)
+	slices.SortFunc(out, func(a, b Write) int { return a.Seq - b.Seq })
+	return out
 }
 
 // SerializeBy makes the calls for which item returns the same non-empty
