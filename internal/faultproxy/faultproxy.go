@@ -48,6 +48,9 @@ type Request struct {
 	// ("s3", "ec2", "sts", "kms", "dynamodb", "sns", "sqs"), or empty for
 	// an unsigned call.
 	Service string
+	// Account is the account whose assumed-role credentials signed the
+	// call, when the proxy saw them handed out (see Account), or empty.
+	Account string
 	// Header is the call's header; rules must not change it.
 	Header http.Header
 	Body   []byte
@@ -111,6 +114,16 @@ func Operation(op string) func(Request) bool {
 	return func(r Request) bool { return r.Operation == op }
 }
 
+// Account matches the calls signed with credentials of an assumed role
+// in account, as Remedy's calls in a customer account are: the proxy
+// learns which access key belongs to which account from the AssumeRole
+// answers it forwards, so the AssumeRole call must go through the proxy
+// too. It does not match the AssumeRole call itself, which the
+// platform's credentials sign.
+func Account(account string) func(Request) bool {
+	return func(r Request) bool { return r.Account == account }
+}
+
 // Proxy is a running proxy. It is safe for concurrent use.
 type Proxy struct {
 	// URL is the proxy's endpoint, for BaseEndpoint or AWS_ENDPOINT_URL.
@@ -137,6 +150,8 @@ type Proxy struct {
 	// items holds the locks of the items in use.
 	itemOf func(Request) string
 	items  map[string]*itemLock
+	// keyAccount maps the access keys of assumed roles to their account.
+	keyAccount map[string]string
 }
 
 // itemLock serializes the calls to one item; n counts the calls holding
@@ -159,7 +174,7 @@ func Start(target string) (*Proxy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("faultproxy: listen: %w", err)
 	}
-	p := &Proxy{URL: "http://" + l.Addr().String(), calls: map[string]int{}, fault: map[string]int{}, spent: map[string]time.Duration{}, record: map[string]bool{}, kept: map[string][]Request{}, items: map[string]*itemLock{}}
+	p := &Proxy{URL: "http://" + l.Addr().String(), calls: map[string]int{}, fault: map[string]int{}, spent: map[string]time.Duration{}, record: map[string]bool{}, kept: map[string][]Request{}, items: map[string]*itemLock{}, keyAccount: map[string]string{}}
 	p.rp = httputil.NewSingleHostReverseProxy(u)
 	p.rp.Transport = &http.Transport{MaxIdleConnsPerHost: 256, IdleConnTimeout: 30 * time.Second}
 	// A client that hangs up (a long poll cut short by shutdown) is normal.
@@ -332,6 +347,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	req := Request{Method: r.Method, Path: r.URL.Path, Body: body, Operation: operation(r, body), Service: service(r), Header: r.Header}
 
 	p.mu.Lock()
+	req.Account = p.keyAccount[accessKey(r)]
 	p.calls[req.Operation]++
 	p.seq++
 	seq := p.seq
@@ -399,7 +415,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var rec *httptest.ResponseRecorder
 	out := &statusWriter{ResponseWriter: w}
 	var dst http.ResponseWriter = out
-	if rule.faulted() || rule.Forwarded != nil {
+	if rule.faulted() || rule.Forwarded != nil || req.Operation == "AssumeRole" {
 		rec = httptest.NewRecorder()
 		dst = rec
 	}
@@ -410,6 +426,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	unlock()
 	p.mu.Lock()
 	p.spent[req.Operation] += d
+	if req.Operation == "AssumeRole" && !rule.faulted() {
+		p.learnKey(req, rec.Body.Bytes())
+	}
 	p.mu.Unlock()
 	if write != nil {
 		write.Forwarded, write.Status = true, out.status
@@ -456,6 +475,33 @@ func resetConn(w http.ResponseWriter) {
 		_ = tc.SetLinger(0)
 	}
 	_ = conn.Close()
+}
+
+// learnKey notes the account of the access key an AssumeRole answer
+// hands out: the account of the role the request names. p.mu is held.
+func (p *Proxy) learnKey(req Request, answer []byte) {
+	form, err := url.ParseQuery(string(req.Body))
+	if err != nil {
+		return
+	}
+	// arn:aws:iam::ACCOUNT:role/NAME
+	parts := strings.SplitN(form.Get("RoleArn"), ":", 6)
+	_, rest, ok := bytes.Cut(answer, []byte("<AccessKeyId>"))
+	key, _, ok2 := bytes.Cut(rest, []byte("</AccessKeyId>"))
+	if len(parts) != 6 || parts[4] == "" || !ok || !ok2 {
+		return
+	}
+	p.keyAccount[string(bytes.TrimSpace(key))] = parts[4]
+}
+
+// accessKey returns the access key id of r's SigV4 credential scope.
+func accessKey(r *http.Request) string {
+	_, cred, ok := strings.Cut(r.Header.Get("Authorization"), "Credential=")
+	if !ok {
+		return ""
+	}
+	key, _, _ := strings.Cut(cred, "/")
+	return key
 }
 
 // statusWriter remembers the status written through it.
