@@ -139,7 +139,7 @@ func TestThrottleOneAccount(t *testing.T) {
 	const workers, run = 6, 4 * time.Second
 	type tally struct {
 		ok, throttledErrs, other atomic.Int64
-		retryAfter                atomic.Int64 // the longest, in ns
+		retryAfter               atomic.Int64 // the longest, in ns
 	}
 	var tallies [2]tally
 	var wg sync.WaitGroup
