@@ -308,7 +308,7 @@ func (e *Engine) Process(ctx context.Context, m Message) (*audit.Record, error) 
 // processed again. Its writes are best effort: the message is not
 // acknowledged either way.
 func (e *Engine) deadLetter(ctx context.Context, m Message, cause error) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	// The finding's details go to review only from a body that proved
 	// authentic (or needed no proof), not one whose check itself failed.
@@ -322,12 +322,18 @@ func (e *Engine) deadLetter(ctx context.Context, m Message, cause error) {
 	r.FailureReason = cause.Error()
 	r.Timings.Completed = e.o.Now()
 	r.Timings.DurationMS = float64(r.Timings.Completed.Sub(r.Timings.Received).Microseconds()) / 1000
+	// This delivery is the message's last: the queue moves it on whatever
+	// happens here, so each write gets a few tries before it is given up.
 	if e.o.Review != nil {
-		if err := e.o.Review.Write(ctx, r); err != nil {
+		if err := retryWrite(ctx, 3, 200*time.Millisecond, func(ctx context.Context) error {
+			return e.guard(ctx, "review", func() error { return e.o.Review.Write(ctx, r) })
+		}); err != nil {
 			e.o.Logger.LogAttrs(ctx, slog.LevelError, "dead-letter review failed", slog.String("message_id", m.ID), slog.Any("error", err))
 		}
 	}
-	if err := e.o.Audit.Write(ctx, r); err != nil {
+	if err := retryWrite(ctx, 3, 200*time.Millisecond, func(ctx context.Context) error {
+		return e.guard(ctx, "audit", func() error { return e.o.Audit.Write(ctx, r) })
+	}); err != nil {
 		e.o.Logger.LogAttrs(ctx, slog.LevelError, "dead-letter audit failed", slog.String("message_id", m.ID), slog.Any("error", err))
 	}
 	e.o.Logger.LogAttrs(ctx, slog.LevelWarn, "message goes to the dead-letter queue",
@@ -548,20 +554,9 @@ func (e *Engine) writeRecord(ctx context.Context, r *audit.Record) error {
 func (e *Engine) complete(ctx context.Context, key string) error {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 	defer cancel()
-	var err error
-	for attempt, backoff := 0, 100*time.Millisecond; attempt < 3; attempt, backoff = attempt+1, backoff*4 {
-		if attempt > 0 {
-			select {
-			case <-time.After(backoff):
-			case <-cctx.Done():
-				return err
-			}
-		}
-		if err = e.guard(cctx, "idempotency", func() error { return e.o.Idempotency.Complete(cctx, key) }); err == nil {
-			return nil
-		}
-	}
-	return err
+	return retryWrite(cctx, 3, 100*time.Millisecond, func(ctx context.Context) error {
+		return e.guard(ctx, "idempotency", func() error { return e.o.Idempotency.Complete(ctx, key) })
+	})
 }
 
 func (e *Engine) release(ctx context.Context, key string) {
