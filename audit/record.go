@@ -49,6 +49,37 @@ type Record struct {
 	// RollbackOf, set on a rollback record (remedy rollback), is the id
 	// of the record whose change it undoes or refused to undo.
 	RollbackOf string `json:"rollback_of,omitempty"`
+
+	// Approval is set on the records of the approval path: the review
+	// record of a plan that waits for approval (status requested), and
+	// the record of each approval message, which names the approver.
+	Approval *Approval `json:"approval,omitempty"`
+}
+
+// Approval is what a record says about an approval request and the
+// approval that used it. On a record of a rejected approval message
+// (status forged, malformed) the values are those the message claimed,
+// unauthenticated.
+type Approval struct {
+	// RequestID is the approval request's id ("apr-…"), for
+	// `remedy approve ID`.
+	RequestID string `json:"request_id"`
+	// Approver is who approved; empty on a request's record.
+	Approver string `json:"approver,omitempty"`
+	// PlanHash is the SHA-256 of the plan approved or to approve
+	// ("sha256:…").
+	PlanHash string `json:"plan_hash"`
+	// Expires is when the request (on a request's record) or the
+	// approval stops being accepted.
+	Expires time.Time `json:"expires,omitzero"`
+	// Status is requested, granted, drifted, forged, expired, replayed,
+	// wrong-plan, unknown-request, malformed or not-applied (see the
+	// Approval* constants of package remediate).
+	Status string `json:"status"`
+	// NextRequestID and NextPlanHash name the new request made when live
+	// state no longer yielded the approved plan (status drifted).
+	NextRequestID string `json:"next_request_id,omitempty"`
+	NextPlanHash  string `json:"next_plan_hash,omitempty"`
 }
 
 // Finding identifies the finding a record is about.

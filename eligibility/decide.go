@@ -47,6 +47,7 @@ func (p *Policy) Decide(ctx context.Context, f *remediate.Finding) (remediate.De
 	d.Action = action
 	p.checkAction(&d, f, action, typeActions, typeOK)
 	d.SensitiveApproved = p.sensitiveApproved(f, action)
+	d.ApprovalRequired = p.approvalRequired(f, action)
 
 	if len(p.rules) > 0 {
 		// Rules are bounded by a cost limit, so ctx is checked between
@@ -77,6 +78,20 @@ func (p *Policy) sensitiveApproved(f *remediate.Finding, action string) bool {
 	}
 	for _, a := range p.sensitive[action] {
 		if a.covers(f) {
+			return true
+		}
+	}
+	return false
+}
+
+// approvalRequired reports whether an entry of approval_required matches
+// f and action: a person must approve the plan before it runs.
+func (p *Policy) approvalRequired(f *remediate.Finding, action string) bool {
+	if action == "" {
+		return false
+	}
+	for _, a := range p.approvals {
+		if a.matches(f, action) {
 			return true
 		}
 	}

@@ -134,6 +134,11 @@
 //	  - action: s3-block-public-access
 //	    environments: [staging]       # optional: any environment when absent
 //	    accounts: ["111111111111"]    # optional: any allowlisted account when absent
+//	approval_required:                # a person approves the concrete plan first
+//	  - actions: [rds-disable-public-access]   # every key given must match;
+//	    environments: [production]             # any entry matching is enough
+//	  - accounts: ["111111111111"]
+//	  - tags: {data-class: pii}                # exact key and value
 //
 // Loading is strict. Unknown or duplicate keys, anchors and aliases,
 // empty names, account ids that are not 12 digits, environments an
@@ -161,6 +166,23 @@
 // check must still pass. Loading refuses an entry whose action no
 // resource type allows, an environment the policy does not know or
 // restricts, and an account not in the accounts list.
+//
+// # Approval of a plan
+//
+// An approval_required entry matches a finding when each of its keys
+// given — actions, accounts, environments (compared without case), tags
+// (key: value, both exact after trimming the value) — matches; an entry
+// with no key matches every finding. When any entry matches, Decide sets
+// Decision.ApprovalRequired: an engine with an approval store
+// (remediate.Options.Approvals) plans the change, stores the plan and
+// its hash as an approval request and sends the finding to review; the
+// change runs only when an authenticated approval of that very plan
+// arrives (see the package remediate Approval, and remedy approve). The
+// requirement never makes a finding remediate: every other check must
+// still pass. Sensitive actions not approved in sensitive_approved take
+// the same path when an approval store is configured. Loading refuses
+// unknown keys, actions no resource type allows, environments the policy
+// does not know, and accounts not in the accounts list.
 //
 // # CEL rules
 //

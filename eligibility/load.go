@@ -318,7 +318,7 @@ func compile(data []byte, file string) (*Policy, error) {
 	}
 	top := l.fields(root, "the policy",
 		"name", "version", "approved_resource_types", "playbooks", "environment", "owner", "accounts", "exceptions", "rules",
-		"sensitive_approved")
+		"sensitive_approved", "approval_required")
 	if n, ok := top["name"]; ok {
 		p.name, _ = l.ident(n, "name")
 	}
@@ -332,6 +332,7 @@ func compile(data []byte, file string) (*Policy, error) {
 	l.accounts(p, top["accounts"])
 	l.exceptions(p, top["exceptions"])
 	l.sensitiveApprovals(p, top["sensitive_approved"])
+	l.approvalRules(p, top["approval_required"])
 	l.rules(p, top["rules"])
 	if err := l.err(); err != nil {
 		return nil, err
@@ -614,6 +615,76 @@ func (l *loader) sensitiveApprovals(p *Policy, n *yaml.Node) {
 			p.sensitive = map[string][]sensitiveApproval{}
 		}
 		p.sensitive[action] = append(p.sensitive[action], a)
+	}
+}
+
+// approvalRules reads the approval_required list: each entry requires a
+// person's approval of the plan for the findings it matches, by actions,
+// accounts, environments and tags (every key given must match; an entry
+// without keys matches every finding).
+func (l *loader) approvalRules(p *Policy, n *yaml.Node) {
+	for i, it := range l.seq(n, "approval_required") {
+		what := fmt.Sprintf("approval_required entry %d", i+1)
+		f := l.fields(it, "an approval_required entry", "actions", "accounts", "environments", "tags")
+		var a approvalRule
+		if v, present := f["actions"]; present {
+			acts := l.strs(v, what+" actions", l.ident)
+			if len(acts) == 0 {
+				l.errorf(v, "%s: actions is empty; list some, or leave the key out to match every action", what)
+			}
+			a.actions = map[string]bool{}
+			for _, x := range acts {
+				if !p.actions[x.s] {
+					l.errorf(x.n, "%s: action %q is not allowed for any resource type in approved_resource_types", what, x.s)
+				}
+				a.actions[x.s] = true
+			}
+		}
+		if v, present := f["environments"]; present {
+			envs := l.strs(v, what+" environments", l.str)
+			if len(envs) == 0 {
+				l.errorf(v, "%s: environments is empty; list some, or leave the key out to match every environment", what)
+			}
+			a.environments = map[string]bool{}
+			for _, e := range envs {
+				key := ascii.Lower(strings.TrimSpace(e.s))
+				if _, known := p.known[key]; !known {
+					l.errorf(e.n, "%s: environment %q is not listed under environment.known", what, e.s)
+				}
+				a.environments[key] = true
+			}
+		}
+		if v, present := f["accounts"]; present {
+			accs := l.strs(v, what+" accounts", l.str)
+			if len(accs) == 0 {
+				l.errorf(v, "%s: accounts is empty; list some, or leave the key out to match every account", what)
+			}
+			a.accounts = map[string]bool{}
+			for _, id := range accs {
+				switch _, listed := p.accounts[id.s]; {
+				case !accountIDRe.MatchString(id.s):
+					l.errorf(id.n, "%s: account %q is not 12 digits (quote it if it starts with 0)", what, id.s)
+				case !listed:
+					l.errorf(id.n, "%s: account %s is not listed under accounts", what, id.s)
+				}
+				a.accounts[id.s] = true
+			}
+		}
+		if v, present := f["tags"]; present {
+			pairs := l.mapping(v, what+" tags")
+			if len(pairs) == 0 && v.Kind == yaml.MappingNode {
+				l.errorf(v, "%s: tags is empty; name some (key: value), or leave the key out to match any tags", what)
+			}
+			a.tags = map[string]string{}
+			for _, kv := range pairs {
+				val, ok := l.str(kv[1], what+" tag "+kv[0].Value)
+				if !ok {
+					continue
+				}
+				a.tags[kv[0].Value] = strings.TrimSpace(val)
+			}
+		}
+		p.approvals = append(p.approvals, a)
 	}
 }
 

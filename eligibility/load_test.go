@@ -53,7 +53,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "unknown key names the line",
 			yaml: "name: x\n\n\naproved_types: {}\n",
-			want: []string{`policy.yaml:4: unknown key "aproved_types" in the policy (known keys: name, version, approved_resource_types, playbooks, environment, owner, accounts, exceptions, rules, sensitive_approved)`},
+			want: []string{`policy.yaml:4: unknown key "aproved_types" in the policy (known keys: name, version, approved_resource_types, playbooks, environment, owner, accounts, exceptions, rules, sensitive_approved, approval_required)`},
 		},
 		{
 			name: "close typo gets a suggestion",

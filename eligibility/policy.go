@@ -81,6 +81,7 @@ type Policy struct {
 	byControl  map[string][]int // exceptions naming only a control
 
 	sensitive map[string][]sensitiveApproval // action → where it may run although sensitive
+	approvals []approvalRule                 // approval_required
 
 	rules []rule
 }
@@ -110,6 +111,33 @@ func (a sensitiveApproval) covers(f *remediate.Finding) bool {
 		return false
 	}
 	return a.accounts == nil || a.accounts[f.Resource.Account]
+}
+
+// approvalRule is one approval_required entry: a finding it matches
+// needs a person's approval of its plan. A nil set matches anything.
+type approvalRule struct {
+	actions, accounts, environments map[string]bool // environments lower-case
+	tags                            map[string]string
+}
+
+// matches reports whether a covers f and action.
+func (a approvalRule) matches(f *remediate.Finding, action string) bool {
+	if a.actions != nil && !a.actions[action] {
+		return false
+	}
+	if a.accounts != nil && !a.accounts[f.Resource.Account] {
+		return false
+	}
+	if a.environments != nil && !a.environments[ascii.Lower(strings.TrimSpace(f.Environment))] {
+		return false
+	}
+	for k, v := range a.tags {
+		got, ok := f.Resource.Tags[k]
+		if !ok || strings.TrimSpace(got) != v {
+			return false
+		}
+	}
+	return true
 }
 
 // exception is one approved exception from the policy file.

@@ -71,6 +71,14 @@ type Decision struct {
 	// the engine sends a sensitive action to review whatever the verdict.
 	// It approves nothing by itself: the decision must still remediate.
 	SensitiveApproved bool `json:"sensitive_approved,omitempty"`
+	// ApprovalRequired says a person must approve the concrete plan
+	// before Action runs (package eligibility sets it from the policy's
+	// approval_required rules): with Options.Approvals set, the engine in
+	// apply mode stores the plan as an ApprovalRequest and routes the
+	// finding to review instead of applying; without, it sends the
+	// finding to review. Like SensitiveApproved, it never makes a
+	// decision remediate.
+	ApprovalRequired bool `json:"approval_required,omitempty"`
 }
 
 // Reason explains one check's result.

@@ -85,6 +85,18 @@ type Options struct {
 	MaxReceiveCount int
 	// Timeout bounds the AWS stages of one finding. Zero means 2 minutes.
 	Timeout time.Duration
+	// Approvals, if set, stores the plans of findings that need a
+	// person's approval (Decision.ApprovalRequired, or a sensitive
+	// remediator the policy does not approve to run unattended) as
+	// approval requests, and lets approval messages apply them; see
+	// Approval. Nil sends such findings to review. It requires
+	// ApprovalKey.
+	Approvals ApprovalStore
+	// ApprovalKey is the HMAC key approval messages are verified with.
+	ApprovalKey ApprovalKeySource
+	// ApprovalTTL is how long an approval request may be approved.
+	// Zero means 24 hours.
+	ApprovalTTL time.Duration
 	// Logger receives one line per outcome. Nil discards.
 	Logger *slog.Logger
 	// Now and NewID are for tests. Nil means time.Now and a random id.
@@ -122,6 +134,8 @@ func NewEngine(o Options, optFns ...func(*Options)) (*Engine, error) {
 		return nil, fmt.Errorf("remediate: NewEngine: Options.Credentials is nil in %s mode; configure crossaccount.New(...) or use ModeDecideOnly", o.Mode)
 	case o.Mode > ModeDecideOnly:
 		return nil, fmt.Errorf("remediate: NewEngine: unknown %s", o.Mode)
+	case o.Approvals != nil && o.ApprovalKey == nil:
+		return nil, errors.New("remediate: NewEngine: Options.Approvals is set but Options.ApprovalKey is nil: no approval could ever be verified; set the HMAC key (remediate.StaticApprovalKey) or leave Approvals nil to send such findings to review")
 	}
 	if err := validatePolicyActions(o.Policy, o.Registry); err != nil {
 		return nil, err
@@ -144,6 +158,9 @@ func NewEngine(o Options, optFns ...func(*Options)) (*Engine, error) {
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = 2 * time.Minute
+	}
+	if o.ApprovalTTL <= 0 {
+		o.ApprovalTTL = 24 * time.Hour
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -341,6 +358,10 @@ func (e *Engine) deadLetter(ctx context.Context, m Message, cause error) {
 }
 
 func (e *Engine) process(ctx context.Context, m Message) (*audit.Record, error) {
+	if a, ok, aerr := ParseApprovalMessage(m.Body); ok {
+		// Authenticated by its own HMAC, not by Options.Authenticator.
+		return e.processApproval(ctx, m, a, aerr)
+	}
 	f, d, rej, err := e.evaluate(ctx, m.Body)
 	var pe *PanicError
 	if err != nil && !errors.As(err, &pe) {
@@ -403,6 +424,14 @@ func (e *Engine) process(ctx context.Context, m Message) (*audit.Record, error) 
 		r.Timings.Completed = e.o.Now()
 		r.Timings.DurationMS = float64(r.Timings.Completed.Sub(r.Timings.Received).Microseconds()) / 1000
 	}
+	return e.conclude(ctx, m, key, keeper, kept, r)
+}
+
+// conclude makes the terminal record r of the delivery that holds the
+// claim on key durable, then marks key done: r is kept with the claim
+// before it is written, and kept again if the write fails (the message is
+// then given back). kept is what an earlier delivery kept, if anything.
+func (e *Engine) conclude(ctx context.Context, m Message, key string, keeper RecordKeeper, kept, r *audit.Record) (*audit.Record, error) {
 	if keeper != nil && r != kept {
 		// The terminal record is kept with the claim before it is
 		// written: if the process dies after the audit write and before
@@ -449,6 +478,9 @@ type changeState struct {
 	// interrupted names the stage ("apply") whose transient failure came
 	// after a change may have been made.
 	interrupted string
+	// grant is the verified approval this delivery acts on, if any: the
+	// plan is applied only if it hashes as grant.PlanHash.
+	grant *Approval
 }
 
 // keepIntent makes the evidence of the change about to be made durable
@@ -613,19 +645,26 @@ func (e *Engine) act(ctx context.Context, f *Finding, d Decision, r, prior *audi
 	if !slices.Contains(spec.ResourceTypes, f.Resource.Type) {
 		return review("action %q fixes resource types %v, not %q", d.Action, spec.ResourceTypes, f.Resource.Type)
 	}
-	if spec.Sensitive && !d.SensitiveApproved {
+	needsApproval := approvalNeed(spec, d)
+	if needsApproval != "" && s.grant == nil && e.o.Approvals == nil {
+		if d.ApprovalRequired {
+			return review("%s, and the engine has no approval store (Options.Approvals) to ask for it", needsApproval)
+		}
 		return review("action %q is marked sensitive and needs human approval; a policy can approve it (eligibility: sensitive_approved)", d.Action)
 	}
 	if e.o.Mode == ModeDecideOnly {
 		r.Outcome = string(OutcomePlanned)
 		r.DryRun = true
 		r.Evidence.Changes = []string{fmt.Sprintf("would run %s on %s (decide-only: live state not read)", d.Action, f.Resource.ID)}
+		if needsApproval != "" {
+			r.Evidence.Changes[0] = fmt.Sprintf("would ask for approval to run %s on %s (%s; decide-only: live state not read)", d.Action, f.Resource.ID, needsApproval)
+		}
 		return nil
 	}
 
 	ctx, cancel := context.WithTimeout(ctx, e.o.Timeout)
 	defer cancel()
-	ctx, reqs := withRequestLog(ctx)
+	ctx, reqs := withRequestLog(ctx, f.ID)
 	defer func() { r.Evidence.RequestIDs = reqs.list() }()
 	for _, id := range r.Evidence.RequestIDs {
 		RecordRequestID(ctx, id) // an interrupted delivery's calls come first
@@ -653,7 +692,7 @@ func (e *Engine) act(ctx context.Context, f *Finding, d Decision, r, prior *audi
 	if err != nil {
 		return fail("assume role", err)
 	}
-	t := Target{Finding: f, AWS: cfg, Logger: e.o.Logger.With(slog.String("finding_id", f.ID), slog.String("action", d.Action)), clients: &clientMemo{}}
+	t := Target{Finding: f, AWS: cfg, Logger: e.o.Logger.With(slog.String("finding_id", f.ID), slog.String("action", d.Action)), clients: reqs.targetClients()}
 	var plan Plan
 	if err := e.guard(ctx, "plan", func() (err error) { plan, err = rem.Plan(ctx, t); return err }); err != nil {
 		return fail("plan", err)
@@ -712,6 +751,9 @@ func (e *Engine) act(ctx context.Context, f *Finding, d Decision, r, prior *audi
 		return nil
 	}
 	r.Evidence.RequestIDs = reqs.list()
+	if stop, err := e.approvalGate(ctx, f, d, r, plan, s, needsApproval); stop || err != nil {
+		return err
+	}
 	if err := e.keepIntent(ctx, s, r); err != nil {
 		return err
 	}

@@ -73,6 +73,10 @@ func Record(id string) *audit.Record {
 		Timings:       audit.Timings{Received: t0, Completed: t0.Add(42 * time.Millisecond), DurationMS: 42},
 		PolicyVersion: "example@abc123",
 		RollbackOf:    "earlier-record-1",
+		Approval: &audit.Approval{
+			RequestID: "apr-1", Approver: "alice@example.com", PlanHash: "sha256:00", Expires: t0.Add(time.Hour),
+			Status: "drifted", NextRequestID: "apr-2", NextPlanHash: "sha256:01",
+		},
 	}
 }
 
