@@ -428,4 +428,3 @@ func TestApprovalStore(t *testing.T) {
 		t.Errorf("Consumed (-want +got):\n%s", diff)
 	}
 }
-
