@@ -134,7 +134,12 @@ type Cache struct {
 	o         Options
 	log       *slog.Logger
 	recordIDs func(*middleware.Stack) error
-	start     time.Time // entry times are nanoseconds since start
+	// apiOptions are the APIOptions of every returned Config: Base's, the
+	// finding's user agent and the recording of request ids, both read
+	// from the context of each call. Its capacity is its length, so that
+	// a caller appending to a Config's APIOptions copies them.
+	apiOptions []func(*middleware.Stack) error
+	start      time.Time // entry times are nanoseconds since start
 
 	mu      sync.RWMutex
 	entries map[entryKey]*entry
@@ -162,6 +167,7 @@ type entry struct {
 	sessionName                         string // RoleSessionName
 
 	creds   *aws.CredentialsCache
+	clients remediate.Clients       // shared by the session's findings
 	expires int64                   // see Cache.now
 	fresh   atomic.Int64            // credentials valid until, see Cache.now
 	failed  atomic.Pointer[failure] // the last permanent AssumeRole error
@@ -217,6 +223,7 @@ func New(client AssumeRoleAPI, accounts *Accounts, optFns ...func(*Options)) (*C
 		entries:   make(map[entryKey]*entry),
 	}
 	c.start = c.wallNow()
+	c.apiOptions = slices.Clip(append(slices.Clone(o.Base.APIOptions), addFindingUserAgent, c.recordIDs))
 	c.sts = stsClient{api: client, region: o.Region, recordIDs: c.recordIDs}
 	return c, nil
 }
@@ -229,7 +236,14 @@ func New(client AssumeRoleAPI, accounts *Accounts, optFns ...func(*Options)) (*C
 // The returned configuration carries f's region, the session's
 // credentials provider and two API options: a user-agent entry
 // "remedy-finding/<f.ID>", and a middleware that records the AWS request
-// id of every response with remediate.RecordRequestID. Config records
+// id of every response with remediate.RecordRequestID. Called by the
+// engine (a ctx for which remediate.FindingID reports f.ID), the
+// configuration names no finding: every finding of the session gets the
+// same one, the user-agent entry is taken from the context of each call,
+// and Config shares the session's clients with remediate.ShareClients,
+// so that its findings reuse the SDK clients remediate.Client builds
+// rather than building their own. Called with any other context, the
+// user-agent entry is f's, whatever context the calls are made in. Config records
 // the session's RoleSessionName (see SessionName) with
 // remediate.RecordSessionName, so that the finding's audit record names
 // the session its calls were made in — or, when AssumeRole failed, the
@@ -293,18 +307,45 @@ func (c *Cache) Config(ctx context.Context, f *remediate.Finding, s remediate.Sp
 	cfg := c.o.Base
 	cfg.Region = f.Resource.Region
 	cfg.Credentials = e.creds
-	n := len(c.o.Base.APIOptions)
-	opts := make([]func(*middleware.Stack) error, n, n+2)
-	copy(opts, c.o.Base.APIOptions)
-	if f.ID != "" {
-		id := f.ID
-		if len(id) > maxUserAgentID {
-			id = id[:maxUserAgentID]
-		}
-		opts = append(opts, awsmiddleware.AddUserAgentKeyValue(UserAgentKey, id))
+	cfg.APIOptions = c.apiOptions
+	if id, ok := remediate.FindingID(ctx); ok && id == f.ID {
+		remediate.ShareClients(ctx, &e.clients)
+	} else if f.ID != "" {
+		// Calls made with this configuration may be made in a context
+		// that names no finding: f's id goes with the configuration.
+		cfg.APIOptions = append(c.apiOptions, awsmiddleware.AddUserAgentKeyValue(UserAgentKey, userAgentID(f.ID)))
 	}
-	cfg.APIOptions = append(opts, c.recordIDs)
 	return cfg, nil
+}
+
+// userAgentID returns the finding id as the user agent carries it.
+func userAgentID(id string) string {
+	if len(id) > maxUserAgentID {
+		return id[:maxUserAgentID]
+	}
+	return id
+}
+
+// addFindingUserAgent adds to the user agent of a call the entry
+// "remedy-finding/<id>" of the finding the call's context belongs to
+// (remediate.FindingID). It is in the APIOptions of every configuration,
+// so that one SDK client serves the findings of a session.
+func addFindingUserAgent(st *middleware.Stack) error {
+	mw := middleware.BuildMiddlewareFunc("RemedyFindingUserAgent", func(ctx context.Context, in middleware.BuildInput, next middleware.BuildHandler) (middleware.BuildOutput, middleware.Metadata, error) {
+		if id, _ := remediate.FindingID(ctx); id != "" {
+			// The SDK adds its user-agent middleware to the stack of every
+			// operation, before the API options run.
+			if ua, ok := st.Build.Get((*awsmiddleware.RequestUserAgent)(nil).ID()); ok {
+				if ua, ok := ua.(*awsmiddleware.RequestUserAgent); ok {
+					ua.AddUserAgentKeyValue(UserAgentKey, userAgentID(id))
+				}
+			}
+		}
+		return next.HandleBuild(ctx, in)
+	})
+	// Before: it runs ahead of the user-agent middleware, which writes
+	// the header.
+	return st.Build.Add(mw, middleware.Before)
 }
 
 // retrieve gets e's credentials, assuming the role if the SDK's cache

@@ -47,7 +47,10 @@
 // finding is on the call itself: the user-agent entry
 // "remedy-finding/<finding id>" and the request id that the returned
 // configuration's middleware hands to remediate.RecordRequestID for the
-// audit record. The session policy allows the declared IAM actions on the
+// audit record. Both are taken from the context of each call, so the
+// session's findings also share the SDK clients remediate.Client builds
+// (one per action, region and client name), rather than each building
+// its own. The session policy allows the declared IAM actions on the
 // account's resources that the remediator declares (remediate.Spec's
 // Resources: ARN patterns per resource type), in the account's allowed
 // regions. A remediator that does not declare the resources of an action

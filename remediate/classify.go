@@ -100,17 +100,32 @@ func markIf(err error, permanent func(code string) bool) error {
 type requestLogKey struct{}
 
 // requestLog collects the AWS request ids of the calls made for one
-// finding, and the name of the session they were made in.
+// finding, and the name of the session they were made in and the clients
+// it shares (ShareClients).
 type requestLog struct {
+	finding string // see FindingID
 	mu      sync.Mutex
 	ids     []string
 	session string
+	clients *Clients
 }
 
-// withRequestLog returns a context that collects request ids.
-func withRequestLog(ctx context.Context) (context.Context, *requestLog) {
-	l := &requestLog{}
+// withRequestLog returns a context that collects the request ids of the
+// calls made for the finding findingID.
+func withRequestLog(ctx context.Context, findingID string) (context.Context, *requestLog) {
+	l := &requestLog{finding: findingID}
 	return context.WithValue(ctx, requestLogKey{}, l), l
+}
+
+// targetClients returns the clients the finding's Target keeps: those
+// its CredentialSource shared, else its own.
+func (l *requestLog) targetClients() *Clients {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.clients != nil {
+		return l.clients
+	}
+	return &Clients{}
 }
 
 // RecordRequestID adds an AWS request id to the evidence of the finding

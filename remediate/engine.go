@@ -664,7 +664,7 @@ func (e *Engine) act(ctx context.Context, f *Finding, d Decision, r, prior *audi
 
 	ctx, cancel := context.WithTimeout(ctx, e.o.Timeout)
 	defer cancel()
-	ctx, reqs := withRequestLog(ctx)
+	ctx, reqs := withRequestLog(ctx, f.ID)
 	defer func() { r.Evidence.RequestIDs = reqs.list() }()
 	for _, id := range r.Evidence.RequestIDs {
 		RecordRequestID(ctx, id) // an interrupted delivery's calls come first
@@ -692,7 +692,7 @@ func (e *Engine) act(ctx context.Context, f *Finding, d Decision, r, prior *audi
 	if err != nil {
 		return fail("assume role", err)
 	}
-	t := Target{Finding: f, AWS: cfg, Logger: e.o.Logger.With(slog.String("finding_id", f.ID), slog.String("action", d.Action)), clients: &clientMemo{}}
+	t := Target{Finding: f, AWS: cfg, Logger: e.o.Logger.With(slog.String("finding_id", f.ID), slog.String("action", d.Action)), clients: reqs.targetClients()}
 	var plan Plan
 	if err := e.guard(ctx, "plan", func() (err error) { plan, err = rem.Plan(ctx, t); return err }); err != nil {
 		return fail("plan", err)

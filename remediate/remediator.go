@@ -76,39 +76,79 @@ type Target struct {
 	// Logger is never nil when the engine calls a remediator.
 	Logger *slog.Logger
 
-	clients *clientMemo // see Client
+	clients *Clients // see Client
 }
 
-// Client returns the AWS client build makes for t, built once per
-// finding when the engine made t: the Plan, Apply, Verify and Rollback of
-// one finding share it, rather than each building its own (building an
-// SDK client costs about as much as a call). name tells apart the
-// clients of one remediator ("s3", "kms"); build reads t.AWS the first
-// time only. For a Target made elsewhere, such as in a test, it calls
-// build every time.
+// Client returns the AWS client build makes for t. When the engine made
+// t, the client is kept: the Plan, Apply, Verify and Rollback of one
+// finding share it, and so do the findings of one session when the
+// CredentialSource shared its clients (ShareClients; package
+// crossaccount does), rather than each building its own (building an SDK
+// client costs about as much as a call). name tells apart the clients of
+// one remediator ("s3", "kms"); a client is kept per name and region
+// (t.AWS.Region), and build reads t.AWS the first time only, so it must
+// not capture anything of t.Finding. For a Target made elsewhere, such as
+// in a test, it calls build every time.
 func Client[T any](t Target, name string, build func() T) T {
 	if t.clients == nil {
 		return build()
 	}
+	k := clientKey{name: name, region: t.AWS.Region}
 	t.clients.mu.Lock()
 	defer t.clients.mu.Unlock()
-	if c, ok := t.clients.m[name]; ok {
+	if c, ok := t.clients.m[k]; ok {
 		if c, ok := c.(T); ok {
 			return c
 		}
 	}
 	c := build()
 	if t.clients.m == nil {
-		t.clients.m = make(map[string]any, 1)
+		t.clients.m = make(map[clientKey]any, 1)
 	}
-	t.clients.m[name] = c
+	t.clients.m[k] = c
 	return c
 }
 
-// clientMemo holds the clients of one finding's target.
-type clientMemo struct {
+// Clients keeps the AWS clients that Client builds, by name and region.
+// The zero value is empty and ready to use; a Clients must not be copied
+// after first use. The engine gives each finding's Target its own, unless
+// the CredentialSource shared one with ShareClients.
+type Clients struct {
 	mu sync.Mutex
-	m  map[string]any
+	m  map[clientKey]any
+}
+
+type clientKey struct{ name, region string }
+
+// ShareClients lets the findings whose configurations a CredentialSource
+// serves from one session share the AWS clients that Client builds for
+// them: a CredentialSource calls it from Config with the Clients of that
+// session, and the engine then gives the finding's Target c instead of
+// clients of its own. Only a CredentialSource whose configurations of one
+// session differ in nothing but Region may share (the clients keep the
+// first configuration they were built from): nothing of one finding
+// — its id in the user agent, the recording of its request ids — may be
+// in the configuration; read it from the context instead (FindingID,
+// RecordRequestID). It does nothing when ctx belongs to no finding, and
+// a nil c shares nothing.
+func ShareClients(ctx context.Context, c *Clients) {
+	if l, ok := ctx.Value(requestLogKey{}).(*requestLog); ok {
+		l.mu.Lock()
+		l.clients = c
+		l.mu.Unlock()
+	}
+}
+
+// FindingID returns the id of the finding being processed in ctx, and
+// whether ctx belongs to a finding: the engine passes such a context to
+// the CredentialSource and to the remediator, whose AWS calls are made in
+// it. Package crossaccount's middleware puts the id in the user agent of
+// every call.
+func FindingID(ctx context.Context) (string, bool) {
+	if l, ok := ctx.Value(requestLogKey{}).(*requestLog); ok {
+		return l.finding, true
+	}
+	return "", false
 }
 
 // Plan is what a remediator would change, read from live state.

@@ -130,7 +130,7 @@ func (e *Engine) rollback(ctx context.Context, rec, r *audit.Record) error {
 
 	ctx, cancel := context.WithTimeout(ctx, e.o.Timeout)
 	defer cancel()
-	ctx, reqs := withRequestLog(ctx)
+	ctx, reqs := withRequestLog(ctx, f.ID)
 	defer func() { r.Evidence.RequestIDs = reqs.list() }()
 
 	// fail ends the rollback as failed for a permanent error, and returns
@@ -153,7 +153,7 @@ func (e *Engine) rollback(ctx context.Context, rec, r *audit.Record) error {
 	if err != nil {
 		return fail("assume role", err)
 	}
-	t := Target{Finding: f, AWS: cfg, Logger: e.o.Logger.With(slog.String("rollback_of", rec.ID), slog.String("action", rec.Action)), clients: &clientMemo{}}
+	t := Target{Finding: f, AWS: cfg, Logger: e.o.Logger.With(slog.String("rollback_of", rec.ID), slog.String("action", rec.Action)), clients: reqs.targetClients()}
 	var live Plan
 	if err := e.guard(ctx, "plan", func() (err error) { live, err = rem.Plan(ctx, t); return err }); err != nil {
 		return fail("read live state", err)
