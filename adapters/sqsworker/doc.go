@@ -33,6 +33,15 @@
 //     to RetryBase·2^(ApproximateReceiveCount-1), capped at RetryMax,
 //     so retries slow down until the queue's redrive policy moves the
 //     message to the dead-letter queue.
+//   - Throttling: a failure that says when to retry (RetryAfter; a
+//     crossaccount.ThrottledError when the finding's customer account is
+//     throttled) sets the visibility to that instead, so the throttled
+//     account's findings come back when its rate limit can serve them and
+//     the slot goes to other accounts' findings meanwhile. Such a message
+//     with one delivery or none left is requeued — sent again as a new
+//     message, delayed, and the delivery deleted — up to MaxRequeues
+//     times, so that a healthy finding in a throttled account does not
+//     reach the dead-letter queue.
 //   - Deletes: acknowledged messages are deleted with DeleteMessageBatch,
 //     up to 10 at a time, after at most DeleteDelay.
 //   - FIFO: for a queue whose URL ends in ".fifo", messages of one

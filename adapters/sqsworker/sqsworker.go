@@ -65,8 +65,24 @@ type Options struct {
 	HeartbeatInterval time.Duration
 	// RetryBase and RetryMax shape the back-off after a transient
 	// failure: RetryBase·2^(receive count-1), at most RetryMax.
-	// Defaults 10 s and 15 min.
+	// Defaults 10 s and 15 min. A failure that says when to retry
+	// (RetryAfter, such as crossaccount.ThrottledError) is given back
+	// for that long instead.
 	RetryBase, RetryMax time.Duration
+	// MaxRequeues bounds how often a throttled message is requeued: a
+	// message whose failure says when to retry (RetryAfter: its customer
+	// account is throttled, the finding itself is fine) and which has one
+	// delivery or none left before the dead-letter queue
+	// (MaxReceiveCount) is sent again as a new message, delayed by its
+	// back-off (at most SQS's 15 minutes), and the delivery deleted, so
+	// that throttling does not use up its deliveries. A requeued message
+	// carries the count in its "remedy-requeues" attribute; past
+	// MaxRequeues it is given back as any other failure. Default 10;
+	// negative turns requeueing off. Requeueing needs MaxReceiveCount, a
+	// standard queue (not FIFO), a client with SendMessage (*sqs.Client)
+	// and sqs:SendMessage on the queue; without them a throttled message
+	// is given back with its back-off and may reach the dead-letter queue.
+	MaxRequeues int
 	// DrainTimeout is how long in-flight messages may finish after Run's
 	// context ends, before they are cancelled and released. Keep it below
 	// the orchestrator's grace period (ECS stopTimeout, Kubernetes
@@ -95,6 +111,7 @@ type Stats struct {
 	Acked      int64 // messages deleted from the queue
 	Retried    int64 // messages given back with a retry back-off
 	Released   int64 // messages given back unprocessed (shutdown, FIFO group failure)
+	Requeued   int64 // throttled messages sent again as new messages (Options.MaxRequeues); their deliveries count in Acked
 	InFlight   int64 // messages received and not yet deleted or given back
 	Errors     int64 // failed SQS calls and entries (receive, delete, visibility)
 }
@@ -109,7 +126,7 @@ type Worker struct {
 
 	running atomic.Bool
 	stats   struct {
-		received, processed, duplicates, acked, retried, released, inFlight, errors atomic.Int64
+		received, processed, duplicates, acked, retried, released, requeued, inFlight, errors atomic.Int64
 	}
 }
 
@@ -119,7 +136,7 @@ func New(client API, queueURL string, p batch.Processor, optFns ...func(*Options
 	o := Options{
 		Concurrency: 8, MaxMessages: 10, WaitTime: 20 * time.Second, VisibilityTimeout: 60 * time.Second,
 		RetryBase: 10 * time.Second, RetryMax: 15 * time.Minute, DrainTimeout: 20 * time.Second,
-		DeleteDelay: 200 * time.Millisecond, CallTimeout: 10 * time.Second,
+		DeleteDelay: 200 * time.Millisecond, CallTimeout: 10 * time.Second, MaxRequeues: 10,
 	}
 	for _, fn := range optFns {
 		fn(&o)
@@ -163,7 +180,7 @@ func (w *Worker) Stats() Stats {
 	s := &w.stats
 	return Stats{
 		Received: s.received.Load(), Processed: s.processed.Load(), Duplicates: s.duplicates.Load(),
-		Acked: s.acked.Load(), Retried: s.retried.Load(), Released: s.released.Load(),
+		Acked: s.acked.Load(), Retried: s.retried.Load(), Released: s.released.Load(), Requeued: s.requeued.Load(),
 		InFlight: s.inFlight.Load(), Errors: s.errors.Load(),
 	}
 }
@@ -262,6 +279,7 @@ func (w *Worker) receiveLoop(ctx context.Context, start func([]types.Message), s
 			WaitTimeSeconds:             seconds(wait),
 			VisibilityTimeout:           seconds(w.o.VisibilityTimeout),
 			MessageSystemAttributeNames: attrs,
+			MessageAttributeNames:       []string{requeuesAttr},
 		})
 		var got int
 		if err == nil {
@@ -435,6 +453,16 @@ func (b *batchState) finish(procCtx context.Context, r batch.Result, del *delete
 		if errors.As(r.Err, &ipe) {
 			delay = min(max(delay, time.Until(ipe.Until)+time.Second), 12*time.Hour)
 		}
+		// A throttled account's findings come back when its rate limit
+		// expects to serve them, not on the exponential schedule.
+		var ra retryAfter
+		throttled := errors.As(r.Err, &ra) && ra.RetryAfter() > 0
+		if throttled {
+			delay = min(max(ra.RetryAfter(), time.Second), 12*time.Hour)
+			if w.requeue(b.bg, m, delay, r.Err, del) {
+				return
+			}
+		}
 		w.o.Logger.LogAttrs(b.bg, slog.LevelWarn, "sqsworker: transient failure; message retried after a back-off",
 			slog.String("message_id", r.Message.ID), slog.Int("receive_count", m.count),
 			slog.Duration("backoff", delay), slog.Any("error", r.Err))
@@ -442,6 +470,59 @@ func (b *batchState) finish(procCtx context.Context, r batch.Result, del *delete
 			w.stats.retried.Add(1)
 		}
 	}
+}
+
+// retryAfter is a failure that says when to try again, such as a
+// customer account's throttling (crossaccount.ThrottledError).
+type retryAfter interface{ RetryAfter() time.Duration }
+
+// requeuesAttr is the message attribute that counts a message's requeues.
+const requeuesAttr = "remedy-requeues"
+
+// sender is the SendMessage of *sqs.Client, which requeue needs.
+type sender interface {
+	SendMessage(ctx context.Context, in *sqs.SendMessageInput, optFns ...func(*sqs.Options)) (*sqs.SendMessageOutput, error)
+}
+
+// requeue sends a throttled message that is about to use up its
+// deliveries again as a new message, delayed by d, and deletes this
+// delivery; it reports whether it did (see Options.MaxRequeues). The copy
+// is sent before the delivery is deleted: if the delete fails, both are
+// delivered and the engine's idempotency store keeps the finding from
+// being acted on twice.
+func (w *Worker) requeue(bg context.Context, m *inflight, d time.Duration, cause error, del *deleter) bool {
+	s, ok := w.c.(sender)
+	if !ok || w.fifo || w.o.MaxRequeues < 0 || w.o.MaxReceiveCount <= 0 || m.count < w.o.MaxReceiveCount-1 {
+		return false
+	}
+	n := 0
+	if a, ok := m.msg.MessageAttributes[requeuesAttr]; ok {
+		n, _ = strconv.Atoi(aws.ToString(a.StringValue))
+	}
+	if n >= w.o.MaxRequeues {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(bg, w.o.CallTimeout)
+	defer cancel()
+	out, err := s.SendMessage(ctx, &sqs.SendMessageInput{
+		QueueUrl: aws.String(w.url), MessageBody: m.msg.Body, DelaySeconds: min(seconds(d), 900),
+		MessageAttributes: map[string]types.MessageAttributeValue{
+			requeuesAttr: {DataType: aws.String("Number"), StringValue: aws.String(strconv.Itoa(n + 1))},
+		},
+	})
+	if err != nil {
+		w.stats.errors.Add(1)
+		w.o.Logger.LogAttrs(bg, slog.LevelWarn, "sqsworker: requeue failed; the message is given back instead",
+			slog.String("message_id", aws.ToString(m.msg.MessageId)), slog.Any("error", err))
+		return false
+	}
+	w.o.Logger.LogAttrs(bg, slog.LevelWarn, "sqsworker: throttled; message requeued so that throttling does not use up its deliveries",
+		slog.String("message_id", aws.ToString(m.msg.MessageId)), slog.String("new_message_id", aws.ToString(out.MessageId)),
+		slog.Int("receive_count", m.count), slog.Int("requeues", n+1), slog.Duration("delay", min(d, 15*time.Minute)),
+		slog.Any("error", cause))
+	w.stats.requeued.Add(1)
+	del.add(m.msg)
+	return true
 }
 
 func (w *Worker) setVisibility(bg context.Context, m types.Message, d time.Duration) bool {
