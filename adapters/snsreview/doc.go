@@ -16,9 +16,16 @@
 // Lambda, HTTPS, email-json) gets a [Message] as JSON. The subject (at
 // most 100 ASCII characters) names the outcome, severity, control and
 // resource. String message attributes "outcome", "decision", "severity",
-// "account", "region", "action", "environment" and "resource_type"
-// (those that are set) let subscriptions filter, for example one queue
-// per team or only failed outcomes.
+// "account", "region", "action", "environment", "resource_type" and
+// "approval" (those that are set) let subscriptions filter, for example
+// one queue per team, only failed outcomes, or only plans that wait for
+// approval (approval "requested").
+//
+// A plan that waits for approval (a record whose Approval has status
+// requested, or drifted when live state changed before the approval
+// came) is announced as "approval needed": the notification carries the
+// plan (Evidence: before, after, changes), its hash and the request id,
+// and the email text says how to approve it (remedy approve ID).
 //
 // Every value in the email text is passed through Escape: a newline,
 // carriage return or other control character, a Unicode line or

@@ -63,8 +63,15 @@ type Message struct {
 	// Correlation joins the notification to the delivery and the source.
 	Correlation   audit.Correlation `json:"correlation"`
 	PolicyVersion string            `json:"policy_version,omitempty"`
-	// Evidence is what the remediator read and did, if anything.
+	// Evidence is what the remediator read and did, if anything. For a
+	// plan that waits for approval it is the plan: the state before and
+	// after, and the changes in words.
 	Evidence *audit.Evidence `json:"evidence,omitempty"`
+	// Approval, set for a plan that waits for approval (status
+	// requested, or drifted when an approval came too late), names the
+	// request and the plan hash to approve (remedy approve REQUEST_ID);
+	// on the record of an approval message it names the approver.
+	Approval *audit.Approval `json:"approval,omitempty"`
 	// EvidenceTruncated is set when evidence was left out to fit SNS's
 	// message size limit; the audit record holds all of it.
 	EvidenceTruncated bool `json:"evidence_truncated,omitempty"`
@@ -203,6 +210,7 @@ func (s *Sink) Message(r *audit.Record) Message {
 		Outcome: r.Outcome, Decision: r.Decision, Action: r.Action, DryRun: r.DryRun,
 		FailureReason: r.FailureReason, Reasons: r.Reasons, Finding: r.Finding, Resource: r.Resource,
 		Links: s.links(r), Correlation: r.Correlation, PolicyVersion: r.PolicyVersion,
+		Approval: r.Approval,
 	}
 	if !isZeroEvidence(r.Evidence) {
 		ev := r.Evidence
@@ -248,7 +256,11 @@ func (s *Sink) subject(r *audit.Record) string {
 	var b strings.Builder
 	b.WriteString(s.o.SubjectPrefix)
 	b.WriteString(" ")
-	b.WriteString(cmp.Or(r.Outcome, "review"))
+	if awaitsApproval(r.Approval) {
+		b.WriteString("approval needed")
+	} else {
+		b.WriteString(cmp.Or(r.Outcome, "review"))
+	}
 	b.WriteString(":")
 	if r.Finding.Severity != "" {
 		b.WriteString(" " + r.Finding.Severity)
@@ -344,12 +356,27 @@ func attributes(r *audit.Record) map[string]types.MessageAttributeValue {
 		"outcome": r.Outcome, "decision": r.Decision, "severity": r.Finding.Severity,
 		"account": r.Resource.Account, "region": r.Resource.Region, "action": r.Action,
 		"environment": r.Finding.Environment, "resource_type": r.Resource.Type,
+		"approval": approvalStatus(r.Approval),
 	} {
 		if v != "" { // SNS rejects empty attribute values
 			out[name] = types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
 		}
 	}
 	return out
+}
+
+// awaitsApproval reports whether a is a request a person is asked to
+// approve: a new one, or the new one made when an approval came after
+// live state changed.
+func awaitsApproval(a *audit.Approval) bool {
+	return a != nil && (a.Status == "requested" || a.Status == "drifted")
+}
+
+func approvalStatus(a *audit.Approval) string {
+	if a == nil {
+		return ""
+	}
+	return a.Status
 }
 
 // text is the plain-text notification for email subscribers. Every value
@@ -381,6 +408,15 @@ func text(m Message) string {
 		b.WriteString("\n")
 	case m.Outcome == "failed":
 		b.WriteString("Remedy could not remediate a finding and needs a person to look at it.\n\n")
+	case awaitsApproval(m.Approval):
+		b.WriteString("Remedy planned a fix that needs a person's approval before it runs. Nothing was changed.\n" +
+			"Check the plan below; to let it run, approve its request (the plan is read again first, and\n" +
+			"nothing runs if it changed):\n\n")
+		id := m.Approval.RequestID
+		if m.Approval.NextRequestID != "" {
+			id = m.Approval.NextRequestID
+		}
+		fmt.Fprintf(&b, "  remedy approve %s --approver NAME\n\n", Escape(id))
 	default:
 		b.WriteString("Remedy routed a finding to human review.\n\n")
 	}
@@ -397,6 +433,17 @@ func text(m Message) string {
 	line("Environment", m.Finding.Environment)
 	line("Owner", m.Finding.Owner)
 	line("Failure", truncate(m.FailureReason, 4096))
+	if a := m.Approval; a != nil {
+		line("Approval", a.Status)
+		line("Request", a.RequestID)
+		line("Plan hash", a.PlanHash)
+		line("Approver", a.Approver)
+		if !a.Expires.IsZero() {
+			line("Expires", a.Expires.UTC().Format(time.RFC3339))
+		}
+		line("New request", a.NextRequestID)
+		line("New plan", a.NextPlanHash)
+	}
 	if len(m.Reasons) > 0 {
 		b.WriteString("\nWhy:\n")
 		for _, r := range m.Reasons[:min(len(m.Reasons), 20)] {
