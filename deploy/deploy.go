@@ -25,6 +25,16 @@
 //	REMEDY_EXCEPTION_TABLE    DynamoDB table of the exception store (remedy exception add), read for every
 //	                          finding beside the policy file's exceptions; while it cannot be read,
 //	                          findings are retried, never changed (default: policy-file exceptions only)
+//	REMEDY_APPROVAL_TABLE     DynamoDB table of approval requests (remedy tables create --approval-table):
+//	                          a finding the policy requires approval for (approval_required), or of a
+//	                          sensitive action not listed under sensitive_approved, is planned, its plan
+//	                          stored there and sent to review, and applied only when a signed approval of
+//	                          that plan arrives on the queue (remedy approve); default: none, such findings
+//	                          go to review only
+//	REMEDY_APPROVAL_KEY_PARAM SSM Parameter Store SecureString holding the approvals' HMAC-SHA256 key (at
+//	                          least 32 bytes), read at start and for each approval; required with
+//	                          REMEDY_APPROVAL_TABLE (and needs ssm:GetParameter and kms:Decrypt)
+//	REMEDY_APPROVAL_TTL       how long an approval request may be approved, a Go duration (default 24h)
 //	REMEDY_IDEMPOTENCY_TTL    how long a completed finding is remembered, a Go duration (default 336h,
 //	                          14 days: SQS's longest retention, so a redelivered message is always
 //	                          recognised); shorter is a configuration error
@@ -118,6 +128,14 @@ type Config struct {
 	// (adapters/dynamo.Exceptions) the policy reads beside its file's
 	// exceptions; empty means the file's alone.
 	ExceptionTable string
+	// ApprovalTable is the DynamoDB table of approval requests
+	// (adapters/dynamo.Approvals); empty sends findings that need
+	// approval to review only. ApprovalKeyParam is the SSM SecureString
+	// parameter of the approvals' HMAC key, required with it.
+	ApprovalTable, ApprovalKeyParam string
+	// ApprovalTTL is how long a request may be approved; zero means the
+	// engine's default (24 hours).
+	ApprovalTTL time.Duration
 	// MaxReceiveCount is the queue's redrive maxReceiveCount (0: unknown).
 	MaxReceiveCount int
 	// SessionMode is shared or strict STS sessions.
@@ -278,6 +296,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			bad("REMEDY_LOG_LEVEL", "want debug, info, warn or error")
 		}
 	}
+	c.approvalsFromEnv(getenv, bad)
 	if len(errs) > 0 {
 		return Config{}, fmt.Errorf("deploy: configuration: %w", errors.Join(errs...))
 	}
@@ -364,7 +383,7 @@ func (c Config) Build(ctx context.Context, auditOut, logOut io.Writer) (*Deploym
 		return nil, fmt.Errorf("deploy: %s: %w", c.AccountsFile, err)
 	}
 	var db *dynamodb.Client
-	if c.AuditTable != "" || c.IdempotencyTable != "" || c.ExceptionTable != "" {
+	if c.AuditTable != "" || c.IdempotencyTable != "" || c.ExceptionTable != "" || c.ApprovalTable != "" {
 		db = dynamodb.NewFromConfig(awsCfg)
 	}
 	// The environment an account entry states is the policy's to weigh.
@@ -428,6 +447,9 @@ func (c Config) Build(ctx context.Context, auditOut, logOut io.Writer) (*Deploym
 		logger.Warn("REMEDY_SNS_TOPIC_ARNS is not set: message bodies are accepted without an SNS signature check")
 	}
 	opts.Idempotency = c.idempotency(db, nil)
+	if err := c.approvals(ctx, &opts, db, ssm.NewFromConfig(awsCfg), logger); err != nil {
+		return nil, err
+	}
 	var review *snsreview.Sink
 	if c.ReviewTopicARN != "" {
 		review = snsreview.New(sns.NewFromConfig(awsCfg), c.ReviewTopicARN, func(o *snsreview.Options) {
@@ -488,8 +510,10 @@ func (c Config) idempotency(db dynamo.IdempotencyAPI, now func() time.Time) reme
 // s3-block-public-access, s3-default-encryption, sg-revoke-public-ingress,
 // kms-enable-rotation, ebs-snapshot-private, and the sensitive
 // iam-deactivate-access-key and rds-disable-public-access, which the
-// engine runs only when the policy lists them under sensitive_approved
-// (a finding for one of them goes to review otherwise).
+// engine runs unattended only when the policy lists them under
+// sensitive_approved; otherwise a finding for one of them waits for a
+// person's approval of its plan (with REMEDY_APPROVAL_TABLE) or goes to
+// review.
 func Builtins(c Config) []remediate.Remediator {
 	return []remediate.Remediator{
 		s3publicaccess.New(func(o *s3publicaccess.Options) { o.UsePathStyle = c.PathStyleS3 }),
