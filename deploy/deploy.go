@@ -53,6 +53,13 @@
 //	                          worker's messages are delivered again
 //	REMEDY_EXIT_WHEN_IDLE     true to make the worker exit once a receive finds the queue empty and
 //	                          nothing is in process (batch and cron runs; worker only; default false)
+//	REMEDY_THROTTLE_MIN_RATE  throttle protection (crossaccount.Throttle): once AWS throttles an account's
+//	                          calls to a service, they are rate-limited per (account, service), halved on
+//	                          each throttling and slowed at most to this many calls per second (default
+//	                          0.5); off turns the protection off
+//	REMEDY_MAX_REQUEUES       how often the worker requeues a throttled message before its last delivery,
+//	                          so that throttling does not dead-letter it (worker only; default 10; 0 never;
+//	                          needs sqs:SendMessage on the queue)
 //	REMEDY_LOG_LEVEL          debug, info (default), warn or error; logs go to stderr as JSON
 //
 // The AWS SDK reads its own variables as usual: AWS_REGION, credentials,
@@ -158,6 +165,13 @@ type Config struct {
 	// VisibilityTimeout is the worker's visibility timeout; zero means
 	// sqsworker's default.
 	VisibilityTimeout time.Duration
+	// ThrottleMinRate is crossaccount.ThrottleOptions.MinRate of the
+	// throttle protection; zero means its default, negative turns the
+	// protection off.
+	ThrottleMinRate float64
+	// MaxRequeues is the worker's sqsworker.Options.MaxRequeues; zero
+	// means its default, negative never requeues.
+	MaxRequeues int
 	// LogLevel filters the JSON logs.
 	LogLevel slog.Level
 }
@@ -291,6 +305,25 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		}
 		c.ExitWhenIdle = b
 	}
+	if v := getenv("REMEDY_THROTTLE_MIN_RATE"); v == "off" {
+		c.ThrottleMinRate = -1
+	} else if v != "" {
+		r, err := strconv.ParseFloat(v, 64)
+		if err != nil || !(r > 0) || r > 1e6 {
+			bad("REMEDY_THROTTLE_MIN_RATE", "want calls per second above 0, such as 0.5, or off")
+		}
+		c.ThrottleMinRate = r
+	}
+	if v := getenv("REMEDY_MAX_REQUEUES"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			bad("REMEDY_MAX_REQUEUES", "want a count such as 10, or 0 never to requeue")
+		}
+		c.MaxRequeues = n
+		if n == 0 {
+			c.MaxRequeues = -1
+		}
+	}
 	if v := getenv("REMEDY_LOG_LEVEL"); v != "" {
 		if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
 			bad("REMEDY_LOG_LEVEL", "want debug, info, warn or error")
@@ -421,12 +454,19 @@ func (c Config) Build(ctx context.Context, auditOut, logOut io.Writer) (*Deploym
 	if c.AuditTable != "" {
 		sinks = append(sinks, dynamo.NewAuditSink(db, c.AuditTable))
 	}
+	var credSource remediate.CredentialSource = creds
+	if c.ThrottleMinRate >= 0 {
+		// One limiter per (account, service) for the whole process.
+		credSource = crossaccount.NewThrottle(func(o *crossaccount.ThrottleOptions) {
+			o.MinRate = c.ThrottleMinRate // zero: the default
+		}).Source(creds)
+	}
 	opts := remediate.Options{
 		Parser:          wizpayload.New(),
 		Enricher:        policy,
 		Policy:          policy,
 		Registry:        reg,
-		Credentials:     creds,
+		Credentials:     credSource,
 		Audit:           audit.Multi(sinks...),
 		Mode:            c.Mode,
 		MaxReceiveCount: c.MaxReceiveCount,

@@ -70,6 +70,7 @@ func TestFromEnvAll(t *testing.T) {
 		"REMEDY_SNS_TOPIC_ARNS": "arn:aws:sns:eu-west-1:111122223333:findings, arn:aws:sns:us-east-1:111122223333:more",
 		"REMEDY_SNS_MAX_AGE":    "6h", "REMEDY_SNS_ALLOW_SIGNATURE_V1": "true", "REMEDY_IDEMPOTENCY_TTL": "720h",
 		"REMEDY_CLAIM_TTL": "20s", "REMEDY_VISIBILITY_TIMEOUT": "30s", "REMEDY_EXIT_WHEN_IDLE": "true",
+		"REMEDY_THROTTLE_MIN_RATE": "2.5", "REMEDY_MAX_REQUEUES": "0",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -82,6 +83,7 @@ func TestFromEnvAll(t *testing.T) {
 		SNSTopicARNs: []string{"arn:aws:sns:eu-west-1:111122223333:findings", "arn:aws:sns:us-east-1:111122223333:more"},
 		SNSMaxAge:    6 * time.Hour, SNSAllowSignatureV1: true, IdempotencyTTL: 720 * time.Hour,
 		ClaimTTL: 20 * time.Second, VisibilityTimeout: 30 * time.Second, ExitWhenIdle: true,
+		ThrottleMinRate: 2.5, MaxRequeues: -1,
 	}
 	if d := cmp.Diff(want, got, ignoreRemediators); d != "" {
 		t.Errorf("config (-want +got):\n%s", d)
@@ -97,6 +99,7 @@ func TestFromEnvErrors(t *testing.T) {
 		"REMEDY_CONCURRENCY": "0", "REMEDY_S3_PATH_STYLE": "maybe", "REMEDY_RETRY_BASE": "soon", "REMEDY_LOG_LEVEL": "loud",
 		"REMEDY_SNS_TOPIC_ARNS": "remedy-findings", "REMEDY_SNS_MAX_AGE": "an hour", "REMEDY_SNS_ALLOW_SIGNATURE_V1": "sha1",
 		"REMEDY_IDEMPOTENCY_TTL": "24h", "REMEDY_CLAIM_TTL": "10ms", "REMEDY_VISIBILITY_TIMEOUT": "13h",
+		"REMEDY_THROTTLE_MIN_RATE": "0", "REMEDY_MAX_REQUEUES": "-3",
 	}
 	got, err := FromEnv(env(bad))
 	if err == nil {

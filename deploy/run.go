@@ -75,6 +75,7 @@ func Worker(ctx context.Context, optFns ...func(*Config)) error {
 		o.RetryBase = cfg.RetryBase
 		o.VisibilityTimeout = cfg.VisibilityTimeout // zero: sqsworker's default
 		o.ExitWhenIdle = cfg.ExitWhenIdle
+		o.MaxRequeues = cfg.MaxRequeues // zero: sqsworker's default
 		o.Logger = d.Logger
 	})
 	d.Logger.Info("worker started", slog.String("queue", cfg.QueueURL), slog.Int("concurrency", cfg.Concurrency),

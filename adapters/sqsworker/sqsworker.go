@@ -136,7 +136,7 @@ func New(client API, queueURL string, p batch.Processor, optFns ...func(*Options
 	o := Options{
 		Concurrency: 8, MaxMessages: 10, WaitTime: 20 * time.Second, VisibilityTimeout: 60 * time.Second,
 		RetryBase: 10 * time.Second, RetryMax: 15 * time.Minute, DrainTimeout: 20 * time.Second,
-		DeleteDelay: 200 * time.Millisecond, CallTimeout: 10 * time.Second, MaxRequeues: 10,
+		DeleteDelay: 200 * time.Millisecond, CallTimeout: 10 * time.Second,
 	}
 	for _, fn := range optFns {
 		fn(&o)
@@ -168,6 +168,9 @@ func New(client API, queueURL string, p batch.Processor, optFns ...func(*Options
 	}
 	if o.CallTimeout <= 0 {
 		o.CallTimeout = 10 * time.Second
+	}
+	if o.MaxRequeues == 0 {
+		o.MaxRequeues = 10
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
