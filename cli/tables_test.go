@@ -78,7 +78,7 @@ func templateTables(t *testing.T) map[string]templateTable {
 	return out
 }
 
-// TestTablesCreateMatchesTemplate: `remedy tables create` makes the two
+// TestTablesCreateMatchesTemplate: `remedy tables create` makes the
 // tables exactly as the reference template declares them — keys, the
 // audit table's index, encryption, TTL, point-in-time recovery.
 func TestTablesCreateMatchesTemplate(t *testing.T) {
@@ -88,11 +88,11 @@ func TestTablesCreateMatchesTemplate(t *testing.T) {
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "testing")
 	t.Setenv("AWS_REGION", "eu-west-1")
 	want := templateTables(t)
-	if len(want) != 2 {
-		t.Fatalf("the template declares %d tables, want the audit and idempotency tables", len(want))
+	if len(want) != 3 {
+		t.Fatalf("the template declares %d tables, want the audit, idempotency and approval tables", len(want))
 	}
 	code, out, errOut := runCLI(t, "", "tables", "create", "--endpoint", srv.URL,
-		"--audit-table", "remedy-audit", "--idempotency-table", "remedy-idempotency")
+		"--audit-table", "remedy-audit", "--idempotency-table", "remedy-idempotency", "--approval-table", "remedy-approvals")
 	if code != exitOK {
 		t.Fatalf("tables create: exit %d\n%s%s", code, out, errOut)
 	}

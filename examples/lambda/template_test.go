@@ -391,7 +391,7 @@ func TestFindingsTopicPolicy(t *testing.T) {
 // the queues keep a message, so that a late redelivery is recognised.
 // The replay window outlasts the default deliveries of one message.
 func TestFunctionConfiguration(t *testing.T) {
-	s := readStack(t, map[string]bool{"HasWiz": true, "HasReviewEmail": true})
+	s := readStack(t, map[string]bool{"HasWiz": true, "HasReviewEmail": true, "HasApprovals": false})
 	_, fn := s.resource("Function")
 	vars := s.resolve(fn["Environment"]).(map[string]any)["Variables"].(map[string]any)
 	cfg, err := deploy.FromEnv(func(name string) string {
@@ -434,5 +434,47 @@ func TestFunctionConfiguration(t *testing.T) {
 	lastDelivery := time.Duration(cfg.MaxReceiveCount-1) * seconds(queue["VisibilityTimeout"])
 	if cfg.SNSMaxAge != 0 && cfg.SNSMaxAge <= lastDelivery {
 		t.Errorf("replay window %s; the last of %d deliveries comes %s after the first", cfg.SNSMaxAge, cfg.MaxReceiveCount, lastDelivery)
+	}
+}
+
+// TestFunctionApprovals: without ApprovalKeyParameter the function has no
+// approval store (findings that need approval go to review); with it,
+// the function's environment names the approval table and the key's
+// parameter, which deploy accepts, and its role may use the table and
+// read the parameter.
+func TestFunctionApprovals(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		t.Run(fmt.Sprintf("HasApprovals=%v", on), func(t *testing.T) {
+			s := readStack(t, map[string]bool{"HasWiz": true, "HasReviewEmail": true, "HasApprovals": on})
+			const param = "/remedy/approval-key"
+			s.params["ApprovalKeyParameter"] = param
+			_, fn := s.resource("Function")
+			vars := s.resolve(fn["Environment"]).(map[string]any)["Variables"].(map[string]any)
+			cfg, err := deploy.FromEnv(func(name string) string {
+				if v, ok := vars[name]; ok {
+					return fmt.Sprint(v)
+				}
+				return ""
+			})
+			if err != nil {
+				t.Fatalf("the function's environment: %v", err)
+			}
+			if !on {
+				if cfg.ApprovalTable != "" || cfg.ApprovalKeyParam != "" {
+					t.Errorf("approvals are off, yet the function has table %q and key %q", cfg.ApprovalTable, cfg.ApprovalKeyParam)
+				}
+				return
+			}
+			if cfg.ApprovalTable != s.ref("ApprovalTable") || cfg.ApprovalKeyParam != param {
+				t.Errorf("approval table %q key %q; want %v and %s", cfg.ApprovalTable, cfg.ApprovalKeyParam, s.ref("ApprovalTable"), param)
+			}
+			_, role := s.resource("FunctionRole")
+			doc := fmt.Sprint(role["Policies"])
+			for _, want := range []string{"Sid:Approvals", "dynamodb:UpdateItem", "ApprovalTable", "ssm:GetParameter", "parameter/remedy/*"} {
+				if !strings.Contains(doc, want) {
+					t.Errorf("the function's role lacks %s", want)
+				}
+			}
+		})
 	}
 }
