@@ -24,6 +24,7 @@
 //	remedy rollback --audit-table NAME --accounts FILE [--endpoint URL] [--dry-run] RECORD_ID
 //	remedy report --audit-table NAME [--account ID] --since D [--format markdown|html] [--endpoint URL]
 //	remedy exception add|list|revoke --table NAME ...
+//	remedy approve --approver NAME [--approval-table T] [--queue-url URL] [--key-param P] [--plan-hash H] [--expires 1h] REQUEST_ID
 //
 // decide reads Wiz message bodies (raw or SNS-wrapped) and prints what the
 // deployed engine would decide for each — the same policy, account
@@ -50,6 +51,13 @@
 // fix left, and otherwise restores the prior state and reads it back. It
 // writes its own record, linked by rollback_of, to the same table, and
 // exits 0 only when the fix was rolled back (or, with --dry-run, would be).
+//
+// approve lets a person approve the concrete plan of an approval request
+// (a fix the policy requires approval for, or a sensitive one): it shows
+// the request's plan from the approval table, signs an approval with the
+// HMAC key in SSM and sends it to the findings queue, where the engine
+// verifies it, plans again against live state and applies only the plan
+// that was approved.
 package cli
 
 import (
@@ -129,6 +137,10 @@ Usage:
   remedy exception revoke --table NAME ID
       Keep the exception store the engine reads beside the policy file:
       scoped, owned, expiring exceptions; list shows active and expired.
+  remedy approve --approver NAME [--approval-table T] [--queue-url URL] [--key-param P] [--plan-hash H] [--expires 1h] REQUEST_ID
+      Approve the plan of an approval request: show it, sign an approval
+      (HMAC key in SSM) and send it to the findings queue; the engine plans
+      again and applies only if the plan is unchanged.
 
 Run 'remedy <command> -h' for a command's flags.
 `
@@ -159,6 +171,8 @@ func run(ctx context.Context, args []string, o Options) int {
 		err = runReport(ctx, args[1:], stdout, stderr)
 	case "exception":
 		err = runException(ctx, args[1:], stdout, stderr)
+	case "approve":
+		err = runApprove(ctx, args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
