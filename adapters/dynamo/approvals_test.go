@@ -10,6 +10,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/rds"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
@@ -21,6 +22,7 @@ import (
 	"github.com/remedy-sec/remedy/eligibility"
 	"github.com/remedy-sec/remedy/remediate"
 	"github.com/remedy-sec/remedy/remediate/remediatetest/mototest"
+	"github.com/remedy-sec/remedy/remediators/rdspublic"
 	"github.com/remedy-sec/remedy/remediators/s3publicaccess"
 )
 
@@ -50,6 +52,7 @@ var approvalKey = []byte("0123456789abcdef0123456789abcdef-test-key")
 // DynamoDB idempotency, approval and audit tables.
 type approvalEnv struct {
 	account   string
+	cust      aws.Config // acts in the customer account
 	s3        *s3.Client // acts in the customer account
 	db        *dynamodb.Client
 	approvals *dynamo.Approvals
@@ -59,6 +62,11 @@ type approvalEnv struct {
 }
 
 func newApprovalEnv(t *testing.T, account string) *approvalEnv {
+	t.Helper()
+	return newApprovalEnvWith(t, account, approvalPolicy, s3publicaccess.New(func(o *s3publicaccess.Options) { o.UsePathStyle = true }))
+}
+
+func newApprovalEnvWith(t *testing.T, account, policyDoc string, rems ...remediate.Remediator) *approvalEnv {
 	t.Helper()
 	srv := mototest.Require(t, moto)
 	ctx := mototest.Context(t)
@@ -74,7 +82,7 @@ func newApprovalEnv(t *testing.T, account string) *approvalEnv {
 	_, aprT := newTable(t, dynamo.CreateApprovalTable)
 	_, auditT := newTable(t, dynamo.CreateAuditTable)
 	e := &approvalEnv{
-		account: account, db: db, auditT: auditT,
+		account: account, cust: cust, db: db, auditT: auditT,
 		s3:        s3.NewFromConfig(cust, func(o *s3.Options) { o.UsePathStyle = true }),
 		approvals: dynamo.NewApprovals(db, aprT),
 	}
@@ -89,11 +97,11 @@ func newApprovalEnv(t *testing.T, account string) *approvalEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg, err := remediate.NewRegistry(s3publicaccess.New(func(o *s3publicaccess.Options) { o.UsePathStyle = true }))
+	reg, err := remediate.NewRegistry(rems...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	policy, err := eligibility.Parse([]byte(strings.ReplaceAll(approvalPolicy, "ACCOUNT", account)), "policy.yaml")
+	policy, err := eligibility.Parse([]byte(strings.ReplaceAll(policyDoc, "ACCOUNT", account)), "policy.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -426,5 +434,77 @@ func TestApprovalStore(t *testing.T) {
 	got, _ = s.Get(ctx, "apr-1")
 	if diff := cmp.Diff(&c, got.Consumed); diff != "" {
 		t.Errorf("Consumed (-want +got):\n%s", diff)
+	}
+}
+
+// sensitivePolicy approves rds-disable-public-access, a sensitive action,
+// without listing it under sensitive_approved or approval_required.
+const sensitivePolicy = `
+approved_resource_types:
+  rdsInstance: [rds-disable-public-access]
+playbooks:
+  ctl-public-db: rds-disable-public-access
+environment:
+  known: [production]
+  sources: [tag:Environment]
+owner:
+  sources: [tag:Owner]
+accounts:
+  - id: "ACCOUNT"
+`
+
+// TestSensitiveActionWaitsForApproval: a sensitive remediator the policy
+// does not approve to run unattended takes the approval path by default
+// when the engine has an approval store: rdspublic's plan is stored, the
+// instance stays public until an approval of that plan arrives, and is
+// then made private with the approver recorded.
+func TestSensitiveActionWaitsForApproval(t *testing.T) {
+	e := newApprovalEnvWith(t, "444444444404", sensitivePolicy, rdspublic.New())
+	ctx := mototest.Context(t)
+	db := rds.NewFromConfig(e.cust)
+	const id = "approval-sensitive-db"
+	if _, err := db.CreateDBInstance(ctx, &rds.CreateDBInstanceInput{
+		DBInstanceIdentifier: aws.String(id), DBInstanceClass: aws.String("db.t3.micro"), Engine: aws.String("postgres"),
+		AllocatedStorage: aws.Int32(20), MasterUsername: aws.String("remedy"), MasterUserPassword: aws.String("not-a-secret-1"),
+		PubliclyAccessible: aws.Bool(true),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	public := func() bool {
+		t.Helper()
+		out, err := db.DescribeDBInstances(ctx, &rds.DescribeDBInstancesInput{DBInstanceIdentifier: aws.String(id)})
+		if err != nil || len(out.DBInstances) != 1 {
+			t.Fatalf("DescribeDBInstances: %v", err)
+		}
+		return aws.ToBool(out.DBInstances[0].PubliclyAccessible)
+	}
+	arn := "arn:aws:rds:us-east-1:" + e.account + ":db:" + id
+	body, err := json.Marshal(remediate.Finding{
+		ID: "finding-" + id, Source: "wiz", TriggerType: "CREATED", Status: "OPEN", Severity: remediate.SeverityCritical,
+		Control: remediate.Control{ID: "ctl-public-db"}, Revision: "r1",
+		Resource: remediate.Resource{
+			ID: arn, ARN: arn, Name: id, Type: rdspublic.ResourceType, Account: e.account, Region: "us-east-1",
+			Tags: map[string]string{"Environment": "production", "Owner": "data@example.com"},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := e.process(t, body)
+	if rec.Outcome != string(remediate.OutcomeReview) || rec.Approval == nil || rec.Approval.Status != remediate.ApprovalRequested {
+		t.Fatalf("sensitive finding: outcome %q approval %+v (%s), want review with a request", rec.Outcome, rec.Approval, rec.FailureReason)
+	}
+	if !strings.Contains(rec.FailureReason, "sensitive") {
+		t.Errorf("reason %q does not say the action is sensitive", rec.FailureReason)
+	}
+	if !public() {
+		t.Fatal("the sensitive change was made before approval")
+	}
+	rec = e.process(t, approvalBody(t, approvalKey, rec.Approval.RequestID, "dba@example.com", rec.Approval.PlanHash, time.Now().Add(time.Hour)))
+	if rec.Outcome != string(remediate.OutcomeApplied) || rec.Approval.Approver != "dba@example.com" {
+		t.Fatalf("approval: outcome %q approval %+v (%s), want applied by dba", rec.Outcome, rec.Approval, rec.FailureReason)
+	}
+	if public() {
+		t.Error("the approved plan did not make the instance private")
 	}
 }
