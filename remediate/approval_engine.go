@@ -154,7 +154,11 @@ func (e *Engine) approve(ctx context.Context, m Message, a Approval, perr error,
 		return reject(ApprovalForged, "approval of request %s by %q: %v; nothing was changed (sign approvals with remedy approve, which reads the key from SSM)", a.RequestID, a.Approver, err)
 	}
 	now := e.o.Now()
-	if !now.Before(a.Expires) {
+	// A delivery that resumes its own interrupted change (prior holds
+	// the intent kept before Apply) is judged as when it started: the
+	// change may have been made, and its record must say so.
+	resumed := prior != nil
+	if !resumed && !now.Before(a.Expires) {
 		return reject(ApprovalExpired, "approval of request %s by %s expired at %s; approve again", a.RequestID, a.Approver, a.Expires.UTC().Format(time.RFC3339))
 	}
 	var req *ApprovalRequest
@@ -178,7 +182,7 @@ func (e *Engine) approve(ctx context.Context, m Message, a Approval, perr error,
 	switch {
 	case a.PlanHash != req.PlanHash:
 		return reject(ApprovalWrongPlan, "approval by %s is for plan %s, but request %s is for plan %s; approve the plan the request shows", a.Approver, a.PlanHash, req.ID, req.PlanHash)
-	case !now.Before(req.Expires):
+	case !resumed && !now.Before(req.Expires):
 		return reject(ApprovalExpired, "approval request %s expired at %s; a new delivery of the finding asks again", req.ID, req.Expires.UTC().Format(time.RFC3339))
 	case e.o.Mode != ModeApply:
 		return reject(ApprovalNotApplied, "approval of request %s by %s: the engine is in %s mode and applies nothing; the request was not used", req.ID, a.Approver, e.o.Mode)
