@@ -156,8 +156,10 @@
 // # Sensitive actions
 //
 // A remediator whose Spec is Sensitive (one that stops, deletes or
-// otherwise risks an outage) goes to review whatever the policy decides,
-// unless the policy approves it in sensitive_approved: an entry names
+// otherwise risks an outage) never runs unattended whatever the policy
+// decides — its plan waits for a person's approval when the engine has
+// an approval store, and goes to review otherwise — unless the policy
+// approves it in sensitive_approved: an entry names
 // the action, and optionally the environments and accounts where it may
 // run unattended (both lists must hold, an absent list meaning any).
 // Decide then sets Decision.SensitiveApproved, which the engine honours —

@@ -23,6 +23,19 @@
 // outcome routed to review; anything else unsure is returned as a
 // transient error so the queue retries it.
 //
+// Approval of a plan: when a Decision requires approval
+// (ApprovalRequired), or its remediator is sensitive and not approved to
+// run unattended, an engine with an ApprovalStore (Options.Approvals)
+// plans against live state, stores the plan and its hash (PlanHash) as
+// an ApprovalRequest and ends the finding in review, naming the request.
+// An approval message ({"remedy_approval": ...}, see Approval and
+// ParseApprovalMessage) is recognised before the Parser; the engine
+// verifies its HMAC (Options.ApprovalKey), its expiry and that the
+// request is consumed once, decides the stored finding again, plans
+// again, and applies only a plan with the approved hash — otherwise it
+// asks again with a new request. Every step is audited; the record names
+// the approver (audit.Record.Approval).
+//
 // What is checked before any finding arrives:
 //
 //	Registry.Register  the Spec is complete (Spec.Validate): every resource

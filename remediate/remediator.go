@@ -59,10 +59,12 @@ type Spec struct {
 	// such an error ends the finding as failed, routed to review, instead
 	// of being retried until the message is dead-lettered.
 	PermanentErrorCodes []string
-	// Sensitive remediators always go to review unless the policy
+	// Sensitive remediators never run unattended unless the policy
 	// explicitly approves them: the engine runs one only for a Decision
 	// whose SensitiveApproved is set (package eligibility sets it from
-	// the policy's sensitive_approved entries).
+	// the policy's sensitive_approved entries), or for a person's
+	// approval of its plan when Options.Approvals is set (see
+	// Approval); otherwise the finding goes to review.
 	Sensitive bool
 }
 
