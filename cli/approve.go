@@ -101,7 +101,7 @@ Flags:
 	case req.Consumed != nil:
 		return fmt.Errorf("%w: request %s was already approved by %s at %s; a request is approved once", errNotApprovable, id, req.Consumed.Approver, req.Consumed.Time.UTC().Format(time.RFC3339))
 	case !now.Before(req.Expires):
-		return fmt.Errorf("%w: request %s expired at %s; the next delivery of the finding asks again", errNotApprovable, id, req.Expires.UTC().Format(time.RFC3339))
+		return fmt.Errorf("%w: request %s expired at %s; approval is asked again when the finding is delivered again with a new revision (reopened in the source)", errNotApprovable, id, req.Expires.UTC().Format(time.RFC3339))
 	case *planHash != "" && *planHash != req.PlanHash:
 		return fmt.Errorf("%w: request %s is for plan %s, not the plan %s you reviewed; review the plan above", errNotApprovable, id, req.PlanHash, *planHash)
 	case *dryRun:

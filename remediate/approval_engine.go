@@ -183,7 +183,7 @@ func (e *Engine) approve(ctx context.Context, m Message, a Approval, perr error,
 	case a.PlanHash != req.PlanHash:
 		return reject(ApprovalWrongPlan, "approval by %s is for plan %s, but request %s is for plan %s; approve the plan the request shows", a.Approver, a.PlanHash, req.ID, req.PlanHash)
 	case !resumed && !now.Before(req.Expires):
-		return reject(ApprovalExpired, "approval request %s expired at %s; a new delivery of the finding asks again", req.ID, req.Expires.UTC().Format(time.RFC3339))
+		return reject(ApprovalExpired, "approval request %s expired at %s; approval is asked again when the finding is delivered again with a new revision (reopened in the source)", req.ID, req.Expires.UTC().Format(time.RFC3339))
 	case e.o.Mode != ModeApply:
 		return reject(ApprovalNotApplied, "approval of request %s by %s: the engine is in %s mode and applies nothing; the request was not used", req.ID, a.Approver, e.o.Mode)
 	}
