@@ -41,7 +41,8 @@ var otherVars = map[string]string{
 }
 
 // deployVariables returns the REMEDY_* variables package deploy both
-// documents (its package comment's table) and reads (getenv("…") calls).
+// documents (its package comment's table, in deploy.go) and reads
+// (getenv("…") calls in any of its files).
 func deployVariables(t *testing.T) map[string]bool {
 	t.Helper()
 	f, err := parser.ParseFile(token.NewFileSet(), "../../deploy/deploy.go", nil, parser.ParseComments)
@@ -55,6 +56,29 @@ func deployVariables(t *testing.T) map[string]bool {
 		}
 	}
 	read := map[string]bool{}
+	files, err := filepath.Glob("../../deploy/*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		g, err := parser.ParseFile(token.NewFileSet(), name, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		collectGetenv(g, documented, read)
+	}
+	if !read["REMEDY_QUEUE_URL"] || !read["REMEDY_MODE"] {
+		t.Fatalf("found only %v in deploy.go's variable table and getenv calls: has its layout changed?", read)
+	}
+	return read
+}
+
+// collectGetenv adds to read the documented names f reads with
+// getenv("…").
+func collectGetenv(f *ast.File, documented, read map[string]bool) {
 	ast.Inspect(f, func(n ast.Node) bool {
 		call, ok := n.(*ast.CallExpr)
 		if !ok || len(call.Args) != 1 {
@@ -70,10 +94,6 @@ func deployVariables(t *testing.T) map[string]bool {
 		}
 		return true
 	})
-	if !read["REMEDY_QUEUE_URL"] || !read["REMEDY_MODE"] {
-		t.Fatalf("found only %v in deploy.go's variable table and getenv calls: has its layout changed?", read)
-	}
-	return read
 }
 
 // checkEnv checks the environment a manifest sets: each variable is one
