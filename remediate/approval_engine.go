@@ -230,6 +230,11 @@ func (e *Engine) approve(ctx context.Context, m Message, a Approval, perr error,
 	if err := e.act(ctx, &f, d, r, prior, s); err != nil {
 		return r, err
 	}
+	if r.Approval.Status == ApprovalGranted && r.Outcome == string(OutcomeReview) {
+		// The engine's own checks stopped it (a concern, an action no
+		// longer registered): the approval was used, nothing was applied.
+		r.Approval.Status = ApprovalNotApplied
+	}
 	return r, nil
 }
 

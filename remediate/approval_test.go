@@ -190,6 +190,7 @@ type approvalSetup struct {
 	approves  atomic.Bool // the policy still approves
 	applyFail atomic.Int32
 	now       atomic.Int64 // the engine's clock, if set
+	concern   atomic.Bool  // enrichment finds the finding ambiguous
 }
 
 // failingApply makes Apply change the flag and then fail transiently,
@@ -226,6 +227,12 @@ func newApprovalSetup(t *testing.T, mode remediate.Mode, withStore bool) *approv
 			return remediate.Decision{Verdict: remediate.VerdictRemediate, Action: "fix-flag", ApprovalRequired: true}, nil
 		}),
 		Registry: reg, Credentials: credsFunc(okCreds), Audit: s.audit, Mode: mode, Idempotency: s.idem,
+		Enricher: remediate.EnricherFunc(func(ctx context.Context, f *remediate.Finding) error {
+			if s.concern.Load() {
+				f.AddConcern("resource.tags", "two sources disagree on the environment")
+			}
+			return nil
+		}),
 		Now: func() time.Time {
 			if n := s.now.Load(); n != 0 {
 				return time.Unix(0, n)
@@ -283,7 +290,8 @@ func TestApprovalPathModes(t *testing.T) {
 }
 
 // TestApprovalPolicyChanged: an authentic approval of a finding the
-// policy no longer approves changes nothing and goes to review.
+// policy no longer approves, or that enrichment now finds ambiguous,
+// changes nothing and goes to review.
 func TestApprovalPolicyChanged(t *testing.T) {
 	ctx := context.Background()
 	s := newApprovalSetup(t, remediate.ModeApply, true)
@@ -298,6 +306,19 @@ func TestApprovalPolicyChanged(t *testing.T) {
 	}
 	if rec.Outcome != "review" || rec.Approval.Status != remediate.ApprovalNotApplied || s.res.flag {
 		t.Errorf("outcome %q approval %+v flag %v (%s), want review, not-applied, nothing changed", rec.Outcome, rec.Approval, s.res.flag, rec.FailureReason)
+	}
+
+	// Enrichment that now finds the finding ambiguous stops it too.
+	s = newApprovalSetup(t, remediate.ModeApply, true)
+	if req, err = s.engine.Process(ctx, remediate.Message{ID: "m1", Body: []byte("f1")}); err != nil || req.Approval == nil {
+		t.Fatalf("finding: %+v, %v", req, err)
+	}
+	s.concern.Store(true)
+	if rec, err = s.engine.Process(ctx, remediate.Message{ID: "m2", Body: s.approval(t, req, "alice")}); err != nil {
+		t.Fatal(err)
+	}
+	if rec.Outcome != "review" || rec.Approval.Status != remediate.ApprovalNotApplied || s.res.flag || !strings.Contains(rec.FailureReason, "concern") {
+		t.Errorf("ambiguous: outcome %q approval %+v flag %v (%s), want review, not-applied, nothing changed", rec.Outcome, rec.Approval, s.res.flag, rec.FailureReason)
 	}
 }
 
