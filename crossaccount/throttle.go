@@ -78,6 +78,13 @@ type ThrottleOptions struct {
 // away over the time the key's rate needs to serve them, so that a
 // transport that backs off by it (package adapters/sqsworker does) brings
 // them back about when they can run.
+//
+// A finding under way is not turned away: once one of its calls to a key
+// succeeded, its later calls there (an Apply, the Verify after it) wait
+// for their turn, up to the context's deadline, and go before findings
+// not yet started. The finding is known by remediate.FindingID of the
+// call's context, which the engine sets; calls made outside the engine
+// are each turned away alone.
 type Throttle struct {
 	o ThrottleOptions
 
@@ -158,18 +165,21 @@ func (t *Throttle) APIOption(account string) func(*middleware.Stack) error {
 	})
 	gate := middleware.FinalizeMiddlewareFunc("RemedyThrottle", func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
 		l := t.limiter(account, awsmiddleware.GetServiceID(ctx))
-		sent, err := l.acquire(ctx)
+		finding, _ := remediate.FindingID(ctx)
+		admitted := l.isAdmitted(finding)
+		sent, err := l.acquire(ctx, admitted)
 		if err != nil {
 			return middleware.FinalizeOutput{}, middleware.Metadata{}, err
 		}
 		out, md, err := next.HandleFinalize(ctx, in)
 		switch {
 		case err == nil:
-			l.succeeded(t.o.Now())
+			l.succeeded(t.o.Now(), finding)
 		case isThrottle(err):
 			// Not retried by the SDK when the next attempt could not go
-			// soon anyway: the finding backs off through the queue.
-			if wait := l.throttled(sent, t.o.Now()); wait > t.o.MaxWait {
+			// soon anyway: the finding backs off through the queue. A
+			// finding under way waits its turn instead.
+			if wait := l.throttled(sent, t.o.Now()); wait > t.o.MaxWait && !admitted {
 				err = &ThrottledError{Account: account, Service: l.key.service, Wait: wait, Err: err}
 			}
 		}
@@ -268,12 +278,32 @@ type limiter struct {
 	count   int
 	demand  float64
 	started bool
+	// admitted are the findings under way (a call succeeded), with when
+	// they were last seen.
+	admitted map[string]time.Time
+	sweepAt  int // size at which expired entries are swept out
+}
+
+// admittedFor is how long a finding counts as under way after its last
+// successful call: longer than the engine's timeout for one finding (2
+// minutes by default).
+const admittedFor = 5 * time.Minute
+
+// isAdmitted reports whether the finding is under way on this key.
+func (l *limiter) isAdmitted(finding string) bool {
+	if finding == "" {
+		return false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	at, ok := l.admitted[finding]
+	return ok && l.t.o.Now().Sub(at) < admittedFor
 }
 
 // acquire waits for the attempt's turn, at most MaxWait, and returns the
 // time it was let through; or a *ThrottledError when the wait would be
 // longer.
-func (l *limiter) acquire(ctx context.Context) (time.Time, error) {
+func (l *limiter) acquire(ctx context.Context, admitted bool) (time.Time, error) {
 	o := &l.t.o
 	now := o.Now()
 	l.mu.Lock()
@@ -290,7 +320,7 @@ func (l *limiter) acquire(ctx context.Context) (time.Time, error) {
 		return now, nil
 	}
 	wait := time.Duration((1 - l.tokens) / l.rate * float64(time.Second))
-	if wait > o.MaxWait {
+	if wait > o.MaxWait && !admitted {
 		err := &ThrottledError{Account: l.key.account, Service: l.key.service, Wait: l.backoffLocked(now, wait)}
 		l.mu.Unlock()
 		return time.Time{}, err
@@ -370,10 +400,27 @@ func (l *limiter) throttled(sent, now time.Time) time.Duration {
 }
 
 // succeeded raises a limited rate by Increase per second since the last
-// raise, and releases a key that no longer needs limiting.
-func (l *limiter) succeeded(now time.Time) {
+// raise, releases a key that no longer needs limiting, and notes the
+// finding (if any) as under way.
+func (l *limiter) succeeded(now time.Time, finding string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	// Noted while the key is not limited too: a finding under way when
+	// the key becomes limited must not be turned away halfway.
+	if finding != "" {
+		if l.admitted == nil {
+			l.admitted = make(map[string]time.Time)
+		}
+		if len(l.admitted) >= l.sweepAt {
+			for id, at := range l.admitted {
+				if now.Sub(at) >= admittedFor {
+					delete(l.admitted, id)
+				}
+			}
+			l.sweepAt = max(1024, 2*len(l.admitted))
+		}
+		l.admitted[finding] = now
+	}
 	if !l.limited {
 		return
 	}

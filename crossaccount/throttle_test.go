@@ -32,10 +32,10 @@ func TestThrottleAIMD(t *testing.T) {
 	ctx := context.Background()
 	// 40 calls a second for two seconds, unlimited.
 	for range 80 {
-		if _, err := l.acquire(ctx); err != nil {
+		if _, err := l.acquire(ctx, false); err != nil {
 			t.Fatalf("unlimited key: %v", err)
 		}
-		l.succeeded(clk.Now())
+		l.succeeded(clk.Now(), "")
 		clk.Advance(25 * time.Millisecond)
 	}
 	if _, limited := th.Limited("111111111111", "S3"); limited {
@@ -68,7 +68,7 @@ func TestThrottleAIMD(t *testing.T) {
 	// turn (a second, plus up to 10 % jitter) after the one before.
 	var last time.Duration
 	for i := range 5 {
-		_, err := l.acquire(ctx)
+		_, err := l.acquire(ctx, false)
 		var te *ThrottledError
 		if !errors.As(err, &te) || te.Err != nil {
 			t.Fatalf("attempt %d at rate 1/s with MaxWait 0: %v, want a *ThrottledError without an AWS error", i, err)
@@ -79,9 +79,29 @@ func TestThrottleAIMD(t *testing.T) {
 		}
 		last = te.RetryAfter()
 	}
+	// A finding under way (a call of it succeeded before) waits for its
+	// turn instead of being turned away; a new one is still turned away.
+	l.succeeded(clk.Now(), "under-way")
+	clk.Advance(6 * time.Second) // the turns handed out above have passed
+	l.mu.Lock()
+	l.tokens = 0.9 // the next turn is 100 ms away
+	l.filled = clk.Now()
+	l.mu.Unlock()
+	if !l.isAdmitted("under-way") || l.isAdmitted("new") {
+		t.Fatal("admission: want under-way admitted and new not")
+	}
+	if _, err := l.acquire(ctx, true); err != nil {
+		t.Errorf("a finding under way was turned away: %v", err)
+	}
+	if _, err := l.acquire(ctx, false); err == nil {
+		t.Error("a new finding was let through behind the one under way, with no token left")
+	}
+	l.mu.Lock()
+	l.rate, l.tokens, l.increased = 1, 0, clk.Now() // back to the floor
+	l.mu.Unlock()
 	// Additive increase while calls succeed.
 	clk.Advance(5 * time.Second)
-	l.succeeded(clk.Now())
+	l.succeeded(clk.Now(), "")
 	if r, _ := th.Limited("111111111111", "S3"); r < 5.9 || r > 6.1 {
 		t.Errorf("5 s of successes after the floor: rate %.2f, want 6 (1 + 5 × Increase)", r)
 	}
@@ -89,8 +109,8 @@ func TestThrottleAIMD(t *testing.T) {
 	// the demand.
 	for range 40 {
 		clk.Advance(time.Second)
-		if _, err := l.acquire(ctx); err == nil {
-			l.succeeded(clk.Now())
+		if _, err := l.acquire(ctx, false); err == nil {
+			l.succeeded(clk.Now(), "")
 		}
 	}
 	if r, limited := th.Limited("111111111111", "S3"); limited {
