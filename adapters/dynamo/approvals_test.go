@@ -372,15 +372,20 @@ func TestApprovalRejected(t *testing.T) {
 		t.Fatalf("valid approval: outcome %q (%s), want applied", rec.Outcome, rec.FailureReason)
 	}
 	e.setBlock(t, bucket, false) // the bucket is public again: a replay must not fix it
-	for _, replay := range [][]byte{body, approvalBody(t, approvalKey, req.ID, "dave@example.com", req.PlanHash, hour)} {
-		rec := e.process(t, replay)
-		if rec.Outcome != string(remediate.OutcomeRejected) || rec.Approval.Status != remediate.ApprovalReplayed {
-			t.Fatalf("replayed approval: outcome %q approval %+v (%s), want rejected, replayed", rec.Outcome, rec.Approval, rec.FailureReason)
-		}
-		if e.blocked(t, bucket) {
-			t.Fatal("a replayed approval changed the bucket")
-		}
-		e.stored(t, rec)
+	for name, replay := range map[string][]byte{
+		"replayed: the same approval sent again":    body,
+		"replayed: another approval of the request": approvalBody(t, approvalKey, req.ID, "dave@example.com", req.PlanHash, hour),
+	} {
+		t.Run(name, func(t *testing.T) {
+			rec := e.process(t, replay)
+			if rec.Outcome != string(remediate.OutcomeRejected) || rec.Approval.Status != remediate.ApprovalReplayed {
+				t.Fatalf("replayed approval: outcome %q approval %+v (%s), want rejected, replayed", rec.Outcome, rec.Approval, rec.FailureReason)
+			}
+			if e.blocked(t, bucket) {
+				t.Fatal("a replayed approval changed the bucket")
+			}
+			e.stored(t, rec)
+		})
 	}
 }
 

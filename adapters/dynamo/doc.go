@@ -1,7 +1,8 @@
 // Package dynamo holds the DynamoDB-backed stores of Remedy: an
 // idempotency store shared by every worker and Lambda instance reading one
-// queue, a durable audit sink, and an exception store the eligibility
-// policy reads beside its file's exceptions.
+// queue, a durable audit sink, an exception store the eligibility
+// policy reads beside its file's exceptions, and the approval store of
+// plans waiting for a person's approval.
 //
 //	db := dynamodb.NewFromConfig(cfg)
 //	engine, err := remediate.NewEngine(remediate.Options{
@@ -59,6 +60,20 @@
 // A read error is returned as it is, so the finding is retried; an item
 // that is not a valid exception is a permanent error, so findings go to
 // review until it is fixed or revoked.
+//
+// # Approval table
+//
+// Partition key "id" (string), the approval request id
+// ([CreateApprovalTable] creates it, TTL on "ttl"). One item per
+// request: the request as JSON in "request", its "plan_hash" and
+// "expires", "ttl" (expiry plus ApprovalOptions.Retention, 7 days by
+// default, so that a late approval is rejected as expired, not unknown),
+// and, once an approval used it, "consumed_token", "consumed_by" and
+// "consumed_at". [Approvals.Put] puts an item only if the id is new (a
+// retried delivery's identical request is accepted); [Approvals.Consume]
+// is an UpdateItem conditional on no other token having consumed it, the
+// guard against replayed approvals across every worker
+// (remediate.Options.Approvals, REMEDY_APPROVAL_TABLE in package deploy).
 //
 // DynamoDB rather than S3 for the durable sink: a conditional put gives
 // exactly-once storage per record id, a write is durable when PutItem
