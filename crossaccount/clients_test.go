@@ -4,15 +4,20 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/remedy-sec/remedy/audit"
+	"github.com/remedy-sec/remedy/internal/faultproxy"
 	"github.com/remedy-sec/remedy/remediate"
 	"github.com/remedy-sec/remedy/remediate/remediatetest/mototest"
 )
@@ -110,6 +115,79 @@ func TestEngineSharesClients(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSharedClientsReuseConnections: with the SDK's "standard" defaults
+// mode (AWS_DEFAULTS_MODE), every SDK client gets a transport of its own,
+// so a client built per finding opened a connection per finding (a TLS
+// handshake each on AWS). Findings of one session share their client and
+// so its connections.
+func TestSharedClientsReuseConnections(t *testing.T) {
+	srv := mototest.Require(t, moto)
+	accs := setUpCustomers(t, srv)
+	// moto closes every connection; the proxy keeps those of its clients.
+	p, err := faultproxy.Start(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	front, dials := countingForwarder(t, strings.TrimPrefix(p.URL, "http://"))
+	cache := newCache(t, srv, newRecorder(), accs, func(o *Options) {
+		o.Base.BaseEndpoint = aws.String("http://" + front)
+		o.Base.HTTPClient = awshttp.NewBuildableClient()
+		o.Base.DefaultsMode = aws.DefaultsModeStandard
+	})
+	rem := planRemediator{spec: callerSpec, plan: func(ctx context.Context, t remediate.Target) error {
+		_, err := remediate.Client(t, "sts", func() *sts.Client { return sts.NewFromConfig(t.AWS) }).
+			GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+		return err
+	}}
+	eng := testEngine(t, cache, rem)
+	const n = 8
+	for i := range n {
+		body, err := json.Marshal(bucketFinding(i, customers[0]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := eng.Process(mototest.Context(t), remediate.Message{ID: fmt.Sprint("msg-", i), Body: body})
+		if err != nil || r.Outcome != string(remediate.OutcomeCompliant) {
+			t.Fatalf("finding %d: %v, outcome %q (%s)", i, err, r.Outcome, r.FailureReason)
+		}
+	}
+	if got := dials.Load(); got != 1 {
+		t.Errorf("%d findings of one session, one after the other, opened %d connections, want 1", n, got)
+	}
+}
+
+// countingForwarder forwards TCP connections to addr and counts them.
+func countingForwarder(t *testing.T, addr string) (string, *atomic.Int32) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var n atomic.Int32
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			n.Add(1)
+			go func() {
+				defer c.Close()
+				up, err := net.Dial("tcp", addr)
+				if err != nil {
+					return
+				}
+				defer up.Close()
+				go func() { _, _ = io.Copy(up, c); up.Close() }()
+				_, _ = io.Copy(c, up)
+			}()
+		}
+	}()
+	return ln.Addr().String(), &n
 }
 
 // TestConfigOutsideEngine: a Config asked for outside the engine (its
