@@ -418,3 +418,46 @@ func mustRegistry(t *testing.T, rems ...remediate.Remediator) *remediate.Registr
 	}
 	return reg
 }
+
+// TestApprovalAuditDown: when the audit write of an applied approval
+// fails, the message is not acknowledged, and its redelivery writes the
+// record kept with the claim — the same record, naming the approver and
+// the change — rather than finding the resource compliant or the request
+// replayed.
+func TestApprovalAuditDown(t *testing.T) {
+	ctx := context.Background()
+	s := newApprovalSetup(t, remediate.ModeApply, true)
+	req, err := s.engine.Process(ctx, remediate.Message{ID: "m1", Body: []byte("f1")})
+	if err != nil || req.Approval == nil {
+		t.Fatalf("finding: %+v, %v", req, err)
+	}
+	body := s.approval(t, req, "alice")
+	s.audit.mu.Lock()
+	s.audit.err = errors.New("audit table unavailable")
+	s.audit.mu.Unlock()
+	if rec, err := s.engine.Process(ctx, remediate.Message{ID: "m2", Body: body, ReceiveCount: 1}); err == nil {
+		t.Fatalf("audit down: %+v, want an error (not acknowledged)", rec)
+	}
+	if !s.res.flag {
+		t.Fatal("test setup: the approved change was not made")
+	}
+	s.audit.mu.Lock()
+	s.audit.err = nil
+	s.audit.mu.Unlock()
+	rec, err := s.engine.Process(ctx, remediate.Message{ID: "m2", Body: body, ReceiveCount: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Outcome != "applied" || rec.Approval.Approver != "alice" || rec.Approval.Status != remediate.ApprovalGranted || len(rec.Evidence.Changes) == 0 {
+		t.Errorf("redelivery: outcome %q approval %+v changes %q, want the kept applied record naming alice", rec.Outcome, rec.Approval, rec.Evidence.Changes)
+	}
+	if rec.Correlation.ReceiveCount != 1 {
+		t.Errorf("redelivery wrote a record of receive %d, want the one first tried (receive 1), byte for byte", rec.Correlation.ReceiveCount)
+	}
+	if s.audit.len() != 2 { // the request's record and this one
+		t.Errorf("%d audit records, want 2", s.audit.len())
+	}
+	if dup, err := s.engine.Process(ctx, remediate.Message{ID: "m2", Body: body, ReceiveCount: 3}); dup != nil || err != nil {
+		t.Errorf("third delivery: %+v, %v; want a duplicate", dup, err)
+	}
+}
