@@ -226,13 +226,15 @@ func ApprovalMessage(a Approval) ([]byte, error) {
 }
 
 // ParseApprovalMessage reports whether body is an approval message — a
-// JSON object whose only key is "remedy_approval" — and returns its
-// approval. ok is false for any other body, which the engine parses as
+// JSON object whose only key is "remedy_approval", spelt without escapes
+// — and returns its approval. ok is false for any other body, which the engine parses as
 // a finding. An approval message whose approval cannot be read returns
 // ok and an error.
 func ParseApprovalMessage(body []byte) (a Approval, ok bool, err error) {
-	// A quick test first: every finding on the queue passes here.
-	if !bytes.Contains(body, []byte(`"`+ApprovalMessageKey+`"`)) {
+	// A quick test first, as every finding on the queue passes here: the
+	// one key of the object must come first.
+	rest, ok := bytes.CutPrefix(bytes.TrimLeft(body, " \t\r\n"), []byte("{"))
+	if !ok || !bytes.HasPrefix(bytes.TrimLeft(rest, " \t\r\n"), []byte(`"`+ApprovalMessageKey+`"`)) {
 		return Approval{}, false, nil
 	}
 	var top map[string]json.RawMessage
