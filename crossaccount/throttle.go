@@ -22,7 +22,7 @@ var _ remediate.CredentialSource = throttledSource{}
 const (
 	DefaultThrottleMinRate    = 0.5
 	DefaultThrottleIncrease   = 1.0
-	DefaultThrottleMaxWait    = 500 * time.Millisecond
+	DefaultThrottleMaxWait    = 200 * time.Millisecond
 	DefaultThrottleMaxBackoff = 15 * time.Minute
 	// throttleBeta is the multiplicative decrease on a throttling error.
 	throttleBeta = 0.5
@@ -45,7 +45,7 @@ type ThrottleOptions struct {
 	// that would wait longer fails at once with a *ThrottledError, so a
 	// saturated account holds no processing slot: its finding goes back
 	// to the queue with a back-off (ThrottledError.RetryAfter). Default
-	// 500 ms.
+	// 200 ms.
 	MaxWait time.Duration
 	// MaxBackoff bounds ThrottledError.RetryAfter. Default 15 minutes
 	// (SQS's longest DelaySeconds).
@@ -73,7 +73,7 @@ type ThrottleOptions struct {
 // Each attempt of a call, SDK retries included, takes a token: retries
 // do not multiply the calls AWS sees. An attempt that would wait longer
 // than MaxWait fails with a *ThrottledError (not retried by the SDK), and
-// so does a call whose last attempt AWS throttled; both are transient for
+// so does an attempt that AWS throttled; both are transient for
 // the engine, and their RetryAfter spreads the findings that were turned
 // away over the time the key's rate needs to serve them, so that a
 // transport that backs off by it (package adapters/sqsworker does) brings
@@ -176,11 +176,13 @@ func (t *Throttle) APIOption(account string) func(*middleware.Stack) error {
 		case err == nil:
 			l.succeeded(t.o.Now(), finding)
 		case isThrottle(err):
-			// Not retried by the SDK when the next attempt could not go
-			// soon anyway: the finding backs off through the queue. A
-			// finding under way waits its turn instead.
-			if wait := l.throttled(sent, t.o.Now()); wait > t.o.MaxWait && !admitted {
-				err = &ThrottledError{Account: account, Service: l.key.service, Wait: wait, Err: err}
+			// Not retried by the SDK: its back-off would hold a processing
+			// slot that other accounts' findings can use, and the limit
+			// paces the next attempt anyway. The finding backs off through
+			// the queue. A finding under way is retried, in its turn.
+			l.throttled(sent, t.o.Now())
+			if !admitted {
+				err = &ThrottledError{Account: account, Service: l.key.service, Wait: l.backoff(t.o.Now()), Err: err}
 			}
 		}
 		return out, md, err
