@@ -12,7 +12,7 @@ BENCHCOUNT  ?= 6
 
 export REMEDY_REQUIRE_MOTO ?= 1
 
-.PHONY: check tools fmt-check mod-tidy vet lint test fuzz example bench demo-local cfn-lint demo bench-e2e lambda-zip soak soak-short custom
+.PHONY: check tools fmt-check mod-tidy vet lint test fuzz example bench demo-local cfn-lint demo bench-e2e bench-cpu lambda-zip soak soak-short custom
 
 ## check: everything CI runs — format, vet, staticcheck, race tests (with moto), a short fuzz run, the examples,
 ## and the short chaos soak.
@@ -83,6 +83,11 @@ demo: tools
 ## About 30 minutes, most of it moto serving 10,000 findings; REMEDY_BENCH_WORKER_FINDINGS=1000 for a quick run.
 bench-e2e: tools
 	$(GO) test -run='^$$' -bench=. -benchtime=1x -count=1 -timeout=60m -v ./e2e
+
+## bench-cpu: the worker's CPU per remediated finding (500 findings over 10 accounts, both configurations), BENCHCOUNT
+## runs (about a minute each) for a median and range: go run golang.org/x/perf/cmd/benchstat, or read the lines.
+bench-cpu: tools
+	$(GO) test -run='^$$' -bench=WorkerCPUPerFinding -benchtime=1x -count=$(BENCHCOUNT) -timeout=60m ./e2e
 
 ## soak: the chaos soak (e2e/soak): SOAK_FINDINGS findings (default 10,000, about 20 minutes) over 3 accounts and
 ## every built-in fix, through SNS, SQS and two worker processes, with faults on every AWS service and a worker
