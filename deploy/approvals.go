@@ -13,6 +13,11 @@ import (
 	"github.com/remedy-sec/remedy/remediate"
 )
 
+// MaxApprovalTTL is the longest REMEDY_APPROVAL_TTL: well within
+// MinIdempotencyTTL, so that a copy of a used approval message is always
+// either remembered as processed or past its request's expiry.
+const MaxApprovalTTL = 7 * 24 * time.Hour
+
 // approvalsFromEnv reads REMEDY_APPROVAL_TABLE, REMEDY_APPROVAL_KEY_PARAM
 // and REMEDY_APPROVAL_TTL into c.
 func (c *Config) approvalsFromEnv(getenv func(string) string, bad func(name, format string, args ...any)) {
@@ -20,8 +25,11 @@ func (c *Config) approvalsFromEnv(getenv func(string) string, bad func(name, for
 	c.ApprovalKeyParam = getenv("REMEDY_APPROVAL_KEY_PARAM")
 	if v := getenv("REMEDY_APPROVAL_TTL"); v != "" {
 		d, err := time.ParseDuration(v)
-		if err != nil || d < time.Minute {
-			bad("REMEDY_APPROVAL_TTL", "want a duration of at least 1m such as 24h")
+		// A copy of a used approval is recognised for as long as the
+		// idempotency store remembers it (MinIdempotencyTTL at least);
+		// after that only the request's expiry stops it.
+		if err != nil || d < time.Minute || d > MaxApprovalTTL {
+			bad("REMEDY_APPROVAL_TTL", "want a duration from 1m to %s such as 24h", fmtHours(MaxApprovalTTL))
 		}
 		c.ApprovalTTL = d
 	}

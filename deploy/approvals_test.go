@@ -36,6 +36,7 @@ func TestFromEnvApprovals(t *testing.T) {
 		{map[string]string{"REMEDY_APPROVAL_TABLE": "t"}, `REMEDY_APPROVAL_KEY_PARAM="": required with REMEDY_APPROVAL_TABLE`},
 		{map[string]string{"REMEDY_APPROVAL_KEY_PARAM": "/k"}, `REMEDY_APPROVAL_TABLE="": required with REMEDY_APPROVAL_KEY_PARAM`},
 		{map[string]string{"REMEDY_APPROVAL_TTL": "soon"}, `REMEDY_APPROVAL_TTL="soon": want a duration`},
+		{map[string]string{"REMEDY_APPROVAL_TTL": "720h"}, `REMEDY_APPROVAL_TTL="720h": want a duration from 1m to 168h`},
 	} {
 		if _, err := FromEnv(env(tt.env)); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("FromEnv(%v) = %v, want an error containing %q", tt.env, err, tt.want)

@@ -293,11 +293,20 @@ func approvalRequestID(deliveryKey, planHash string) string {
 	return "apr-" + hex.EncodeToString(sum[:16])
 }
 
-// approvalDeliveryKey is the idempotency key of an approval message: its
-// body and message id, so that a redelivery of one message is a
-// duplicate while the same approval sent again is processed — and
-// rejected as replayed, audited.
-func approvalDeliveryKey(m Message) string {
-	sum := sha256.Sum256([]byte(strconv.Itoa(len(m.ID)) + ":" + m.ID + "|" + string(m.Body)))
+// approvalDeliveryKey is the idempotency key of an approval message,
+// and the token with which it consumes its request: the signed approval
+// itself (its signed fields and signature), not the queue's message id.
+// Every copy of one approval — a redelivery, a copy the worker requeued
+// while throttled, a dead-letter replay — is thus one delivery, which
+// finds the evidence an interrupted copy kept and may resume the request
+// it consumed; any other approval of the request is a replay. A body that
+// could not be read is keyed by its bytes.
+func approvalDeliveryKey(a Approval, body []byte, perr error) string {
+	var sum [sha256.Size]byte
+	if perr != nil {
+		sum = sha256.Sum256(body)
+	} else {
+		sum = sha256.Sum256(append(a.signingInput(), a.Signature...))
+	}
 	return "a:" + hex.EncodeToString(sum[:])
 }

@@ -85,11 +85,13 @@ func (e *Engine) requestApproval(ctx context.Context, f *Finding, d Decision, r 
 // processApproval takes an approval message to its terminal record, with
 // the same claim, keep and write protocol as a finding (see process).
 func (e *Engine) processApproval(ctx context.Context, m Message, a Approval, perr error) (*audit.Record, error) {
-	key := approvalDeliveryKey(m)
+	key := approvalDeliveryKey(a, m.Body, perr)
 	switch err := e.guard(ctx, "idempotency", func() error { return e.o.Idempotency.Begin(ctx, key) }); {
+	case errors.Is(err, ErrAlreadyDone) && perr == nil:
+		// The same signed approval was processed to its end before: a
+		// replay, or a duplicate delivery. Nothing is done; it is audited.
+		return e.replayedApproval(ctx, m, a)
 	case errors.Is(err, ErrAlreadyDone):
-		e.o.Logger.LogAttrs(ctx, slog.LevelInfo, "duplicate delivery of an approval acknowledged",
-			slog.String("message_id", m.ID), slog.String("request_id", a.RequestID))
 		return nil, nil
 	case err != nil:
 		return nil, fmt.Errorf("remediate: claim approval message %s: %w", m.ID, err)
@@ -114,6 +116,25 @@ func (e *Engine) processApproval(ctx context.Context, m Message, a Approval, per
 		r.Timings.DurationMS = float64(r.Timings.Completed.Sub(r.Timings.Received).Microseconds()) / 1000
 	}
 	return e.conclude(ctx, m, key, keeper, kept, r)
+}
+
+// replayedApproval audits a copy of an approval message that was
+// processed before, and changes nothing.
+func (e *Engine) replayedApproval(ctx context.Context, m Message, a Approval) (*audit.Record, error) {
+	msg := fmt.Sprintf("approval of request %s by %s was processed before (this is a replay, or a duplicate delivery of it); an approval is used once, and nothing was changed", a.RequestID, a.Approver)
+	r := e.newRecord(m, nil, Decision{})
+	r.Decision = VerdictReject.String()
+	r.Reasons = []audit.Reason{{Check: CheckApproval, LeadsTo: VerdictReject.String(), Message: msg}}
+	r.Outcome, r.FailureReason = string(OutcomeRejected), msg
+	r.Approval = &audit.Approval{RequestID: a.RequestID, Approver: a.Approver, PlanHash: a.PlanHash, Expires: a.Expires, Status: ApprovalReplayed}
+	r.Timings.Completed = e.o.Now()
+	r.Timings.DurationMS = float64(r.Timings.Completed.Sub(r.Timings.Received).Microseconds()) / 1000
+	e.o.Logger.LogAttrs(ctx, slog.LevelWarn, "approval rejected", slog.String("message_id", m.ID),
+		slog.String("request_id", a.RequestID), slog.String("approver", a.Approver), slog.String("status", ApprovalReplayed), slog.String("reason", msg))
+	if err := e.writeRecord(ctx, r); err != nil {
+		return nil, err
+	}
+	return r, nil
 }
 
 // approve checks an approval — signature, expiry, the request it names,

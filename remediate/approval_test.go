@@ -325,10 +325,10 @@ func TestApprovalPolicyChanged(t *testing.T) {
 
 // TestApprovalInterruptedApply: an approved Apply whose outcome is
 // unknown (a transient failure after the change was sent) keeps its
-// intent; the redelivered approval message may use its own request
-// again, finds the change made and records it as applied by the
-// approver — while another message approving the same request is a
-// replay.
+// intent; a copy of the same approval message (redelivered, or requeued
+// by the worker under a new message id) may use its own request again,
+// finds the change made and records it as applied by the approver —
+// while another message approving the same request is a replay.
 func TestApprovalInterruptedApply(t *testing.T) {
 	ctx := context.Background()
 	s := newApprovalSetup(t, remediate.ModeApply, true)
@@ -347,10 +347,10 @@ func TestApprovalInterruptedApply(t *testing.T) {
 	if rec, _ := s.engine.Process(ctx, remediate.Message{ID: "m3", Body: s.approval(t, req, "bob")}); rec == nil || rec.Approval.Status != remediate.ApprovalReplayed {
 		t.Errorf("another approval of the request meanwhile: %+v, want replayed", rec)
 	}
-	// The redelivery comes after the approval expired: the change it
-	// started is recorded all the same.
+	// It is a copy the worker requeued (a new message id), after the
+	// approval expired: the change it started is recorded all the same.
 	s.now.Store(time.Now().Add(2 * time.Hour).UnixNano())
-	rec, err := s.engine.Process(ctx, remediate.Message{ID: "m2", Body: body, ReceiveCount: 2})
+	rec, err := s.engine.Process(ctx, remediate.Message{ID: "m2-requeued", Body: body, ReceiveCount: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -458,8 +458,8 @@ func TestApprovalAuditDown(t *testing.T) {
 	if s.audit.len() != 2 { // the request's record and this one
 		t.Errorf("%d audit records, want 2", s.audit.len())
 	}
-	if dup, err := s.engine.Process(ctx, remediate.Message{ID: "m2", Body: body, ReceiveCount: 3}); dup != nil || err != nil {
-		t.Errorf("third delivery: %+v, %v; want a duplicate", dup, err)
+	if dup, err := s.engine.Process(ctx, remediate.Message{ID: "m2", Body: body, ReceiveCount: 3}); err != nil || dup == nil || dup.Approval.Status != remediate.ApprovalReplayed {
+		t.Errorf("third delivery: %+v, %v; want rejected as replayed", dup, err)
 	}
 }
 

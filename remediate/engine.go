@@ -95,7 +95,10 @@ type Options struct {
 	// ApprovalKey is the HMAC key approval messages are verified with.
 	ApprovalKey ApprovalKeySource
 	// ApprovalTTL is how long an approval request may be approved.
-	// Zero means 24 hours.
+	// Zero means 24 hours. Keep it well below how long the Idempotency
+	// store remembers a completed delivery: a copy of a used approval
+	// message is rejected as a replay while it is remembered, and by its
+	// request's expiry after.
 	ApprovalTTL time.Duration
 	// Logger receives one line per outcome. Nil discards.
 	Logger *slog.Logger

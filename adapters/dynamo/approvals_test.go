@@ -244,8 +244,8 @@ func (e *approvalEnv) stored(t *testing.T, rec *audit.Record) *audit.Record {
 // TestApprovalGranted: a finding whose policy requires approval is
 // planned, not applied; a signed approval of its plan hash, through the
 // queue, re-plans against live state, applies, reads back, and the
-// record names the approver. A redelivery of that message is a
-// duplicate.
+// record names the approver. A redelivery or copy of that message
+// changes nothing and is audited as a replay.
 func TestApprovalGranted(t *testing.T) {
 	e := newApprovalEnv(t, "444444444401")
 	const bucket = "approval-granted"
@@ -275,8 +275,18 @@ func TestApprovalGranted(t *testing.T) {
 	if got.Consumed == nil || got.Consumed.Approver != "alice@example.com" {
 		t.Errorf("request consumed %+v, want consumed by alice", got.Consumed)
 	}
-	if dup := e.deliver(t, "approval-msg-1", body); dup != nil {
-		t.Errorf("redelivery of the approval message: record %+v, want a duplicate (nil)", dup)
+	// A redelivery of the message, or a copy of it sent again, changes
+	// nothing and is audited as a replay.
+	e.setBlock(t, bucket, false)
+	for _, id := range []string{"approval-msg-1", "approval-msg-1-copy"} {
+		dup := e.deliver(t, id, body)
+		if dup == nil || dup.Outcome != string(remediate.OutcomeRejected) || dup.Approval.Status != remediate.ApprovalReplayed {
+			t.Fatalf("%s again: record %+v, want rejected, replayed", id, dup)
+		}
+		if e.blocked(t, bucket) {
+			t.Fatal("a copy of a used approval changed the bucket")
+		}
+		e.stored(t, dup)
 	}
 }
 
