@@ -57,9 +57,9 @@
 //	                          calls to a service, they are rate-limited per (account, service), halved on
 //	                          each throttling and slowed at most to this many calls per second (default
 //	                          0.5); off turns the protection off
-//	REMEDY_MAX_REQUEUES       how often the worker requeues a throttled message before its last delivery,
-//	                          so that throttling does not dead-letter it (worker only; default 10; 0 never;
-//	                          needs sqs:SendMessage on the queue)
+//	REMEDY_MAX_REQUEUES       how often a throttled message is requeued (sent again, delayed) before its
+//	                          last delivery, so that throttling does not dead-letter it (default 10; 0
+//	                          never; needs sqs:SendMessage on the queue)
 //	REMEDY_LOG_LEVEL          debug, info (default), warn or error; logs go to stderr as JSON
 //
 // The AWS SDK reads its own variables as usual: AWS_REGION, credentials,
@@ -169,8 +169,9 @@ type Config struct {
 	// throttle protection; zero means its default, negative turns the
 	// protection off.
 	ThrottleMinRate float64
-	// MaxRequeues is the worker's sqsworker.Options.MaxRequeues; zero
-	// means its default, negative never requeues.
+	// MaxRequeues is sqsworker.Options.MaxRequeues and
+	// awslambda.Options.MaxRequeues; zero means their default, negative
+	// never requeues.
 	MaxRequeues int
 	// LogLevel filters the JSON logs.
 	LogLevel slog.Level

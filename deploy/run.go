@@ -38,6 +38,11 @@ func Lambda(optFns ...func(*Config)) {
 	h := awslambda.NewSQSHandler(d.Engine, func(o *awslambda.Options) {
 		o.Concurrency = d.Config.Concurrency
 		o.Logger = d.Logger
+		// Throttled records back off, and are requeued rather than
+		// dead-lettered (REMEDY_MAX_REQUEUES).
+		o.Queue = sqs.NewFromConfig(d.AWS)
+		o.MaxReceiveCount = d.Config.MaxReceiveCount
+		o.MaxRequeues = d.Config.MaxRequeues // zero: the default
 	})
 	lambda.StartWithOptions(h.Handle, lambda.WithContext(ctx))
 }

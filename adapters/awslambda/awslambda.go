@@ -45,6 +45,24 @@ type Options struct {
 	// Logger receives one line per failed record and one per batch. Nil
 	// discards.
 	Logger *slog.Logger
+	// Queue, if set, lets the SQS handler back off a record whose failure
+	// says when to retry (batch.RetryAfter; a throttled customer account):
+	// it sets the record's visibility timeout to that back-off, so the
+	// record comes back when the account's rate limit can serve it rather
+	// than after the queue's visibility timeout, and before the delivery
+	// that would dead-letter it (MaxReceiveCount) it requeues it instead:
+	// sends it again as a new, delayed message (batch.RequeuesAttribute
+	// counts the requeues, at most MaxRequeues) and acknowledges the
+	// record. The function's role then needs sqs:ChangeMessageVisibility
+	// and sqs:SendMessage on the queue. *sqs.Client implements it. The
+	// queue's URL is derived from the record's event source ARN.
+	Queue QueueAPI
+	// MaxReceiveCount is the queue's redrive maxReceiveCount, if known;
+	// zero: unknown, and records are never requeued.
+	MaxReceiveCount int
+	// MaxRequeues bounds how often a record is requeued (see Queue).
+	// Default 10; negative never requeues.
+	MaxRequeues int
 }
 
 func newOptions(optFns []func(*Options)) Options {
@@ -57,6 +75,9 @@ func newOptions(optFns []func(*Options)) Options {
 	}
 	o.DeadlineMargin = max(o.DeadlineMargin, 0)
 	o.ResponseReserve = max(o.ResponseReserve, 0)
+	if o.MaxRequeues == 0 {
+		o.MaxRequeues = 10
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -102,10 +123,11 @@ func (h *SQSHandler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQS
 		group = func(m remediate.Message) string { return groups[m.ID] }
 	}
 	res := run(ctx, h.p, msgs, h.o, group)
+	requeued := h.backOff(ctx, ev, res, groups != nil)
 
 	var resp events.SQSEventResponse
 	for _, r := range res {
-		if !r.Ack() {
+		if !r.Ack() && !requeued[r.Message.ID] {
 			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: r.Message.ID})
 		}
 	}

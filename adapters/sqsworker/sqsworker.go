@@ -282,7 +282,7 @@ func (w *Worker) receiveLoop(ctx context.Context, start func([]types.Message), s
 			WaitTimeSeconds:             seconds(wait),
 			VisibilityTimeout:           seconds(w.o.VisibilityTimeout),
 			MessageSystemAttributeNames: attrs,
-			MessageAttributeNames:       []string{requeuesAttr},
+			MessageAttributeNames:       []string{batch.RequeuesAttribute},
 		})
 		var got int
 		if err == nil {
@@ -458,10 +458,8 @@ func (b *batchState) finish(procCtx context.Context, r batch.Result, del *delete
 		}
 		// A throttled account's findings come back when its rate limit
 		// expects to serve them, not on the exponential schedule.
-		var ra retryAfter
-		throttled := errors.As(r.Err, &ra) && ra.RetryAfter() > 0
-		if throttled {
-			delay = min(max(ra.RetryAfter(), time.Second), 12*time.Hour)
+		if after, ok := batch.RetryAfter(r.Err); ok {
+			delay = min(max(after, time.Second), 12*time.Hour)
 			if w.requeue(b.bg, m, delay, r.Err, del) {
 				return
 			}
@@ -474,13 +472,6 @@ func (b *batchState) finish(procCtx context.Context, r batch.Result, del *delete
 		}
 	}
 }
-
-// retryAfter is a failure that says when to try again, such as a
-// customer account's throttling (crossaccount.ThrottledError).
-type retryAfter interface{ RetryAfter() time.Duration }
-
-// requeuesAttr is the message attribute that counts a message's requeues.
-const requeuesAttr = "remedy-requeues"
 
 // sender is the SendMessage of *sqs.Client, which requeue needs.
 type sender interface {
@@ -495,14 +486,14 @@ type sender interface {
 // being acted on twice.
 func (w *Worker) requeue(bg context.Context, m *inflight, d time.Duration, cause error, del *deleter) bool {
 	s, ok := w.c.(sender)
-	if !ok || w.fifo || w.o.MaxRequeues < 0 || w.o.MaxReceiveCount <= 0 || m.count < w.o.MaxReceiveCount-1 {
+	if !ok || w.fifo {
 		return false
 	}
 	n := 0
-	if a, ok := m.msg.MessageAttributes[requeuesAttr]; ok {
+	if a, ok := m.msg.MessageAttributes[batch.RequeuesAttribute]; ok {
 		n, _ = strconv.Atoi(aws.ToString(a.StringValue))
 	}
-	if n >= w.o.MaxRequeues {
+	if !batch.Requeue(m.count, w.o.MaxReceiveCount, n, w.o.MaxRequeues) {
 		return false
 	}
 	ctx, cancel := context.WithTimeout(bg, w.o.CallTimeout)
@@ -510,7 +501,7 @@ func (w *Worker) requeue(bg context.Context, m *inflight, d time.Duration, cause
 	out, err := s.SendMessage(ctx, &sqs.SendMessageInput{
 		QueueUrl: aws.String(w.url), MessageBody: m.msg.Body, DelaySeconds: min(seconds(d), 900),
 		MessageAttributes: map[string]types.MessageAttributeValue{
-			requeuesAttr: {DataType: aws.String("Number"), StringValue: aws.String(strconv.Itoa(n + 1))},
+			batch.RequeuesAttribute: {DataType: aws.String("Number"), StringValue: aws.String(strconv.Itoa(n + 1))},
 		},
 	})
 	if err != nil {
