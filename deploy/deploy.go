@@ -34,7 +34,8 @@
 //	REMEDY_APPROVAL_KEY_PARAM SSM Parameter Store SecureString holding the approvals' HMAC-SHA256 key (at
 //	                          least 32 bytes), read at start and for each approval; required with
 //	                          REMEDY_APPROVAL_TABLE (and needs ssm:GetParameter and kms:Decrypt)
-//	REMEDY_APPROVAL_TTL       how long an approval request may be approved, a Go duration (default 24h)
+//	REMEDY_APPROVAL_TTL       how long an approval request may be approved, a Go duration (default 24h,
+//	                          at most 168h)
 //	REMEDY_IDEMPOTENCY_TTL    how long a completed finding is remembered, a Go duration (default 336h,
 //	                          14 days: SQS's longest retention, so a redelivered message is always
 //	                          recognised); shorter is a configuration error
