@@ -32,6 +32,16 @@
 // of that group is reported as failed without being processed, so a retry
 // keeps the order. Groups run concurrently.
 //
+// # Throttled accounts
+//
+// With Options.Queue (deploy.Lambda sets it), a record whose failure says
+// when to retry (batch.RetryAfter: its customer account is throttled, see
+// crossaccount.Throttle) gets that back-off as its visibility timeout, so
+// it returns when the account's rate limit can serve it; before its last
+// delivery (Options.MaxReceiveCount) it is requeued — sent again as a
+// new, delayed message — and acknowledged, so that throttling does not
+// send a healthy finding to the dead-letter queue.
+//
 // # Deadline
 //
 // Lambda stops an invocation at its deadline, and a batch whose handler
