@@ -29,6 +29,9 @@ const (
 	// throttleRecover is how long a limited key must go without a
 	// throttling error, at a rate above twice its demand, to be released.
 	throttleRecover = 30 * time.Second
+	// throttleEvidence is the window in which throttling errors of two
+	// findings make a key limited.
+	throttleEvidence = 10 * time.Second
 )
 
 // ThrottleOptions configure a Throttle.
@@ -59,10 +62,14 @@ type ThrottleOptions struct {
 // throttled customer account (or one of its services) slows only its own
 // findings. It is safe for concurrent use.
 //
-// A key is not limited until AWS throttles one of its calls (error codes
-// Throttling, ThrottlingException, SlowDown, RequestLimitExceeded,
-// TooManyRequestsException and the others of the SDK's
-// retry.DefaultThrottles, or an unmodelled 429). Then its rate is set to
+// A key is not limited until AWS throttles calls of two findings within
+// 10 seconds (error codes Throttling, ThrottlingException, SlowDown,
+// RequestLimitExceeded, TooManyRequestsException and the others of the
+// SDK's retry.DefaultThrottles, or an unmodelled 429): one finding's
+// throttling, however often, is one resource's (an S3 prefix's SlowDown)
+// and the SDK's to retry. A call made outside the engine, with no
+// finding to tell apart (see remediate.FindingID), limits its key on its
+// first throttling error. Then its rate is set to
 // half the rate at which it was being called, halved again on each
 // further throttling error (once per round of calls: an error of a call
 // sent before the last decrease does not count) down to MinRate, and
@@ -156,8 +163,7 @@ func (t *Throttle) APIOption(account string) func(*middleware.Stack) error {
 		out, md, err := next.HandleInitialize(ctx, in)
 		if err != nil && isThrottle(err) {
 			var te *ThrottledError
-			if !errors.As(err, &te) {
-				l := t.limiter(account, awsmiddleware.GetServiceID(ctx))
+			if l := t.limiter(account, awsmiddleware.GetServiceID(ctx)); !errors.As(err, &te) && l.isLimited() {
 				err = &ThrottledError{Account: account, Service: l.key.service, Wait: l.backoff(t.o.Now()), Err: err}
 			}
 		}
@@ -180,8 +186,7 @@ func (t *Throttle) APIOption(account string) func(*middleware.Stack) error {
 			// slot that other accounts' findings can use, and the limit
 			// paces the next attempt anyway. The finding backs off through
 			// the queue. A finding under way is retried, in its turn.
-			l.throttled(sent, t.o.Now())
-			if !admitted {
+			if l.throttled(sent, t.o.Now(), finding) && !admitted {
 				err = &ThrottledError{Account: account, Service: l.key.service, Wait: l.backoff(t.o.Now()), Err: err}
 			}
 		}
@@ -280,6 +285,9 @@ type limiter struct {
 	count   int
 	demand  float64
 	started bool
+	// firstFinding is the finding of the throttling error at throttledAt
+	// while the key is not limited.
+	firstFinding string
 	// admitted are the findings under way (a call succeeded), with when
 	// they were last seen.
 	admitted map[string]time.Time
@@ -290,6 +298,13 @@ type limiter struct {
 // successful call: longer than the engine's timeout for one finding (2
 // minutes by default).
 const admittedFor = 5 * time.Minute
+
+// isLimited reports whether the key is limited.
+func (l *limiter) isLimited() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.limited
+}
 
 // isAdmitted reports whether the finding is under way on this key.
 func (l *limiter) isAdmitted(finding string) bool {
@@ -377,13 +392,26 @@ func (l *limiter) refill(now time.Time) {
 
 // throttled cuts the rate after AWS throttled an attempt let through at
 // sent, and returns how long the next attempt would wait.
-func (l *limiter) throttled(sent, now time.Time) time.Duration {
+func (l *limiter) throttled(sent, now time.Time, finding string) (limited bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	o := &l.t.o
-	l.throttledAt = now
 	switch {
 	case !l.limited:
+		recent := !l.throttledAt.IsZero() && now.Sub(l.throttledAt) < throttleEvidence
+		if finding != "" && (!recent || l.firstFinding == finding) {
+			// The first throttling error in a while, or the same
+			// finding's again: evidence, not yet a limit. One resource's
+			// throttling (an S3 prefix's SlowDown) is the SDK's to retry;
+			// two findings throttled within throttleEvidence are the
+			// account's. A call outside the engine has no finding to
+			// tell apart, and limits the key at once.
+			if !recent {
+				l.firstFinding = finding
+			}
+			l.throttledAt = now
+			return false
+		}
 		l.limited = true
 		l.rate = max(o.MinRate, throttleBeta*l.demandNow(now))
 		l.tokens, l.filled = 0, now
@@ -394,11 +422,8 @@ func (l *limiter) throttled(sent, now time.Time) time.Duration {
 		l.tokens = min(l.tokens, 0) // no burst after a throttling error
 		l.decreased, l.increased = now, now
 	}
-	l.refill(now)
-	if l.tokens >= 1 {
-		return 0
-	}
-	return time.Duration((1 - l.tokens) / l.rate * float64(time.Second))
+	l.throttledAt = now
+	return l.limited
 }
 
 // succeeded raises a limited rate by Increase per second since the last

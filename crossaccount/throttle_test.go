@@ -41,25 +41,49 @@ func TestThrottleAIMD(t *testing.T) {
 	if _, limited := th.Limited("111111111111", "S3"); limited {
 		t.Fatal("limited before any throttling error")
 	}
+	// One finding throttled, even twice, is one resource's throttling
+	// (the SDK retries it); a second finding's within 10 s is the key's.
+	for i := range 2 {
+		if l.throttled(clk.Now(), clk.Now(), "finding-a") {
+			t.Fatalf("limited after throttling error %d of one finding", i+1)
+		}
+	}
+	clk.Advance(11 * time.Second)
+	if l.throttled(clk.Now(), clk.Now(), "finding-b") {
+		t.Fatal("limited by two findings' throttling errors 11 s apart")
+	}
+	for range 40 { // the demand, measured again
+		if _, err := l.acquire(ctx, false); err != nil {
+			t.Fatalf("unlimited key: %v", err)
+		}
+		l.succeeded(clk.Now(), "")
+		clk.Advance(25 * time.Millisecond)
+	}
+	if !l.throttled(clk.Now(), clk.Now(), "finding-c") {
+		t.Fatal("not limited by two findings' throttling errors within 10 s")
+	}
+	l.mu.Lock()
+	l.limited = false // start the AIMD checks below from the first error
+	l.mu.Unlock()
 	sent := clk.Now()
-	l.throttled(sent, clk.Now())
+	l.throttled(sent, clk.Now(), "")
 	rate, limited := th.Limited("111111111111", "S3")
 	if !limited || rate < 15 || rate > 25 {
 		t.Fatalf("after the first throttling error: rate %.1f, limited %v; want about 20 (half of 40/s)", rate, limited)
 	}
 	clk.Advance(10 * time.Millisecond)
 	// A second error of a call sent before the cut does not cut again.
-	l.throttled(sent, clk.Now())
+	l.throttled(sent, clk.Now(), "")
 	if r, _ := th.Limited("111111111111", "S3"); r != rate {
 		t.Errorf("an error of a call sent before the cut changed the rate from %.1f to %.1f", rate, r)
 	}
-	l.throttled(clk.Now(), clk.Now())
+	l.throttled(clk.Now(), clk.Now(), "")
 	if r, _ := th.Limited("111111111111", "S3"); r != rate/2 {
 		t.Errorf("after a second round: rate %.2f, want %.2f", r, rate/2)
 	}
 	for range 10 {
 		clk.Advance(10 * time.Millisecond)
-		l.throttled(clk.Now(), clk.Now())
+		l.throttled(clk.Now(), clk.Now(), "")
 	}
 	if r, _ := th.Limited("111111111111", "S3"); r != 1 {
 		t.Fatalf("after many rounds: rate %.2f, want MinRate 1", r)
