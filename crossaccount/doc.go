@@ -108,4 +108,17 @@
 // so a misconfigured account costs one call, not one per finding.
 // Throttling, 5xx and network errors stay transient, so the message is
 // retried, and are not remembered.
+//
+// # Throttling
+//
+// A Throttle limits the calls a process makes to each (account, service)
+// once AWS throttles them, adaptively (AIMD), so that a throttled customer
+// account slows only its own findings; wrap the Cache with it:
+//
+//	th := crossaccount.NewThrottle()
+//	engine, err := remediate.NewEngine(remediate.Options{Credentials: th.Source(cache), ...})
+//
+// A finding turned away fails with a transient *ThrottledError whose
+// RetryAfter the transports (adapters/sqsworker, adapters/awslambda) use
+// as its back-off in the queue.
 package crossaccount
