@@ -29,9 +29,11 @@ const (
 	// throttleRecover is how long a limited key must go without a
 	// throttling error, at a rate above twice its demand, to be released.
 	throttleRecover = 30 * time.Second
-	// throttleEvidence is the window in which throttling errors of two
-	// findings make a key limited.
-	throttleEvidence = 10 * time.Second
+	// throttleEvidence is the window in which the throttling errors of
+	// two findings, at least throttleMinErrors of them and a third of the
+	// attempts or more, make a key limited.
+	throttleEvidence  = 10 * time.Second
+	throttleMinErrors = 3
 )
 
 // ThrottleOptions configure a Throttle.
@@ -62,14 +64,16 @@ type ThrottleOptions struct {
 // throttled customer account (or one of its services) slows only its own
 // findings. It is safe for concurrent use.
 //
-// A key is not limited until AWS throttles calls of two findings within
-// 10 seconds (error codes Throttling, ThrottlingException, SlowDown,
-// RequestLimitExceeded, TooManyRequestsException and the others of the
-// SDK's retry.DefaultThrottles, or an unmodelled 429): one finding's
-// throttling, however often, is one resource's (an S3 prefix's SlowDown)
-// and the SDK's to retry. A call made outside the engine, with no
-// finding to tell apart (see remediate.FindingID), limits its key on its
-// first throttling error. Then its rate is set to
+// A key is not limited until AWS throttles it for good (error codes
+// Throttling, ThrottlingException, SlowDown, RequestLimitExceeded,
+// TooManyRequestsException and the others of the SDK's
+// retry.DefaultThrottles, or an unmodelled 429): within 10 seconds, at
+// least 3 throttling errors, of at least two findings, and at least a
+// third of the attempts. Sporadic throttling, or one finding's however
+// often (one resource's, such as an S3 prefix's SlowDown), stays the
+// SDK's to retry. Calls made outside the engine have no finding to tell
+// apart (see remediate.FindingID): each counts as another. Then its rate
+// is set to
 // half the rate at which it was being called, halved again on each
 // further throttling error (once per round of calls: an error of a call
 // sent before the last decrease does not count) down to MinRate, and
@@ -285,9 +289,13 @@ type limiter struct {
 	count   int
 	demand  float64
 	started bool
-	// firstFinding is the finding of the throttling error at throttledAt
-	// while the key is not limited.
-	firstFinding string
+	// While the key is not limited, the evidence of throttling since
+	// evStart: the finding of the first error, whether another finding was
+	// throttled too, the errors and the attempts.
+	evStart              time.Time
+	firstFinding         string
+	otherFinding         bool
+	evErrors, evAttempts int
 	// admitted are the findings under way (a call succeeded), with when
 	// they were last seen.
 	admitted map[string]time.Time
@@ -325,6 +333,7 @@ func (l *limiter) acquire(ctx context.Context, admitted bool) (time.Time, error)
 	now := o.Now()
 	l.mu.Lock()
 	l.count++
+	l.evAttempts++
 	l.measure(now)
 	if !l.limited {
 		l.mu.Unlock()
@@ -398,17 +407,19 @@ func (l *limiter) throttled(sent, now time.Time, finding string) (limited bool) 
 	o := &l.t.o
 	switch {
 	case !l.limited:
-		recent := !l.throttledAt.IsZero() && now.Sub(l.throttledAt) < throttleEvidence
-		if finding != "" && (!recent || l.firstFinding == finding) {
-			// The first throttling error in a while, or the same
-			// finding's again: evidence, not yet a limit. One resource's
-			// throttling (an S3 prefix's SlowDown) is the SDK's to retry;
-			// two findings throttled within throttleEvidence are the
-			// account's. A call outside the engine has no finding to
-			// tell apart, and limits the key at once.
-			if !recent {
-				l.firstFinding = finding
-			}
+		if l.evStart.IsZero() || now.Sub(l.evStart) >= throttleEvidence {
+			l.evStart, l.firstFinding, l.otherFinding, l.evErrors, l.evAttempts = now, finding, false, 0, 1
+		}
+		l.evErrors++
+		if finding == "" || finding != l.firstFinding {
+			l.otherFinding = true
+		}
+		// Sporadic errors, or one finding's however often (one
+		// resource's throttling, such as an S3 prefix's SlowDown), are
+		// the SDK's to retry. A call outside the engine has no finding
+		// to tell apart: it counts as another.
+		attempts := max(float64(l.evAttempts), l.demandNow(now)*max(now.Sub(l.evStart).Seconds(), 1))
+		if !l.otherFinding || l.evErrors < throttleMinErrors || float64(3*l.evErrors) < attempts {
 			l.throttledAt = now
 			return false
 		}

@@ -3,6 +3,7 @@ package crossaccount
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -41,32 +42,11 @@ func TestThrottleAIMD(t *testing.T) {
 	if _, limited := th.Limited("111111111111", "S3"); limited {
 		t.Fatal("limited before any throttling error")
 	}
-	// One finding throttled, even twice, is one resource's throttling
-	// (the SDK retries it); a second finding's within 10 s is the key's.
-	for i := range 2 {
-		if l.throttled(clk.Now(), clk.Now(), "finding-a") {
-			t.Fatalf("limited after throttling error %d of one finding", i+1)
-		}
-	}
-	clk.Advance(11 * time.Second)
-	if l.throttled(clk.Now(), clk.Now(), "finding-b") {
-		t.Fatal("limited by two findings' throttling errors 11 s apart")
-	}
-	for range 40 { // the demand, measured again
-		if _, err := l.acquire(ctx, false); err != nil {
-			t.Fatalf("unlimited key: %v", err)
-		}
-		l.succeeded(clk.Now(), "")
-		clk.Advance(25 * time.Millisecond)
-	}
-	if !l.throttled(clk.Now(), clk.Now(), "finding-c") {
-		t.Fatal("not limited by two findings' throttling errors within 10 s")
-	}
-	l.mu.Lock()
-	l.limited = false // start the AIMD checks below from the first error
-	l.mu.Unlock()
 	sent := clk.Now()
-	l.throttled(sent, clk.Now(), "")
+	// A third of the calls throttled (calls outside the engine: each
+	// counts as another finding).
+	for i := 0; i < 20 && !l.throttled(sent, clk.Now(), ""); i++ {
+	}
 	rate, limited := th.Limited("111111111111", "S3")
 	if !limited || rate < 15 || rate > 25 {
 		t.Fatalf("after the first throttling error: rate %.1f, limited %v; want about 20 (half of 40/s)", rate, limited)
@@ -146,6 +126,33 @@ func TestThrottleAIMD(t *testing.T) {
 	}
 }
 
+// TestThrottleEvidence: one finding's throttling errors, however many,
+// and sporadic ones of many findings do not limit a key; errors of
+// several findings that are a third of the attempts or more do.
+func TestThrottleEvidence(t *testing.T) {
+	clk := &clock{now: time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC)}
+	th := NewThrottle(func(o *ThrottleOptions) { o.Now = clk.Now })
+	l := th.limiter("111111111111", "S3")
+	ctx := context.Background()
+	for i := range 10 {
+		if l.throttled(clk.Now(), clk.Now(), "finding-a") {
+			t.Fatalf("limited after throttling error %d of one finding", i+1)
+		}
+	}
+	clk.Advance(11 * time.Second)
+	for range 30 {
+		if _, err := l.acquire(ctx, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n := 0
+	for ; n < 30 && !l.throttled(clk.Now(), clk.Now(), fmt.Sprint("finding-", n)); n++ {
+	}
+	if want := 10; n+1 != want {
+		t.Errorf("limited after %d throttling errors of as many findings among 30 attempts, want %d (a third)", n+1, want)
+	}
+}
+
 // TestThrottleOneAccount runs S3 calls of two customer accounts through
 // the fault proxy, which throttles every call of the first: the first
 // account's key is limited, its calls fail fast with a *ThrottledError
@@ -182,8 +189,8 @@ func TestThrottleOneAccount(t *testing.T) {
 
 	const workers, run = 6, 4 * time.Second
 	type tally struct {
-		ok, throttledErrs, other atomic.Int64
-		retryAfter               atomic.Int64 // the longest, in ns
+		ok, throttledErrs, early, other atomic.Int64
+		retryAfter                      atomic.Int64 // the longest, in ns
 	}
 	var tallies [2]tally
 	var wg sync.WaitGroup
@@ -201,6 +208,10 @@ func TestThrottleOneAccount(t *testing.T) {
 					switch {
 					case err == nil:
 						tallies[a].ok.Add(1)
+					case isThrottle(err) && !errors.As(err, &te):
+						// Before the key is limited: the SDK's to retry.
+						tallies[a].early.Add(1)
+						time.Sleep(50 * time.Millisecond)
 					case errors.As(err, &te) && remediate.IsTransient(remediate.ClassifyAWS(err)):
 						tallies[a].throttledErrs.Add(1)
 						if d := int64(te.RetryAfter()); d > tallies[a].retryAfter.Load() {
@@ -222,6 +233,9 @@ func TestThrottleOneAccount(t *testing.T) {
 	tA, tB := &tallies[0], &tallies[1]
 	t.Logf("throttled account: %d ok, %d ThrottledError (longest RetryAfter %v), %d calls reached the proxy; healthy account: %d ok, %d ThrottledError",
 		tA.ok.Load(), tA.throttledErrs.Load(), time.Duration(tA.retryAfter.Load()), reached.Load(), tB.ok.Load(), tB.throttledErrs.Load())
+	if n := tA.early.Load(); n >= throttleMinErrors {
+		t.Errorf("throttled account: %d plain throttling errors before its key was limited, want fewer than %d", n, throttleMinErrors)
+	}
 	if tA.ok.Load() != 0 || tA.throttledErrs.Load() == 0 || tA.retryAfter.Load() <= 0 {
 		t.Errorf("throttled account: %d ok, %d ThrottledError with RetryAfter up to %v; want none ok, all ThrottledError with a RetryAfter",
 			tA.ok.Load(), tA.throttledErrs.Load(), time.Duration(tA.retryAfter.Load()))
