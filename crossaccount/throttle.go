@@ -72,14 +72,13 @@ type ThrottleOptions struct {
 // third of the attempts. Sporadic throttling, or one finding's however
 // often (one resource's, such as an S3 prefix's SlowDown), stays the
 // SDK's to retry. Calls made outside the engine have no finding to tell
-// apart (see remediate.FindingID): each counts as another. Then its rate
-// is set to
-// half the rate at which it was being called, halved again on each
-// further throttling error (once per round of calls: an error of a call
-// sent before the last decrease does not count) down to MinRate, and
-// raised by Increase per second while calls succeed (AIMD). A key that
-// has gone 30 seconds without a throttling error at a rate above twice
-// its demand is limited no more.
+// apart (see remediate.FindingID): each counts as another. Then the
+// key's rate is set to half the rate at which it was being called,
+// halved again on each further throttling error (once per round of
+// calls: an error of a call sent before the last decrease does not
+// count) down to MinRate, and raised by Increase per second while calls
+// succeed (AIMD). A key that has gone 30 seconds without a throttling
+// error at a rate above twice its demand is limited no more.
 //
 // Each attempt of a call, SDK retries included, takes a token: retries
 // do not multiply the calls AWS sees. An attempt that would wait longer
