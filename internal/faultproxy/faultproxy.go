@@ -3,7 +3,9 @@
 // service's own format (see Throttled and Unavailable), connection
 // resets, latency, lost answers to calls that took effect — into the
 // calls that match a rule, so that the SDK's real retry and error paths
-// and Remedy's transient-error handling are exercised. It also counts
+// and Remedy's transient-error handling are exercised. Rules match calls
+// by operation, path, body or the customer account whose assumed role
+// signed them (Account). It also counts
 // calls by operation, can log the calls that write a resource (LogWrites),
 // and can serialize the calls to one item (SerializeBy), as DynamoDB
 // does and moto does not. It is test code: it never listens on anything
