@@ -55,9 +55,9 @@
 //	REMEDY_EXIT_WHEN_IDLE     true to make the worker exit once a receive finds the queue empty and
 //	                          nothing is in process (batch and cron runs; worker only; default false)
 //	REMEDY_THROTTLE_MIN_RATE  throttle protection (crossaccount.Throttle): once AWS throttles an account's
-//	                          calls to a service, they are rate-limited per (account, service), halved on
-//	                          each throttling and slowed at most to this many calls per second (default
-//	                          0.5); off turns the protection off
+//	                          calls to a service for good, they are rate-limited per (account, service),
+//	                          halved per round of throttling and slowed at most to this many calls per
+//	                          second (default 0.5); off turns the protection off
 //	REMEDY_MAX_REQUEUES       how often a throttled message is requeued (sent again, delayed) before its
 //	                          last delivery, so that throttling does not dead-letter it (default 10; 0
 //	                          never; needs sqs:SendMessage on the queue)
